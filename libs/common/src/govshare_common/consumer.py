@@ -1,0 +1,265 @@
+"""Consuming other services' events exactly once, in order, even when the broker loses everything.
+
+Each source service numbers its events with a gap-free `seq`. The inbox keeps, per source, the last seq this
+service has handled, in the same transaction as the handling. So:
+- a redelivered event (seq <= last) is skipped: handling is idempotent;
+- an event that skips ahead (seq > last + 1) means the broker lost some: the missing ones are read from the
+  source's outbox feed (GET /internal/events) and handled first;
+- when Kafka is quiet the runner also asks each feed whether it is behind, which covers a fresh, empty broker
+  and a service that starts behind.
+Kafka is the fast path; the feed is the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from govshare_common.db import Database, UnitOfWork
+from govshare_common.events import Envelope
+from govshare_common.internal_auth import HEADER, internal_token
+from govshare_common.kafka import ensure_topics
+from govshare_common.metrics import CONSUMER_LAG, EVENTS_HANDLED, GAPS_FILLED
+from govshare_common.tracing import context_from_traceparent
+
+log = logging.getLogger("govshare.consumer")
+
+Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+
+
+@dataclass
+class Subscription:
+    """What a service consumes from one source service: handlers by event type ("*" for every type)."""
+
+    source: str
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    def on(self, *types: str) -> Callable[[Handler], Handler]:
+        def wrap(fn: Handler) -> Handler:
+            for t in types:
+                self.handlers[t] = fn
+            return fn
+
+        return wrap
+
+    def handler_for(self, type_: str) -> Handler | None:
+        return self.handlers.get(type_) or self.handlers.get("*")
+
+
+class FeedGone(RuntimeError):
+    """The source no longer keeps the events we need (past its outbox retention)."""
+
+
+class FeedClient:
+    def __init__(self, urls: dict[str, str], *, secret: str, caller: str, timeout: float = 10.0) -> None:
+        self.urls = urls
+        self.secret = secret
+        self.caller = caller
+        self.http = httpx.AsyncClient(timeout=timeout)
+
+    async def fetch(self, source: str, *, after: int, limit: int = 1000) -> tuple[list[Envelope], int]:
+        """Events with seq > after, and the source's head seq."""
+        resp = await self.http.get(
+            f"{self.urls[source].rstrip('/')}/internal/events",
+            params={"after": after, "limit": limit},
+            headers={HEADER: internal_token(self.secret, self.caller)},
+        )
+        if resp.status_code == 410:
+            raise FeedGone(resp.json().get("message", "feed gone"))
+        resp.raise_for_status()
+        body = resp.json()
+        return [Envelope.model_validate(e) for e in body["events"]], int(body["head"])
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class Inbox:
+    """Applies envelopes of one source in seq order inside one unit of work."""
+
+    def __init__(self, db: Database, feed: FeedClient, service: str, subscriptions: list[Subscription]) -> None:
+        self.db = db
+        self.feed = feed
+        self.service = service
+        self.subscriptions = {s.source: s for s in subscriptions}
+
+    async def apply(self, source: str, envelopes: list[Envelope], *, via: str = "kafka") -> int:
+        """Handle what is new in `envelopes` (filling any gap from the feed); returns how many were handled."""
+        sub = self.subscriptions[source]
+        envelopes = sorted(envelopes, key=lambda e: e.seq)
+        handled = 0
+        async with self.db.unit_of_work() as uow:
+            last = await self._lock_cursor(uow, source)
+            start = last
+            for env in envelopes:
+                if env.seq <= last:
+                    continue
+                if env.seq > last + 1:
+                    last = await self._fill_gap(uow, sub, last, env.seq - 1)
+                await self._handle(uow, sub, env)
+                last = env.seq
+                handled += 1
+            if last != start:
+                await uow.execute(
+                    text("UPDATE inbox SET last_seq = :seq, updated_at = now() WHERE source = :source"),
+                    {"seq": last, "source": source},
+                )
+        if handled:
+            EVENTS_HANDLED.labels(self.service, source, via).inc(handled)
+        return handled
+
+    async def catch_up(self, source: str) -> int:
+        """Read the source's feed until this service has handled everything the source has sequenced."""
+        total = 0
+        while True:
+            async with self.db.engine.connect() as conn:
+                last = (
+                    await conn.execute(text("SELECT last_seq FROM inbox WHERE source = :s"), {"s": source})
+                ).scalar_one_or_none() or 0
+            events, head = await self.feed.fetch(source, after=last, limit=1000)
+            CONSUMER_LAG.labels(self.service, source).set(max(0, head - last))
+            if not events:
+                return total
+            total += await self.apply(source, events, via="feed")
+            if events[-1].seq >= head:
+                CONSUMER_LAG.labels(self.service, source).set(0)
+                return total
+
+    async def _lock_cursor(self, uow: UnitOfWork, source: str) -> int:
+        await uow.execute(
+            text("INSERT INTO inbox (source, last_seq) VALUES (:s, 0) ON CONFLICT (source) DO NOTHING"),
+            {"s": source},
+        )
+        row = await uow.execute(text("SELECT last_seq FROM inbox WHERE source = :s FOR UPDATE"), {"s": source})
+        return int(row.scalar_one())
+
+    async def _fill_gap(self, uow: UnitOfWork, sub: Subscription, last: int, until: int) -> int:
+        while last < until:
+            events, _ = await self.feed.fetch(sub.source, after=last, limit=min(1000, until - last))
+            events = [e for e in events if e.seq <= until]
+            if not events or events[0].seq != last + 1:
+                raise FeedGone(f"{sub.source} feed does not have seq {last + 1}")
+            for env in events:
+                await self._handle(uow, sub, env)
+                last = env.seq
+            GAPS_FILLED.labels(self.service, sub.source).inc(len(events))
+        return last
+
+    async def _handle(self, uow: UnitOfWork, sub: Subscription, env: Envelope) -> None:
+        handler = sub.handler_for(env.type)
+        if handler is None:
+            return
+        from opentelemetry import context, trace
+
+        token = context.attach(context_from_traceparent(env.traceparent))
+        try:
+            with trace.get_tracer("govshare.consumer").start_as_current_span(
+                f"handle {env.type}", attributes={"govshare.source": env.source, "govshare.seq": env.seq}
+            ):
+                await handler(env, uow)
+        finally:
+            context.detach(token)
+
+
+class ConsumerRunner:
+    """The consumer-group loop: Kafka batches in, one transaction per source per batch, commit after."""
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        bootstrap: str,
+        group_id: str,
+        topics: dict[str, str],
+        partitions: int = 3,
+        catchup_interval: float = 2.0,
+    ) -> None:
+        self.inbox = inbox
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topic_to_source = {t: s for s, t in topics.items()}
+        self.partitions = partitions
+        self.catchup_interval = catchup_interval
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        last_catchup = 0.0
+        while not self._stopping.is_set():
+            try:
+                consumer = await self._ensure_consumer()
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                by_source: dict[str, list[Envelope]] = {}
+                for tp, messages in batch.items():
+                    source = self.topic_to_source.get(tp.topic)
+                    if source is None:
+                        continue
+                    for msg in messages:
+                        try:
+                            by_source.setdefault(source, []).append(Envelope.model_validate_json(msg.value))
+                        except ValidationError:
+                            log.error("dropping a malformed message on %s at offset %s", tp.topic, msg.offset)
+                for source, envelopes in by_source.items():
+                    await self.inbox.apply(source, envelopes)
+                if batch:
+                    try:
+                        await consumer.commit()
+                    except Exception as exc:  # a rebalance; the inbox makes the redelivery harmless
+                        log.info("offset commit skipped: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer %s: %s; reconnecting, feeds keep events flowing", self.group_id, exc)
+                await self._drop_consumer()
+                await self._catch_up_all()
+                last_catchup = time.monotonic()
+                await asyncio.sleep(1.0)
+                continue
+            if time.monotonic() - last_catchup >= self.catchup_interval:
+                await self._catch_up_all()
+                last_catchup = time.monotonic()
+
+    async def _catch_up_all(self) -> None:
+        for source in self.inbox.subscriptions:
+            try:
+                await self.inbox.catch_up(source)
+            except Exception as exc:
+                log.warning("catch-up from %s failed: %s", source, exc)
+
+    async def _ensure_consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            topics = list(self.topic_to_source)
+            await ensure_topics(self.bootstrap, topics, self.partitions)
+            consumer = AIOKafkaConsumer(
+                *topics,
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                metadata_max_age_ms=5000,
+                session_timeout_ms=10000,
+                heartbeat_interval_ms=2000,
+            )
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def _drop_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                await asyncio.wait_for(consumer.stop(), 5)
+            except Exception as exc:
+                log.debug("consumer stop failed: %s", exc)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self._drop_consumer()

@@ -1,0 +1,113 @@
+"""The event envelope (CloudEvents 1.0 + a gap-free per-source `seq` + `traceparent`) and the type registry.
+
+Every event type is registered with the pydantic model of its payload, so an emitter cannot publish a
+malformed event and a consumer can read the schema of anything it receives.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str = Field(description="the emitting service, e.g. govshare/catalog")
+    type: str = Field(description="a past-tense fact, e.g. catalog.resource.published")
+    time: datetime
+    subject: str = Field(description="the aggregate id; also the Kafka key")
+    seq: int = Field(description="gap-free sequence per source service, assigned by the relay")
+    traceparent: str | None = None
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+
+    @property
+    def source_service(self) -> str:
+        return self.source.rsplit("/", 1)[-1]
+
+
+def source_uri(service: str) -> str:
+    return f"govshare/{service}"
+
+
+def new_event(
+    *,
+    event_id: str,
+    source: str,
+    type_: str,
+    subject: str,
+    time: datetime,
+    traceparent: str | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "source": source,
+        "type": type_,
+        "subject": subject,
+        "time": time,
+        "traceparent": traceparent,
+        "data": data,
+    }
+
+
+class UnknownEventType(KeyError):
+    pass
+
+
+class EventRegistry:
+    """Event types a service may emit, each with its payload schema."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, type[BaseModel]] = {}
+        self._descriptions: dict[str, str] = {}
+
+    def register(self, type_: str, payload: type[BaseModel], description: str = "") -> None:
+        existing = self._types.get(type_)
+        if existing is not None and existing is not payload:
+            raise ValueError(f"event type {type_!r} is already registered with another payload")
+        self._types[type_] = payload
+        self._descriptions[type_] = description
+
+    def event(self, type_: str, description: str = ""):  # type: ignore[no-untyped-def]
+        """Class decorator: `@registry.event("catalog.resource.published")`."""
+
+        def wrap(model: type[BaseModel]) -> type[BaseModel]:
+            self.register(type_, model, description)
+            return model
+
+        return wrap
+
+    def merge(self, other: EventRegistry) -> None:
+        for type_, model in other._types.items():
+            self.register(type_, model, other._descriptions.get(type_, ""))
+
+    def validate(self, type_: str, data: BaseModel | dict[str, Any]) -> dict[str, Any]:
+        model = self._types.get(type_)
+        if model is None:
+            raise UnknownEventType(f"event type {type_!r} is not registered")
+        if isinstance(data, BaseModel):
+            if not isinstance(data, model):
+                data = model.model_validate(data.model_dump())
+            return data.model_dump(mode="json")
+        return model.model_validate(data).model_dump(mode="json")
+
+    def parse(self, envelope: Envelope) -> BaseModel:
+        model = self._types.get(envelope.type)
+        if model is None:
+            raise UnknownEventType(f"event type {envelope.type!r} is not registered")
+        return model.model_validate(envelope.data)
+
+    def schemas(self) -> dict[str, Any]:
+        return {
+            t: {"description": self._descriptions.get(t, ""), "schema": m.model_json_schema()}
+            for t, m in sorted(self._types.items())
+        }
+
+    def __contains__(self, type_: str) -> bool:
+        return type_ in self._types

@@ -1,0 +1,23 @@
+"""Prometheus metrics shared by every service (exposed at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "govshare_http_requests_total", "HTTP requests served", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "govshare_http_request_seconds",
+    "HTTP request latency",
+    ["service", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+RELAY_PUBLISHED = Counter("govshare_outbox_published_total", "events published by the outbox relay", ["schema"])
+OUTBOX_LAG = Gauge("govshare_outbox_unpublished", "events in the outbox not yet published", ["schema"])
+EVENTS_HANDLED = Counter(
+    "govshare_events_handled_total", "events handled by a consumer", ["service", "source", "via"]
+)
+CONSUMER_LAG = Gauge("govshare_consumer_lag", "events a source has sequenced that this service has not handled", ["service", "source"])
+GAPS_FILLED = Counter("govshare_feed_gap_events_total", "events read from a source's feed to fill a gap", ["service", "source"])
+JOB_RUNS = Counter("govshare_job_runs_total", "periodic job runs", ["service", "job", "outcome"])

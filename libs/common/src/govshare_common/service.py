@@ -1,0 +1,298 @@
+"""How every govshare service boots: one FastAPI app per service with the same shape.
+
+`create_service_app(spec)` gives a service its database (migrated at start), outbox relay, consumers,
+periodic jobs, error handlers, /healthz, /readyz, /metrics, its outbox feed, and telemetry. A service's own
+app.py only declares what is special about it in a ServiceSpec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from govshare_common.auth import TokenVerifier
+from govshare_common.calendar_store import CalendarService, calendar_subscription
+from govshare_common.clock import Clock, SystemClock
+from govshare_common.consumer import ConsumerRunner, FeedClient, Inbox, Subscription
+from govshare_common.db import Database, UnitOfWork, make_engine
+from govshare_common.errors import AppError, install_error_handlers
+from govshare_common.events import EventRegistry, source_uri
+from govshare_common.internal_auth import require_internal
+from govshare_common.jobs import Job, JobRunner
+from govshare_common.kafka import EventProducer, broker_reachable
+from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from govshare_common.migrations import upgrade
+from govshare_common.outbox import OutboxRelay, feed_bounds, prune_outbox, read_feed
+from govshare_common.profiles import load_profile
+from govshare_common.settings import Settings, to_async_url
+from govshare_common.tracing import setup_logging, setup_tracing
+
+log = logging.getLogger("govshare.service")
+
+
+@dataclass
+class ServiceSpec:
+    name: str  # short name: gateway, catalog, request, exchange, audit, connector, console
+    title: str  # Chinese title for the OpenAPI document
+    migrations_dir: Path
+    registry: EventRegistry = field(default_factory=EventRegistry)
+    routers: list[APIRouter] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    # Called at start-up after migrations, with the app (to build service state on app.state).
+    on_startup: list[Callable[[FastAPI], Any]] = field(default_factory=list)
+    on_shutdown: list[Callable[[FastAPI], Any]] = field(default_factory=list)
+    uses_database: bool = True
+    # The gateway owns the calendar master; everyone else follows its calendar events.
+    follows_calendar: bool = True
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    """The request's unit of work: commits after the handler returns, rolls back if it raises."""
+    async with request.app.state.db.unit_of_work() as uow:
+        yield uow
+
+
+# scope="function": commit before the response is sent, so a failed commit is an error answer, not a lie.
+UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
+
+
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+def _db_dsn(settings: Settings) -> str:
+    """asyncpg's own DSN form (the relay keeps a raw connection for LISTEN and its advisory lock)."""
+    return to_async_url(settings.database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _platform_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz", tags=["platform"], summary="进程存活")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @router.get("/readyz", tags=["platform"], summary="数据库与消息代理可达")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        if spec.uses_database:
+            try:
+                await asyncio.wait_for(request.app.state.db.ping(), 2.0)
+                checks["database"] = "ok"
+            except Exception as exc:
+                checks["database"] = f"unreachable: {type(exc).__name__}"
+        settings: Settings = request.app.state.settings
+        checks["broker"] = "ok" if await broker_reachable(settings.kafka_bootstrap_servers) else "unreachable"
+        if not request.app.state.started:
+            checks["startup"] = "in progress"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, "service": spec.name, "checks": checks}, status_code=200 if ready else 503)
+
+    @router.get("/metrics", tags=["platform"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if spec.uses_database:
+
+        @router.get("/internal/events", tags=["platform"], summary="本服务事件源（仅限平台内部）")
+        async def feed(
+            request: Request,
+            _caller: Annotated[str, Depends(require_internal)],
+            after: Annotated[int, Query(ge=0)] = 0,
+            limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+        ) -> dict[str, Any]:
+            async with request.app.state.db.engine.connect() as conn:
+                head, oldest = await feed_bounds(conn)
+                if after + 1 < oldest and after < head:
+                    raise AppError(
+                        "所请求的事件已超过保留期，无法补齐。",
+                        "The events after this position are past the outbox retention window.",
+                        code="feed_gone",
+                        status=410,
+                        details={"after": after, "oldest_kept": oldest},
+                    )
+                events = await read_feed(conn, source=source_uri(spec.name), after=after, limit=limit)
+            return {"events": [e.model_dump(mode="json") for e in events], "head": head}
+
+        @router.get("/internal/event-types", tags=["platform"], summary="本服务发出的事件类型及其数据结构")
+        async def event_types(_caller: Annotated[str, Depends(require_internal)]) -> dict[str, Any]:
+            return spec.registry.schemas()
+
+    return router
+
+
+def create_service_app(spec: ServiceSpec, settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    setup_logging(spec.name, settings.log_level, settings.log_json)
+    setup_tracing(spec.name)
+    profile = load_profile(settings.profile, settings.profile_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[Any]] = []
+        producer: EventProducer | None = None
+        runner: ConsumerRunner | None = None
+        feed: FeedClient | None = None
+        engine = None
+        try:
+            if spec.uses_database:
+                engine = make_engine(settings.database_url, pool_size=settings.database_pool_size, schema=spec.schema)
+                _instrument_engine(engine)
+                await upgrade(engine, schema=spec.schema, migrations_dir=spec.migrations_dir)
+                db = Database(engine, schema=spec.schema, source=source_uri(spec.name), registry=spec.registry, clock=clock)
+                app.state.db = db
+                app.state.calendar = CalendarService(db)
+                await app.state.calendar.reload()
+
+                producer = EventProducer(settings.kafka_bootstrap_servers, partitions=settings.topic_partitions)
+                relay = OutboxRelay(
+                    engine,
+                    dsn=_db_dsn(settings),
+                    schema=spec.schema,
+                    source=source_uri(spec.name),
+                    topic=settings.topic(spec.name),
+                    producer=producer,
+                    batch_size=settings.relay_batch_size,
+                )
+                app.state.relay = relay
+                tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+
+                subscriptions = list(spec.subscriptions)
+                if spec.follows_calendar:
+                    subscriptions = _with_calendar(subscriptions, app.state.calendar)
+                if subscriptions:
+                    feed = FeedClient(
+                        {s.source: settings.service_url(s.source) for s in subscriptions},
+                        secret=settings.internal_secret.get_secret_value(),
+                        caller=spec.name,
+                    )
+                    inbox = Inbox(db, feed, spec.name, subscriptions)
+                    app.state.inbox = inbox
+                    runner = ConsumerRunner(
+                        inbox,
+                        bootstrap=settings.kafka_bootstrap_servers,
+                        group_id=f"{settings.topic_prefix}.{spec.name}",
+                        topics={s.source: settings.topic(s.source) for s in subscriptions},
+                        partitions=settings.topic_partitions,
+                        catchup_interval=settings.catchup_interval_seconds,
+                    )
+                    tasks.append(asyncio.create_task(runner.run(), name="consumer"))
+
+                jobs = [*spec.jobs, _outbox_pruning_job(settings)]
+                app.state.jobs = JobRunner(db, spec.name, jobs)
+                tasks.extend(app.state.jobs.start())
+            for hook in spec.on_startup:
+                result = hook(app)
+                if asyncio.iscoroutine(result):
+                    await result
+            app.state.started = True
+            log.info("%s started", spec.name)
+            yield
+        finally:
+            app.state.started = False
+            for hook in spec.on_shutdown:
+                with contextlib.suppress(Exception):
+                    result = hook(app)
+                    if asyncio.iscoroutine(result):
+                        await result
+            if runner is not None:
+                await runner.stop()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            if producer is not None:
+                await producer.stop()
+            if feed is not None:
+                await feed.close()
+            if engine is not None:
+                await engine.dispose()
+
+    app = FastAPI(
+        title=f"govshare {spec.name} — {spec.title}",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.spec = spec
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.profile = profile
+    app.state.started = False
+    jwks_url = settings.jwks_url or f"{settings.service_url('gateway')}/.well-known/jwks.json"
+    app.state.verifier = TokenVerifier(jwks_url, issuer=settings.token_issuer, audience=settings.token_audience)
+    install_error_handlers(app)
+    _install_request_middleware(app, spec.name)
+    app.include_router(_platform_router(spec))
+    for router in spec.routers:
+        app.include_router(router)
+    _instrument_app(app)
+    return app
+
+
+def _with_calendar(subscriptions: list[Subscription], calendar: CalendarService) -> list[Subscription]:
+    gateway = next((s for s in subscriptions if s.source == "gateway"), None)
+    cal = calendar_subscription(calendar)
+    if gateway is None:
+        return [*subscriptions, cal]
+    for type_, handler in cal.handlers.items():
+        gateway.handlers.setdefault(type_, handler)
+    return subscriptions
+
+
+def _outbox_pruning_job(settings: Settings) -> Job:
+    async def prune(uow: UnitOfWork) -> None:
+        removed = await prune_outbox(uow.conn, now=uow.clock.now(), retention_days=settings.outbox_retention_days)
+        if removed:
+            log.info("pruned %d outbox rows past %d days", removed, settings.outbox_retention_days)
+
+    return Job("outbox-retention", 3600.0, prune)
+
+
+def _install_request_middleware(app: FastAPI, service: str) -> None:
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(service, request.method, path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(service, path).observe(time.perf_counter() - started)
+        response.headers["x-request-id"] = request_id
+        return response
+
+
+def _instrument_app(app: FastAPI) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+
+
+def _instrument_engine(engine: Any) -> None:
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
+
+
+__all__ = ["UoW", "ServiceSpec", "create_service_app", "get_clock", "text"]

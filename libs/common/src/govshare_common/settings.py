@@ -1,0 +1,97 @@
+"""Platform settings, read from the environment with the GOVSHARE_ prefix."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SERVICE_PORTS = {
+    "gateway": 8000,
+    "catalog": 8101,
+    "request": 8102,
+    "exchange": 8103,
+    "audit": 8104,
+    "connector": 8105,
+    "console": 8106,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOVSHARE_", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/govshare"
+    database_pool_size: int = 5
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Kafka topic names are prefixed so tests and several platforms can share one broker.
+    topic_prefix: str = "govshare"
+    topic_partitions: int = 3
+    profile: str = "zhonglou"
+    profile_file: str | None = None
+    home: str = ".govshare"
+    service_urls: dict[str, str] = Field(
+        default_factory=lambda: {n: f"http://127.0.0.1:{p}" for n, p in DEFAULT_SERVICE_PORTS.items()}
+    )
+    internal_secret: SecretStr = SecretStr("dev-internal-secret-change-me")
+    jwks_url: str | None = None
+    token_issuer: str = "govshare"
+    token_audience: str = "govshare"
+    admin_password: SecretStr | None = None
+    outbox_retention_days: int = 30
+    relay_batch_size: int = 2000
+    catchup_interval_seconds: float = 2.0
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Key for hashing personal identifiers in logs (HMAC); defaults to the internal secret.
+    identifier_hash_key: SecretStr | None = None
+
+    @field_validator("service_urls", mode="before")
+    @classmethod
+    def _parse_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+    def service_url(self, name: str) -> str:
+        try:
+            return self.service_urls[name].rstrip("/")
+        except KeyError:
+            raise KeyError(f"no URL configured for service {name!r} (GOVSHARE_SERVICE_URLS)") from None
+
+    def topic(self, source: str) -> str:
+        return f"{self.topic_prefix}.{source}"
+
+    @property
+    def async_database_url(self) -> str:
+        return to_async_url(self.database_url)
+
+    def hash_key(self) -> bytes:
+        secret = self.identifier_hash_key or self.internal_secret
+        return secret.get_secret_value().encode()
+
+
+def to_async_url(url: str) -> str:
+    """Accept plain postgresql:// URLs (as operators write them) and use the asyncpg driver."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"GOVSHARE_DATABASE_URL must be a postgresql:// URL, got scheme {urlsplit(url).scheme!r}")
+
+
+def describe_database_url(url: str) -> str:
+    """Where a database URL points, without its password — safe for logs and error messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host and "host=" in parts.query:
+        host = parts.query.split("host=", 1)[1].split("&", 1)[0]
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.username or ''}@{host}{port}{parts.path}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,88 @@
+"""The `govshare` command line: argument parsing, exit codes, and what is printed.
+
+    govshare up [--demo] [--ready-timeout S]   run the platform in the foreground until Ctrl-C / SIGTERM
+    govshare status                            the table for the running stack; exit 0 only if all ready
+
+Exit codes: 0 fine, 1 the stack did not come up or is not (all) ready, 2 a setting or port must be fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from govshare_stack import procs, table
+from govshare_stack.errors import StackError
+from govshare_stack.home import StackHome
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="govshare",
+        description="政务信息资源共享交换平台 — run the govshare platform on this machine.",
+        epilog=(
+            "Environment: GOVSHARE_HOME (data folder, default ./.govshare), GOVSHARE_GATEWAY_PORT (default 8000), "
+            "GOVSHARE_DATABASE_URL and GOVSHARE_KAFKA_BOOTSTRAP_SERVERS (use these instead of the embedded "
+            "PostgreSQL and Tansu), GOVSHARE_ADMIN_PASSWORD, GOVSHARE_INTERNAL_SECRET, GOVSHARE_PROFILE."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    up = commands.add_parser("up", help="start every service (and embedded PostgreSQL + Kafka) in the foreground")
+    up.add_argument("--demo", action="store_true", help="seed demo departments, users and data once ready")
+    up.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for every service to answer /readyz (default 60)",
+    )
+    commands.add_parser("status", help="show whether the running stack's services are ready")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            from govshare_stack.up import UpOptions, run_up
+
+            return asyncio.run(run_up(UpOptions(demo=args.demo, ready_timeout=args.ready_timeout)))
+        if args.command == "status":
+            return status()
+    except StackError as exc:
+        print(f"govshare: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def status() -> int:
+    from govshare_stack.status import check_status
+
+    home = StackHome.from_env()
+    report = asyncio.run(check_status(home))
+    if report.stack is None:
+        print(f"govshare 未运行 / govshare is not running for {home.root} (no {home.stack_file.name}).")
+        return 1
+    stack = report.stack
+    supervisor_pid = stack.get("supervisor_pid")
+    if not procs.pid_alive(supervisor_pid):
+        print(
+            f"govshare 未运行 / the govshare supervisor (pid {supervisor_pid}) is not running; "
+            f"{home.stack_file} is left over from a run that was killed."
+        )
+    elif stack.get("state") != "ready":
+        print(f"govshare 启动中 / govshare is still starting (since {stack.get('started_at')}).")
+    print(table.render(table.rows_for(stack, report.statuses)))
+    print()
+    print(table.footer(stack))
+    return 0 if report.all_ready else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The platform's services as child processes: which ones there are, starting them on their ports, waiting
+until each answers /readyz, restarting one that crashes, and stopping them all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from subprocess import Popen
+
+import httpx
+
+from govshare_stack import procs
+from govshare_stack.errors import StartupFailed
+from govshare_stack.ports import LOCALHOST
+
+# Set to a JSON object {service name: python module} to run stand-in apps instead of the real services
+# (used by the stack's own tests and when developing the stack without the services).
+MODULES_OVERRIDE_ENV = "GOVSHARE_STACK_SERVICE_MODULES"
+
+LOG_TAIL_LINES = 20
+MAX_RESTARTS = 5
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+
+    def argv(self, port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"{self.module}.app:create_app",
+            "--factory",
+            "--host",
+            LOCALHOST,
+            "--port",
+            str(port),
+            "--no-access-log",
+        ]
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("gateway", "gateway"),
+    ServiceSpec("catalog", "catalog_svc"),
+    ServiceSpec("request", "request_svc"),
+    ServiceSpec("exchange", "exchange_svc"),
+    ServiceSpec("audit", "audit_svc"),
+    ServiceSpec("connector", "connector"),
+    ServiceSpec("console", "console"),
+)
+
+
+def service_specs(environ: Mapping[str, str] | None = None) -> list[ServiceSpec]:
+    env = os.environ if environ is None else environ
+    override = env.get(MODULES_OVERRIDE_ENV)
+    if not override:
+        return list(SERVICES)
+    modules = json.loads(override)
+    return [ServiceSpec(s.name, modules.get(s.name, s.module)) for s in SERVICES]
+
+
+@dataclass
+class ServiceProcess:
+    spec: ServiceSpec
+    port: int
+    log_path: Path
+    proc: Popen[bytes] | None = None
+    ready: bool = False
+    restarts: int = 0
+    last_probe: str = "not started"
+    _log_offset: int = 0
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOCALHOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def exit_code(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
+
+    def start(self, env: Mapping[str, str]) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            log.write(f"----- govshare: {self.name} on port {self.port}, {stamp} -----\n".encode())
+            log.flush()
+            self._log_offset = log.tell()
+            self.proc = procs.spawn(self.spec.argv(self.port), env=env, log=log)
+        self.ready = False
+        self.started_at = time.time()
+        self.last_probe = "starting"
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines this run of the service wrote (earlier runs in the same file are left out)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def describe_exit(self) -> str:
+        code = self.exit_code()
+        tail = self.log_tail() or "(no output)"
+        indented = "\n".join("    " + line for line in tail.splitlines())
+        return (
+            f"服务 {self.name} 已退出 / service {self.name} exited with code {code}. "
+            f"Last lines of {self.log_path}:\n{indented}"
+        )
+
+
+class Supervisor:
+    """Runs the services; `report` receives messages meant for the person at the terminal."""
+
+    def __init__(
+        self,
+        services: list[ServiceProcess],
+        env: Mapping[str, str],
+        *,
+        report: Callable[[str], None] = print,
+        grace: float = 10.0,
+    ) -> None:
+        self.services = services
+        self.env = dict(env)
+        self.report = report
+        self.grace = grace
+
+    def by_name(self, name: str) -> ServiceProcess:
+        return next(s for s in self.services if s.name == name)
+
+    def start_all(self) -> None:
+        for service in self.services:
+            service.start(self.env)
+
+    async def wait_ready(self, timeout: float, stop: asyncio.Event) -> None:
+        """Return when every service answers GET /readyz with 200.
+
+        Raises StartupFailed when one exits meanwhile or `timeout` passes; returns early if `stop` is set.
+        """
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            while not stop.is_set():
+                pending = [s for s in self.services if not s.ready]
+                if not pending:
+                    return
+                for service in pending:
+                    if service.exit_code() is not None:
+                        raise StartupFailed(service.describe_exit())
+                await asyncio.gather(*(self._probe(client, s) for s in pending))
+                if time.monotonic() > deadline:
+                    raise StartupFailed(self._describe_not_ready(timeout))
+                try:
+                    await asyncio.wait_for(stop.wait(), 0.2)
+                except TimeoutError:
+                    pass
+
+    async def _probe(self, client: httpx.AsyncClient, service: ServiceProcess) -> None:
+        service.ready, service.last_probe = await probe_ready(client, service.url)
+
+    def _describe_not_ready(self, timeout: float) -> str:
+        parts = [f"服务未就绪 / not every service was ready within {timeout:.0f} s:"]
+        for service in self.services:
+            if service.ready:
+                continue
+            tail = "\n".join("    " + line for line in (service.log_tail() or "(no output)").splitlines())
+            parts.append(
+                f"  {service.name} ({service.url}/readyz: {service.last_probe}); last lines of "
+                f"{service.log_path}:\n{tail}"
+            )
+        parts.append("Raise the limit with --ready-timeout if the machine is just slow.")
+        return "\n".join(parts)
+
+    async def watch(self, stop: asyncio.Event, on_change: Callable[[], None]) -> None:
+        """Until `stop` is set: restart a service that exits on its own, with growing pauses.
+
+        Raises StartupFailed when one keeps crashing (more than MAX_RESTARTS times).
+        """
+        while not stop.is_set():
+            for service in self.services:
+                if service.exit_code() is None or stop.is_set():
+                    continue
+                self.report(service.describe_exit())
+                if service.restarts >= MAX_RESTARTS:
+                    raise StartupFailed(
+                        f"服务 {service.name} 反复崩溃 / service {service.name} crashed {service.restarts + 1} "
+                        f"times; stopping the platform. See {service.log_path}."
+                    )
+                pause = 2.0**service.restarts
+                service.restarts += 1
+                self.report(f"restarting {service.name} in {pause:.0f} s (restart {service.restarts})")
+                try:
+                    await asyncio.wait_for(stop.wait(), pause)
+                    return
+                except TimeoutError:
+                    pass
+                service.start(self.env)
+                on_change()
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+
+    def stop_all(self) -> None:
+        """SIGTERM to every service, `grace` seconds to finish, then SIGKILL."""
+        running = [s.proc for s in self.services if s.proc is not None]
+        procs.terminate_many(running, grace=self.grace)
+
+
+async def probe_ready(client: httpx.AsyncClient, base_url: str) -> tuple[bool, str]:
+    """(ready?, what /readyz said) for one service."""
+    try:
+        response = await client.get(f"{base_url}/readyz")
+    except httpx.HTTPError as exc:
+        return False, type(exc).__name__
+    if response.status_code == 200:
+        return True, "200"
+    return False, f"{response.status_code} {response.text[:200]}"

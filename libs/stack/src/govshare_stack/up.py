@@ -1,0 +1,301 @@
+"""`govshare up`: the whole platform on one machine, in the foreground.
+
+Order: preflight checks → embedded PostgreSQL and Tansu (unless external ones are configured) → every service
+→ wait for /readyz → stack.json and the table → optional demo seeding → wait for Ctrl-C / SIGTERM → stop
+services, then Tansu, then PostgreSQL. Whatever was started is stopped again on every way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from govshare_stack import demo, preflight, table
+from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
+from govshare_stack.errors import StackError, StartupFailed
+from govshare_stack.home import StackHome, new_password, new_secret
+from govshare_stack.ports import pick_ports
+from govshare_stack.supervisor import ServiceProcess, Supervisor, service_specs
+
+DEFAULT_GATEWAY_PORT = 8000
+FIRST_INTERNAL_PORT = 8101
+PREFERRED_KAFKA_PORT = 9092
+DATABASE_NAME = "govshare"
+DEFAULT_PROFILE = "zhonglou"
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    demo: bool = False
+    ready_timeout: float = 60.0
+    stop_grace: float = 10.0
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def gateway_port_from(environ: Mapping[str, str]) -> int:
+    raw = environ.get("GOVSHARE_GATEWAY_PORT", "").strip()
+    if not raw:
+        return DEFAULT_GATEWAY_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise StackError(f"GOVSHARE_GATEWAY_PORT must be a TCP port number (1-65535), got {raw!r}.")
+    return port
+
+
+class _Running:
+    """What this run has started, so that exactly that is stopped again."""
+
+    def __init__(self) -> None:
+        self.postgres: EmbeddedPostgres | None = None
+        self.broker: Broker | None = None
+        self.supervisor: Supervisor | None = None
+
+    def stop(self, home: StackHome, report: Callable[[str], None]) -> None:
+        if self.supervisor is not None:
+            report("停止服务 / stopping services …")
+            self.supervisor.stop_all()
+        if self.broker is not None:
+            report("停止 Kafka (Tansu) / stopping Kafka (Tansu) …")
+            self.broker.stop()
+        if self.postgres is not None:
+            report("停止 PostgreSQL / stopping PostgreSQL …")
+            try:
+                self.postgres.stop()
+            except EmbeddedError as exc:
+                report(str(exc))
+        home.clear_stack()
+
+
+async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -> int:
+    env_in = dict(os.environ if environ is None else environ)
+    home = StackHome.from_env(env_in)
+    gateway_port = gateway_port_from(env_in)
+    external_db = env_in.get("GOVSHARE_DATABASE_URL", "").strip() or None
+    external_kafka = env_in.get("GOVSHARE_KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
+
+    preflight.check_not_running(home)
+    preflight.check_port_free(gateway_port)
+    if external_db:
+        await preflight.check_database_url(external_db)
+    if external_kafka:
+        preflight.check_kafka(external_kafka)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    running = _Running()
+    try:
+        return await _run(options, env_in, home, gateway_port, external_db, external_kafka, stop, running)
+    finally:
+        running.stop(home, say)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _run(
+    options: UpOptions,
+    env_in: dict[str, str],
+    home: StackHome,
+    gateway_port: int,
+    external_db: str | None,
+    external_kafka: str | None,
+    stop: asyncio.Event,
+    running: _Running,
+) -> int:
+    started = datetime.now(UTC)
+    home.prepare()
+    say(f"govshare: 数据目录 / data folder {home.root}")
+
+    internal_secret = env_in.get("GOVSHARE_INTERNAL_SECRET") or home.secret("internal-secret", new_secret)[0]
+    admin_password = env_in.get("GOVSHARE_ADMIN_PASSWORD")
+    admin_password_created = False
+    if not admin_password:
+        admin_password, admin_password_created = home.secret("admin-password", new_password)
+
+    if external_db:
+        database_url = external_db
+    else:
+        say("启动 PostgreSQL / starting embedded PostgreSQL …")
+        try:
+            running.postgres = start_postgres(home.pgdata)
+            database_url = running.postgres.create_database(DATABASE_NAME)
+        except EmbeddedError as exc:
+            raise StartupFailed(f"PostgreSQL 启动失败 / embedded PostgreSQL failed to start: {exc}") from None
+    if stop.is_set():
+        return 0
+
+    if external_kafka:
+        bootstrap = external_kafka
+    else:
+        say("启动 Kafka (Tansu) / starting embedded Kafka broker (Tansu) …")
+        kafka_port = pick_ports(1, [PREFERRED_KAFKA_PORT], exclude=[gateway_port])[0]
+        try:
+            running.broker = start_broker(kafka_port, log_path=home.log_of("kafka"))
+        except EmbeddedError as exc:
+            raise StartupFailed(f"Tansu 启动失败 / the embedded Kafka broker failed to start: {exc}") from None
+        bootstrap = running.broker.bootstrap_servers
+    if stop.is_set():
+        return 0
+
+    specs = service_specs(env_in)
+    internal = [s for s in specs if s.name != "gateway"]
+    ports = pick_ports(
+        len(internal),
+        range(FIRST_INTERNAL_PORT, FIRST_INTERNAL_PORT + 100),
+        exclude=[gateway_port, running.broker.port if running.broker else 0],
+    )
+    port_of = {"gateway": gateway_port, **{s.name: p for s, p in zip(internal, ports, strict=True)}}
+    services = [ServiceProcess(s, port_of[s.name], home.log_of(s.name)) for s in specs]
+    service_urls = {s.name: s.url for s in services}
+
+    child_env = dict(env_in)
+    child_env.update(
+        GOVSHARE_HOME=str(home.root),
+        GOVSHARE_DATABASE_URL=database_url,
+        GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        GOVSHARE_SERVICE_URLS=json.dumps(service_urls),
+        GOVSHARE_INTERNAL_SECRET=internal_secret,
+        GOVSHARE_ADMIN_PASSWORD=admin_password,
+        GOVSHARE_PROFILE=env_in.get("GOVSHARE_PROFILE") or DEFAULT_PROFILE,
+        PYTHONUNBUFFERED="1",
+    )
+    # Services call each other on 127.0.0.1; an HTTP(S)_PROXY from the shell must not capture that.
+    for key in ("NO_PROXY", "no_proxy"):
+        existing = [h for h in child_env.get(key, "").split(",") if h]
+        child_env[key] = ",".join([*existing, *(h for h in ("127.0.0.1", "localhost") if h not in existing)])
+
+    supervisor = Supervisor(services, child_env, report=say, grace=options.stop_grace)
+    running.supervisor = supervisor
+    say(f"启动服务 / starting {len(services)} services …")
+    supervisor.start_all()
+
+    gateway_url = service_urls["gateway"]
+    record: dict[str, Any] = {
+        "version": 1,
+        "state": "starting",
+        "supervisor_pid": os.getpid(),
+        "home": str(home.root),
+        "started_at": started.isoformat(timespec="seconds"),
+        "gateway_url": gateway_url,
+        "console_url": f"{gateway_url}/console/",
+        "docs_url": f"{gateway_url}/docs",
+        "logs": str(home.logs) + os.sep,
+        "demo_credentials": str(home.demo_credentials) if options.demo else None,
+        "services": {},
+        "postgres": {
+            "embedded": running.postgres is not None,
+            "pid": running.postgres.pid if running.postgres else None,
+            "url": preflight.mask_url(database_url),
+            "pgdata": str(running.postgres.pgdata) if running.postgres else None,
+        },
+        "kafka": {
+            "embedded": running.broker is not None,
+            "pid": running.broker.pid if running.broker else None,
+            "bootstrap_servers": bootstrap,
+        },
+    }
+
+    def save() -> None:
+        record["services"] = {
+            s.name: {"module": s.spec.module, "pid": s.pid, "port": s.port, "url": s.url, "log": str(s.log_path)}
+            for s in services
+        }
+        home.write_stack(record)
+
+    save()
+    await supervisor.wait_ready(options.ready_timeout, stop)
+    if stop.is_set():
+        return 0
+    record["state"] = "ready"
+    record["ready_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    save()
+
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    statuses = {s.name: table.READY for s in services}
+    statuses["postgres"] = table.RUNNING if running.postgres else table.EXTERNAL
+    statuses["kafka"] = table.RUNNING if running.broker else table.EXTERNAL
+    say()
+    say(f"govshare 已就绪 / govshare is ready ({elapsed:.1f} s)")
+    say()
+    say(table.render(table.rows_for(record, statuses)))
+    say()
+    say(table.footer(record))
+    if admin_password_created:
+        say()
+        say(
+            f"平台管理员初始密码 / initial platform admin password: {admin_password}\n"
+            f"  (shown once; kept in {home.secrets / 'admin-password'}, mode 0600)"
+        )
+
+    if options.demo:
+        await _seed_demo(record, service_urls, admin_password, home, [s.module for s in specs], stop)
+
+    say()
+    say("按 Ctrl-C 停止 / press Ctrl-C to stop")
+    await supervisor.watch(stop, save)
+    say()
+    return 0
+
+
+async def _seed_demo(
+    record: Mapping[str, Any],
+    service_urls: dict[str, str],
+    admin_password: str,
+    home: StackHome,
+    modules: list[str],
+    stop: asyncio.Event,
+) -> None:
+    import httpx
+
+    say()
+    say("演示数据 / seeding the demo …")
+    try:
+        demo.discover(modules)
+    except Exception as exc:
+        say(f"演示数据失败 / demo seeding failed to load its steps: {type(exc).__name__}: {exc}")
+        return
+    if not demo.registered_steps():
+        say("  (no demo steps are registered yet)")
+    async with httpx.AsyncClient(base_url=record["gateway_url"], timeout=30.0, trust_env=False) as client:
+        ctx = demo.DemoContext(
+            gateway_url=record["gateway_url"],
+            client=client,
+            admin_password=admin_password,
+            home=home.root,
+            service_urls=service_urls,
+        )
+        seeding = asyncio.ensure_future(demo.run_demo(ctx, home.demo_state, home.demo_credentials, report=say))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([seeding, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not seeding.done():
+            seeding.cancel()
+            say("演示数据中断 / demo seeding interrupted; the next `govshare up --demo` resumes it")
+            return
+        try:
+            result = seeding.result()
+        except demo.DemoStepFailed as exc:
+            say(
+                f"演示数据失败 / {exc}. The platform keeps running; finished steps are recorded in "
+                f"{home.demo_state} and the next `govshare up --demo` resumes from the failed step."
+            )
+            return
+    skipped = f", {len(result.skipped)} already done" if result.skipped else ""
+    say(f"演示数据完成 / demo ready: {len(result.ran)} steps run{skipped}")
+    say(f"演示账号 / demo credentials ({home.demo_credentials}):")
+    say(json.dumps(result.credentials, ensure_ascii=False, indent=2))
+

