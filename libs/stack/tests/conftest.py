@@ -1,4 +1,4 @@
-"""Fixtures for running the real `govshare` command as a subprocess and cleaning up after it whatever happens."""
+"""Fixtures that run the `govshare` command as a subprocess and clean up after it, whatever happens."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ import psutil
 import pytest
 
 FAKE_SERVICES = Path(__file__).parent / "fake_services"
-SERVICE_MODULES = ["gateway", "catalog_svc", "request_svc", "exchange_svc", "audit_svc", "connector", "console"]
+SERVICE_MODULES = [
+    "gateway",
+    "catalog_svc",
+    "request_svc",
+    "exchange_svc",
+    "audit_svc",
+    "connector",
+    "console",
+]
 SERVICE_NAMES = ["gateway", "catalog", "request", "exchange", "audit", "connector", "console"]
 
 

@@ -1,5 +1,5 @@
-"""`govshare up` and `govshare status` end to end, run as a person runs them: real embedded PostgreSQL, real
-Tansu, the services as child processes (the real ones, or stand-ins where a test is about the stack itself)."""
+"""`govshare up` and `govshare status` end to end, run as a person runs them: real embedded PostgreSQL,
+real Tansu, the services as child processes (the real ones, or stand-ins where a test is about the stack)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-
 from govshare_stack.embedded import EmbeddedError
 
 SERVICE_NAMES = ["gateway", "catalog", "request", "exchange", "audit", "connector", "console"]
@@ -129,7 +128,9 @@ def test_a_service_that_dies_during_startup_stops_the_stack_and_shows_its_log(go
     assert "crashing on purpose" in out
     assert govshare.processes_mentioning(str(home / "pgdata")) == []
     leftovers = [
-        p for p in govshare.processes_mentioning("fakesvc.app") if p.environ().get("GOVSHARE_HOME") == str(home)
+        p
+        for p in govshare.processes_mentioning("fakesvc.app")
+        if p.environ().get("GOVSHARE_HOME") == str(home)
     ]
     assert leftovers == []
     assert not (home / "stack.json").exists()

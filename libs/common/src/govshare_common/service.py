@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from govshare_common.auth import TokenVerifier
-from govshare_common.calendar_store import CalendarService, calendar_subscription
+from govshare_common.calendar_store import PLATFORM_EVENTS, CalendarService, calendar_subscription
 from govshare_common.clock import Clock, SystemClock
 from govshare_common.consumer import ConsumerRunner, FeedClient, Inbox, Subscription
 from govshare_common.db import Database, UnitOfWork, make_engine
@@ -56,6 +56,7 @@ class ServiceSpec:
     on_startup: list[Callable[[FastAPI], Any]] = field(default_factory=list)
     on_shutdown: list[Callable[[FastAPI], Any]] = field(default_factory=list)
     uses_database: bool = True
+    uses_broker: bool = True
     # The gateway owns the calendar master; everyone else follows its calendar events.
     follows_calendar: bool = True
 
@@ -100,7 +101,9 @@ def _platform_router(spec: ServiceSpec) -> APIRouter:
             except Exception as exc:
                 checks["database"] = f"unreachable: {type(exc).__name__}"
         settings: Settings = request.app.state.settings
-        checks["broker"] = "ok" if await broker_reachable(settings.kafka_bootstrap_servers) else "unreachable"
+        if spec.uses_broker:
+            reachable = await broker_reachable(settings.kafka_bootstrap_servers)
+            checks["broker"] = "ok" if reachable else "unreachable"
         if not request.app.state.started:
             checks["startup"] = "in progress"
         ready = all(v == "ok" for v in checks.values())
@@ -145,6 +148,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
     setup_logging(spec.name, settings.log_level, settings.log_json)
     setup_tracing(spec.name)
     profile = load_profile(settings.profile, settings.profile_file)
+    spec.registry.merge(PLATFORM_EVENTS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -23,13 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="govshare",
         description="政务信息资源共享交换平台 — run the govshare platform on this machine.",
         epilog=(
-            "Environment: GOVSHARE_HOME (data folder, default ./.govshare), GOVSHARE_GATEWAY_PORT (default 8000), "
-            "GOVSHARE_DATABASE_URL and GOVSHARE_KAFKA_BOOTSTRAP_SERVERS (use these instead of the embedded "
-            "PostgreSQL and Tansu), GOVSHARE_ADMIN_PASSWORD, GOVSHARE_INTERNAL_SECRET, GOVSHARE_PROFILE."
+            "Environment: GOVSHARE_HOME (data folder, default ./.govshare), "
+            "GOVSHARE_GATEWAY_PORT (default 8000), GOVSHARE_DATABASE_URL and "
+            "GOVSHARE_KAFKA_BOOTSTRAP_SERVERS (use these instead of the embedded PostgreSQL and Tansu), "
+            "GOVSHARE_ADMIN_PASSWORD, GOVSHARE_INTERNAL_SECRET, GOVSHARE_PROFILE."
         ),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    up = commands.add_parser("up", help="start every service (and embedded PostgreSQL + Kafka) in the foreground")
+    up = commands.add_parser(
+        "up", help="start every service (and embedded PostgreSQL + Kafka) in the foreground"
+    )
     up.add_argument("--demo", action="store_true", help="seed demo departments, users and data once ready")
     up.add_argument(
         "--ready-timeout",

@@ -59,7 +59,9 @@ def demo_step(order: int, name: str) -> Callable[[StepFn], StepFn]:
     def register(fn: StepFn) -> StepFn:
         existing = _REGISTRY.get(name)
         if existing is not None and _qualname(existing.fn) != _qualname(fn):
-            raise ValueError(f"demo step {name!r} is registered twice: {_qualname(existing.fn)}, {_qualname(fn)}")
+            raise ValueError(
+                f"demo step {name!r} is registered twice: {_qualname(existing.fn)}, {_qualname(fn)}"
+            )
         _REGISTRY[name] = DemoStep(order, name, fn)
         return fn
 

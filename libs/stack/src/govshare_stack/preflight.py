@@ -55,7 +55,7 @@ def describe_database(url: str) -> str:
     return f"database {name!r} at {where} as user {parts.username or 'postgres'!r}"
 
 
-async def check_database_url(url: str, timeout: float = 5.0) -> None:
+async def check_database_url(url: str, connect_timeout: float = 5.0) -> None:
     """Connect once with asyncpg; raise StackError naming the database if that fails."""
     import asyncpg
 
@@ -67,11 +67,11 @@ async def check_database_url(url: str, timeout: float = 5.0) -> None:
         )
     dsn = "postgresql://" + rest
     try:
-        conn = await asyncio.wait_for(asyncpg.connect(dsn, timeout=timeout), timeout + 1)
-    except (OSError, TimeoutError, asyncio.TimeoutError, asyncpg.PostgresError, ValueError) as exc:
+        conn = await asyncio.wait_for(asyncpg.connect(dsn, timeout=connect_timeout), connect_timeout + 1)
+    except (OSError, TimeoutError, asyncpg.PostgresError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
-        if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-            reason = f"no answer within {timeout:.0f} s"
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {connect_timeout:.0f} s"
         raise StackError(
             f"无法连接数据库 / cannot connect to the {describe_database(url)} given by "
             f"GOVSHARE_DATABASE_URL ({mask_url(url)}): {reason}. Check that PostgreSQL is running there and "
@@ -98,7 +98,8 @@ def check_kafka(bootstrap_servers: str, timeout: float = 3.0) -> None:
     if len(unreachable) == len(addresses):
         raise StackError(
             f"无法连接 Kafka / cannot reach the Kafka broker(s) {', '.join(unreachable)} given by "
-            f"GOVSHARE_KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers} (no TCP connection within {timeout:.0f} s). "
+            f"GOVSHARE_KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers} "
+            f"(no TCP connection within {timeout:.0f} s). "
             "Check the broker is running and reachable from here, or unset the variable to use the embedded "
             "Tansu broker."
         )

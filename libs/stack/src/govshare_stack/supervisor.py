@@ -150,12 +150,12 @@ class Supervisor:
         for service in self.services:
             service.start(self.env)
 
-    async def wait_ready(self, timeout: float, stop: asyncio.Event) -> None:
+    async def wait_ready(self, limit: float, stop: asyncio.Event) -> None:
         """Return when every service answers GET /readyz with 200.
 
-        Raises StartupFailed when one exits meanwhile or `timeout` passes; returns early if `stop` is set.
+        Raises StartupFailed when one exits meanwhile or `limit` seconds pass; returns early if `stop` is set.
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit
         async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
             while not stop.is_set():
                 pending = [s for s in self.services if not s.ready]
@@ -166,7 +166,7 @@ class Supervisor:
                         raise StartupFailed(service.describe_exit())
                 await asyncio.gather(*(self._probe(client, s) for s in pending))
                 if time.monotonic() > deadline:
-                    raise StartupFailed(self._describe_not_ready(timeout))
+                    raise StartupFailed(self._describe_not_ready(limit))
                 try:
                     await asyncio.wait_for(stop.wait(), 0.2)
                 except TimeoutError:
@@ -200,8 +200,8 @@ class Supervisor:
                 self.report(service.describe_exit())
                 if service.restarts >= MAX_RESTARTS:
                     raise StartupFailed(
-                        f"服务 {service.name} 反复崩溃 / service {service.name} crashed {service.restarts + 1} "
-                        f"times; stopping the platform. See {service.log_path}."
+                        f"服务 {service.name} 反复崩溃 / service {service.name} crashed "
+                        f"{service.restarts + 1} times; stopping the platform. See {service.log_path}."
                     )
                 pause = 2.0**service.restarts
                 service.restarts += 1

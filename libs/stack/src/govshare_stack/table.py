@@ -44,7 +44,12 @@ def rows_for(stack: Mapping[str, Any], statuses: Mapping[str, str]) -> list[list
     kafka = stack.get("kafka", {})
     kafka_label = "kafka (tansu)" if kafka.get("embedded") else "kafka"
     rows.append(
-        [kafka_label, kafka.get("bootstrap_servers", "?"), str(kafka.get("pid") or "-"), statuses.get("kafka", "?")]
+        [
+            kafka_label,
+            kafka.get("bootstrap_servers", "?"),
+            str(kafka.get("pid") or "-"),
+            statuses.get("kafka", "?"),
+        ]
     )
     return rows
 

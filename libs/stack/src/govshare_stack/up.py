@@ -146,7 +146,9 @@ async def _run(
         try:
             running.broker = start_broker(kafka_port, log_path=home.log_of("kafka"))
         except EmbeddedError as exc:
-            raise StartupFailed(f"Tansu 启动失败 / the embedded Kafka broker failed to start: {exc}") from None
+            raise StartupFailed(
+                f"Tansu 启动失败 / the embedded Kafka broker failed to start: {exc}"
+            ) from None
         bootstrap = running.broker.bootstrap_servers
     if stop.is_set():
         return 0
@@ -211,7 +213,13 @@ async def _run(
 
     def save() -> None:
         record["services"] = {
-            s.name: {"module": s.spec.module, "pid": s.pid, "port": s.port, "url": s.url, "log": str(s.log_path)}
+            s.name: {
+                "module": s.spec.module,
+                "pid": s.pid,
+                "port": s.port,
+                "url": s.url,
+                "log": str(s.log_path),
+            }
             for s in services
         }
         home.write_stack(record)
@@ -278,7 +286,9 @@ async def _seed_demo(
             home=home.root,
             service_urls=service_urls,
         )
-        seeding = asyncio.ensure_future(demo.run_demo(ctx, home.demo_state, home.demo_credentials, report=say))
+        seeding = asyncio.ensure_future(
+            demo.run_demo(ctx, home.demo_state, home.demo_credentials, report=say)
+        )
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait([seeding, stopping], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -298,4 +308,3 @@ async def _seed_demo(
     say(f"演示数据完成 / demo ready: {len(result.ran)} steps run{skipped}")
     say(f"演示账号 / demo credentials ({home.demo_credentials}):")
     say(json.dumps(result.credentials, ensure_ascii=False, indent=2))
-

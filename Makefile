@@ -1,0 +1,104 @@
+# govshare — developer commands. GNU make.
+#
+#   make run     install what is missing, then run the whole platform with demo data (govshare up --demo)
+#   make test    install what is missing, then run every test (make test ARGS="-k outbox -x")
+#   make lint    ruff (check + format --check), mypy, import rules (lint-imports)
+#   make bench   run every bench/*.py; JSON results land in bench/results/
+#   make clean   remove the installed environment (.venv, .tools); keeps the platform's data
+#   make clean-data  remove the platform's data folder (.govshare, or $GOVSHARE_HOME)
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+# Extra arguments for pytest (make test) or govshare up (make run): make test ARGS="-k feed -x".
+ARGS ?=
+# Which bench scripts make bench runs: make bench BENCH=bench/outbox_throughput.py
+BENCH ?= $(sort $(wildcard bench/*.py))
+
+# The machine's Python 3.11; uv must use it and never download an interpreter of its own.
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
+# The project's environment is ./.venv whatever virtualenv the calling shell has active.
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+unexport VIRTUAL_ENV
+
+# uv: the one on PATH, else a project-local copy in .tools/ (installed from PyPI on first use).
+SYSTEM_UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(SYSTEM_UV),)
+UV := $(CURDIR)/.tools/bin/uv
+UV_DEP := $(UV)
+else
+UV := $(SYSTEM_UV)
+UV_DEP :=
+endif
+
+# Any change to a package definition or the lock reinstalls.
+PROJECT_FILES := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+STAMP := .venv/.govshare-installed
+RUN := $(UV) run --no-sync
+
+.PHONY: help install run test lint bench clean clean-data
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+install: $(STAMP)
+
+$(CURDIR)/.tools/bin/uv:
+	@echo "uv is not on PATH; installing it into .tools/ (a project-local tools venv)"
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(STAMP): $(PROJECT_FILES) $(UV_DEP)
+	@if [ -z "$$UV_PYTHON" ]; then echo "error: '$(PYTHON)' was not found; govshare needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; fi
+	@if ! "$$UV_PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+	  echo "error: $$UV_PYTHON is Python $$("$$UV_PYTHON" -c 'import platform; print(platform.python_version())'), govshare needs 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; fi
+	@if ! $(UV) lock --check >/dev/null 2>&1; then \
+	  echo "" >&2; \
+	  echo "error: uv.lock is out of date with the pyproject.toml files." >&2; \
+	  echo "       Run 'uv lock' (or '$(UV) lock'), review the change to uv.lock, commit it, then run make again." >&2; \
+	  echo "" >&2; \
+	  $(UV) lock --check >&2 || true; \
+	  exit 1; fi
+	$(UV) sync --all-packages --frozen
+	@touch $@
+
+run: $(STAMP)
+	$(RUN) govshare up --demo $(ARGS)
+
+test: $(STAMP)
+	$(RUN) pytest $(ARGS)
+
+# Import rules live in [tool.importlinter] in pyproject.toml (see docs/import-rules.md).
+# Every check runs even when an earlier one fails; the target fails if any did.
+lint: $(STAMP)
+	@failed=""; \
+	for check in "ruff check ." "ruff format --check ." "mypy libs/common/src" "lint-imports"; do \
+	  echo "== $$check"; \
+	  $(RUN) $$check || failed="$$failed\n  $$check"; \
+	done; \
+	if [ -n "$$failed" ]; then echo -e "\nlint failed:$$failed" >&2; exit 1; fi; \
+	echo "lint: all checks passed"
+
+bench: $(STAMP)
+	@mkdir -p bench/results
+	@for script in $(BENCH); do \
+	  echo "== $$script"; \
+	  $(RUN) python "$$script"; \
+	done
+	@echo "results: bench/results/"
+
+# .govshare (or $GOVSHARE_HOME) is the platform's data — the embedded PostgreSQL cluster, secrets and demo
+# credentials — so `make clean` leaves it alone; `make clean-data` is the explicit way to drop it.
+clean:
+	rm -rf .venv .tools
+
+clean-data:
+	@home="$${GOVSHARE_HOME:-.govshare}"; \
+	if [ -f "$$home/stack.json" ] && $(PYTHON) -c 'import json, os, sys; \
+	pid = json.load(open(sys.argv[1])).get("supervisor_pid"); os.kill(int(pid), 0)' "$$home/stack.json" 2>/dev/null; then \
+	  echo "error: govshare is running on $$home (see $$home/stack.json); stop it with Ctrl-C first" >&2; exit 1; fi; \
+	echo "rm -rf $$home"; rm -rf "$$home"

