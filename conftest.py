@@ -10,12 +10,13 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from govshare_common.settings import Settings
+from govshare_common.testing import TokenIssuer
 from govshare_stack.embedded import Broker, EmbeddedPostgres, start_broker, start_postgres
 
 os.environ.setdefault("GOVSHARE_LOG_JSON", "false")
@@ -78,3 +79,10 @@ def make_settings(database_url: str, broker: Broker) -> Callable[..., Settings]:
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "govshare-home"
+
+
+@pytest.fixture
+async def issuer() -> AsyncIterator[TokenIssuer]:
+    """A real local token issuer (JWKS over HTTP) for testing one service without the gateway."""
+    async with TokenIssuer().running() as running:
+        yield running

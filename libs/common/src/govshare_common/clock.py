@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-CHINA = ZoneInfo("Asia/Shanghai")
+from govshare_common.workdays import china_today
 
 
 class Clock(Protocol):
@@ -40,4 +39,4 @@ class FrozenClock:
 
 def china_date(clock: Clock) -> date:
     """Today's date in China, whatever the server's time zone."""
-    return clock.now().astimezone(CHINA).date()
+    return china_today(clock.now())

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -192,7 +191,18 @@ class ConsumerRunner:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        last_catchup = 0.0
+        """Kafka and the feeds run side by side: the feeds keep events flowing while Kafka is sick."""
+        await asyncio.gather(self._kafka_loop(), self._catch_up_loop())
+
+    async def _catch_up_loop(self) -> None:
+        while not self._stopping.is_set():
+            await self._catch_up_all()
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.catchup_interval)
+            except TimeoutError:
+                pass
+
+    async def _kafka_loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 consumer = await self._ensure_consumer()
@@ -219,13 +229,7 @@ class ConsumerRunner:
             except Exception as exc:
                 log.warning("consumer %s: %s; reconnecting, feeds keep events flowing", self.group_id, exc)
                 await self._drop_consumer()
-                await self._catch_up_all()
-                last_catchup = time.monotonic()
                 await asyncio.sleep(1.0)
-                continue
-            if time.monotonic() - last_catchup >= self.catchup_interval:
-                await self._catch_up_all()
-                last_catchup = time.monotonic()
 
     async def _catch_up_all(self) -> None:
         for source in self.inbox.subscriptions:

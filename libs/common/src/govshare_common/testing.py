@@ -40,3 +40,78 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
+
+
+class TokenIssuer:
+    """A JWKS-publishing token issuer for tests of one service without the gateway.
+
+    It signs with its own Ed25519 key and serves /.well-known/jwks.json on a real local port; point a service's
+    `jwks_url` at `issuer.jwks_url` and it verifies these tokens exactly as it verifies the gateway's.
+    """
+
+    def __init__(self, *, issuer: str = "govshare", audience: str = "govshare") -> None:
+        import base64
+
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.issuer = issuer
+        self.audience = audience
+        self.kid = "test-" + base64.urlsafe_b64encode(__import__("os").urandom(6)).decode()
+        self._key = Ed25519PrivateKey.generate()
+        raw = self._key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self._jwk = {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "use": "sig",
+            "kid": self.kid,
+            "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+        }
+        self.port = free_port()
+        self.jwks_url = f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
+
+    def token(
+        self,
+        *,
+        roles: list[str],
+        department: str | None = None,
+        subject: str | None = None,
+        name: str = "测试用户",
+        kind: str = "user",
+        ttl_seconds: int = 300,
+    ) -> str:
+        import time
+        import uuid
+
+        import jwt
+
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject or uuid.uuid4().hex,
+            "kind": kind,
+            "name": name,
+            "dept": department,
+            "roles": roles,
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + ttl_seconds,
+        }
+        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.kid})
+
+    def headers(self, **kw: object) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(**kw)}"}  # type: ignore[arg-type]
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[TokenIssuer]:
+        app = FastAPI()
+        jwks = {"keys": [self._jwk]}
+
+        @app.get("/.well-known/jwks.json")
+        async def _jwks() -> dict[str, object]:
+            return jwks
+
+        async with serve(app, self.port):
+            yield self

@@ -47,6 +47,10 @@ def setup_tracing(service_name: str) -> None:
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    # Outgoing calls (gateway proxying, feed reads, JWKS) carry the trace context to the next service.
+    HTTPXClientInstrumentor().instrument()
 
 
 class JsonFormatter(logging.Formatter):
