@@ -48,7 +48,7 @@ GOAL_EVENTS_PER_S = 20_000
 GOAL_RATIO = 0.30
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # The two services (run in child processes: `outbox_throughput.py --serve alpha|beta --port P`)
 
 
@@ -65,7 +65,6 @@ def _payload_model() -> Any:
 
 def alpha_app() -> Any:
     from fastapi import APIRouter
-
     from govshare_common.events import EventRegistry
     from govshare_common.service import ServiceSpec, create_service_app
 
@@ -86,7 +85,11 @@ def alpha_app() -> Any:
                     for k in range(i, i + size):
                         s = k % subjects
                         versions[s] += 1
-                        uow.emit(EVENT_TYPE, f"item-{s}", item_changed(item=f"item-{s}", version=versions[s], note=note))
+                        uow.emit(
+                            EVENT_TYPE,
+                            f"item-{s}",
+                            item_changed(item=f"item-{s}", version=versions[s], note=note),
+                        )
                 i += size
                 progress["written"] = i
         except Exception as exc:
@@ -96,7 +99,9 @@ def alpha_app() -> Any:
             progress["finished"] = time.time()
 
     @router.post("/bench/write")
-    async def start_write(request: Request, n: int, batch: int, subjects: int, note_bytes: int) -> dict[str, Any]:
+    async def start_write(
+        request: Request, n: int, batch: int, subjects: int, note_bytes: int
+    ) -> dict[str, Any]:
         request.app.state.bench_task = asyncio.create_task(
             write(request.app, n, batch, subjects, "x" * note_bytes)
         )
@@ -119,12 +124,11 @@ def alpha_app() -> Any:
 
 def beta_app() -> Any:
     from fastapi import APIRouter
-    from sqlalchemy import text
-
     from govshare_common.consumer import Subscription
     from govshare_common.db import UnitOfWork
     from govshare_common.events import Envelope
     from govshare_common.service import ServiceSpec, create_service_app
+    from sqlalchemy import text
 
     stats: dict[str, Any] = {"handled": 0, "out_of_order": 0, "first_at": None, "last_at": None}
     last_version: dict[str, int] = {}
@@ -170,7 +174,7 @@ def serve(name: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # The driver
 
 
@@ -195,12 +199,13 @@ def sample_message(note_bytes: int, subjects: int) -> bytes:
 async def raw_produce(bootstrap: str, n: int, value: bytes, subjects: int, partitions: int) -> dict[str, Any]:
     """Plain aiokafka, configured like the relay's producer (acks=all, linger 2 ms, 256 KiB batches)."""
     from aiokafka import AIOKafkaProducer
-
     from govshare_common.kafka import ensure_topics
 
     topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, [topic], partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024
+    )
     await producer.start()
     try:
         keys = [f"item-{s}".encode() for s in range(subjects)]
@@ -230,16 +235,75 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
             return
         await asyncio.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise TimeoutError(f"timed out after {within:.0f} s waiting for {what}")
 
 
-async def drive(args: argparse.Namespace, bootstrap: str, urls: dict[str, str], procs: dict[str, Any]) -> dict[str, Any]:
+class CpuMeter:
+    """CPU seconds used by each part of the pipeline, and by everything else on the machine, between two
+    snapshots: a number that the other load on a shared machine does not distort, unlike events/s."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        import psutil
+
+        self.roots = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.start: dict[str, dict[int, float]] = {}
+        self.system_start: Any = None
+
+    def _snapshot(self) -> dict[str, dict[int, float]]:
+        import psutil
+
+        snap: dict[str, dict[int, float]] = {}
+        for name, root in self.roots.items():
+            per_pid: dict[int, float] = {}
+            for proc in [root, *root.children(recursive=True)]:
+                try:
+                    t = proc.cpu_times()
+                except psutil.Error:
+                    continue
+                per_pid[proc.pid] = t.user + t.system + t.children_user + t.children_system
+            snap[name] = per_pid
+        return snap
+
+    def begin(self) -> None:
+        import psutil
+
+        self.start = self._snapshot()
+        self.system_start = psutil.cpu_times()
+        self.wall_start = time.monotonic()
+
+    def end(self) -> dict[str, Any]:
+        import psutil
+
+        end = self._snapshot()
+        system_end = psutil.cpu_times()
+        wall = time.monotonic() - self.wall_start
+        used = {
+            name: sum(t - self.start.get(name, {}).get(pid, 0.0) for pid, t in per_pid.items())
+            for name, per_pid in end.items()
+        }
+        me = psutil.Process()
+        driver = sum(me.cpu_times()[:2])
+        busy = sum(system_end) - sum(self.system_start) - (system_end.idle - self.system_start.idle)
+        busy -= (system_end.iowait - self.system_start.iowait) if hasattr(system_end, "iowait") else 0.0
+        return {
+            "wall_seconds": round(wall, 2),
+            "cores": psutil.cpu_count(),
+            "cpu_seconds": {name: round(v, 2) for name, v in used.items()},
+            "machine_busy_cpu_seconds": round(busy, 2),
+            "driver_cpu_seconds_total_run": round(driver, 2),
+            "other_processes_cpu_seconds": round(max(0.0, busy - sum(used.values())), 2),
+        }
+
+
+async def drive(
+    args: argparse.Namespace, bootstrap: str, urls: dict[str, str], procs: dict[str, Any]
+) -> dict[str, Any]:
     import httpx
 
     async with httpx.AsyncClient(timeout=30.0, trust_env=False) as http:
@@ -247,7 +311,9 @@ async def drive(args: argparse.Namespace, bootstrap: str, urls: dict[str, str], 
         def ready(name: str) -> Callable[[], Awaitable[bool]]:
             async def check() -> bool:
                 if procs[name].poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {procs[name].returncode}; see {args.logs[name]}")
+                    raise RuntimeError(
+                        f"{name} exited with code {procs[name].returncode}; see {args.logs[name]}"
+                    )
                 try:
                     return (await http.get(f"{urls[name]}/readyz")).status_code == 200
                 except httpx.HTTPError:
@@ -264,11 +330,19 @@ async def drive(args: argparse.Namespace, bootstrap: str, urls: dict[str, str], 
         print(f"  {raw['msgs_per_s']:,} msgs/s", flush=True)
 
         print(f"pipeline: {args.events} events in transactions of {args.batch} …", flush=True)
+        profilers = start_profilers(args.profile, procs) if args.profile else []
+        meter = CpuMeter({**{n: p.pid for n, p in procs.items()}, **args.infra_pids})
+        meter.begin()
         timeline: list[dict[str, Any]] = []
         started = time.time()
         resp = await http.post(
             f"{urls['alpha']}/bench/write",
-            params={"n": args.events, "batch": args.batch, "subjects": args.subjects, "note_bytes": args.note_bytes},
+            params={
+                "n": args.events,
+                "batch": args.batch,
+                "subjects": args.subjects,
+                "note_bytes": args.note_bytes,
+            },
         )
         resp.raise_for_status()
         write: dict[str, Any] = {}
@@ -278,7 +352,11 @@ async def drive(args: argparse.Namespace, bootstrap: str, urls: dict[str, str], 
             write = (await http.get(f"{urls['alpha']}/bench/progress")).json()
             handled = (await http.get(f"{urls['beta']}/bench/progress")).json()
             timeline.append(
-                {"t": round(time.time() - started, 2), "written": write["written"], "handled": handled["committed"]}
+                {
+                    "t": round(time.time() - started, 2),
+                    "written": write["written"],
+                    "handled": handled["committed"],
+                }
             )
             if write["error"]:
                 raise RuntimeError(f"alpha failed writing: {write['error']}")
@@ -295,6 +373,8 @@ async def drive(args: argparse.Namespace, bootstrap: str, urls: dict[str, str], 
                     raise RuntimeError(f"{name} exited with code {proc.returncode}; see {args.logs[name]}")
             await asyncio.sleep(args.poll)
         end_to_end = finished - started
+        cpu = meter.end()
+        stop_profilers(profilers)
         write_s = write["finished"] - write["started"]
         beta_metrics = (await http.get(f"{urls['beta']}/metrics")).text
         alpha_metrics = (await http.get(f"{urls['alpha']}/metrics")).text
@@ -333,10 +413,47 @@ async def drive(args: argparse.Namespace, bootstrap: str, urls: dict[str, str], 
             "relay_published": _metric(alpha_metrics, "govshare_outbox_published_total"),
             "timeline": thinned,
         },
+        "cpu": {
+            **cpu,
+            "cpu_ms_per_1000_events": {
+                n: round(1000 * v / args.events * 1000, 1) for n, v in cpu["cpu_seconds"].items()
+            },
+        },
+        "tracing": "off (OTEL_SDK_DISABLED=true)" if args.otel_disabled else "on (the services' default)",
         "ratio_to_raw": round(ratio, 3),
         "goal": {"events_per_s": GOAL_EVENTS_PER_S, "ratio_to_raw": GOAL_RATIO},
-        "meets_goal": {"events_per_s": events_per_s >= GOAL_EVENTS_PER_S, "ratio_to_raw": ratio >= GOAL_RATIO},
+        "meets_goal": {
+            "events_per_s": events_per_s >= GOAL_EVENTS_PER_S,
+            "ratio_to_raw": ratio >= GOAL_RATIO,
+        },
     }
+
+
+def start_profilers(folder: Path, procs: dict[str, Any]) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each service while it works (not a project dependency: PY_SPY=/path/to/py-spy, or PATH)."""
+    exe = os.environ.get("PY_SPY") or shutil.which("py-spy")
+    if not exe:
+        print("  --profile: py-spy not found (pip install py-spy somewhere, then PY_SPY=…); not profiling")
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    started = []
+    for name, proc in procs.items():
+        for fmt, suffix in (("raw", "txt"),):
+            argv = [exe, "record", "--pid", str(proc.pid), "--rate", "200", "--format", fmt]
+            argv += ["--output", str(folder / f"{name}.{suffix}")]
+            started.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)  # let py-spy attach before the clock starts
+    return started
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for p in profilers:
+        p.send_signal(signal.SIGINT)
+    for p in profilers:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -358,6 +475,14 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=3, help="topic partitions (the platform default)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument(
+        "--profile", type=Path, help="record py-spy profiles of alpha and beta into this folder"
+    )
+    parser.add_argument(
+        "--otel-disabled",
+        action="store_true",
+        help="diagnosis: services run with OTEL_SDK_DISABLED=true (result: outbox_throughput-otel-off.json)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, pgdata)")
     parser.add_argument("--serve", choices=["alpha", "beta"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -393,9 +518,12 @@ def main() -> int:
             GOVSHARE_LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
         )
+        if args.otel_disabled:
+            env["OTEL_SDK_DISABLED"] = "true"
         args.logs = {n: work / f"{n}.log" for n in ports}
+        args.infra_pids = {"postgres": pg.pid, "tansu": broker.pid}
         for name, port in ports.items():
-            log = open(args.logs[name], "wb")  # noqa: SIM115 - closed when the child's fd is
+            log = open(args.logs[name], "wb")
             procs[name] = subprocess.Popen(
                 [sys.executable, __file__, "--serve", name, "--port", str(port)],
                 env=env,
@@ -420,7 +548,7 @@ def main() -> int:
     machine["postgres_version"] = pg_version
     machine["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     machine["tansu"] = _tansu_version()
-    path = write_result(NAME, {"machine": machine, **result})
+    path = write_result(NAME + ("-otel-off" if args.otel_disabled else ""), {"machine": machine, **result})
     print(f"wrote {path}")
     return 0
 

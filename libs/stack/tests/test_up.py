@@ -181,3 +181,35 @@ def test_status_without_a_running_stack_says_so(govshare, tmp_path):
     done = govshare.run(govshare.env(tmp_path / "nothing-here"), "status")
     assert done.returncode == 1
     assert "not running" in done.stdout
+
+
+def test_sigterm_while_starting_stops_everything_cleanly(govshare, tmp_path):
+    home = tmp_path / "home"
+    run = govshare.up(govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port())))
+    run.wait_output("starting 7 services")
+    stack = run.stack()
+    assert run.terminate() == 0, run.output()
+    assert_nothing_left(govshare, stack)
+
+
+def test_a_hard_killed_stack_leaves_no_service_or_broker_and_the_next_up_recovers(govshare, tmp_path):
+    home = tmp_path / "home"
+    env = govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()))
+    first = govshare.up(env)
+    stack = first.wait_ready()
+    first.proc.kill()
+    first.proc.wait(10)
+    children = [svc["pid"] for svc in stack["services"].values()] + [stack["kafka"]["pid"]]
+    deadline = time.monotonic() + 10
+    while any(govshare.alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in children if govshare.alive(pid)] == []
+
+    stale = govshare.run(env, "status")
+    assert stale.returncode == 1 and "left over" in stale.stdout
+
+    # PostgreSQL is a daemon (pg_ctl) and outlives a hard kill; the next run attaches to it, then stops it.
+    second = govshare.up(env)
+    stack2 = second.wait_ready()
+    assert second.terminate() == 0, second.output()
+    assert_nothing_left(govshare, stack2)

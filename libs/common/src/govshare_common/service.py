@@ -79,7 +79,7 @@ def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
-def _db_dsn(settings: Settings) -> str:
+def database_dsn(settings: Settings) -> str:
     """asyncpg's own DSN form (the relay keeps a raw connection for LISTEN and its advisory lock)."""
     return to_async_url(settings.database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
@@ -170,7 +170,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                 producer = EventProducer(settings.kafka_bootstrap_servers, partitions=settings.topic_partitions)
                 relay = OutboxRelay(
                     engine,
-                    dsn=_db_dsn(settings),
+                    dsn=database_dsn(settings),
                     schema=spec.schema,
                     source=source_uri(spec.name),
                     topic=settings.topic(spec.name),
@@ -275,7 +275,7 @@ def _outbox_pruning_job(settings: Settings) -> Job:
 def _install_request_middleware(app: FastAPI, service: str) -> None:
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = getattr(request.state, "request_id", None) or request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = request_id
         started = time.perf_counter()
         response: Response = await call_next(request)
@@ -299,4 +299,4 @@ def _instrument_engine(engine: Any) -> None:
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
 
 
-__all__ = ["UoW", "ServiceSpec", "create_service_app", "get_clock", "text"]
+__all__ = ["ServiceSpec", "UoW", "create_service_app", "database_dsn", "get_clock"]

@@ -174,6 +174,8 @@ class Supervisor:
 
     async def _probe(self, client: httpx.AsyncClient, service: ServiceProcess) -> None:
         service.ready, service.last_probe = await probe_ready(client, service.url)
+        if service.ready:
+            self.report(f"  {service.name} 就绪 / ready ({time.time() - service.started_at:.1f} s)")
 
     def _describe_not_ready(self, timeout: float) -> str:
         parts = [f"服务未就绪 / not every service was ready within {timeout:.0f} s:"]

@@ -1,4 +1,7 @@
-"""gateway: 统一身份认证与访问网关 — identity, tokens, the platform's calendar master, and (later) routing."""
+"""gateway: 统一身份认证与访问网关 — identity, tokens, routing, authorisation at the door, access events.
+
+It also keeps the platform's working-day calendar master (/api/v1/platform/calendar).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,21 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from govshare_common.clock import Clock
-from govshare_common.service import ServiceSpec, create_service_app
+from govshare_common.service import ServiceSpec, create_service_app, database_dsn
 from govshare_common.settings import Settings
 
-from gateway import calendar_routes, routes
+from gateway import auth_routes, calendar_routes, door, identity_routes
+from gateway.access_log import AccessRecorder
 from gateway.bootstrap import ensure_admin
-from gateway.events import registry
+from gateway.events import grants, registry, resources
 from gateway.keys import KeyRing
+from gateway.live_state import LiveState
+from gateway.proxy import Upstream
+from gateway.ratelimit import RateLimiter
 from gateway.tokens import LocalVerifier
+
+# Areas served by another service, and how long a call may take there (exports stream for long).
+UPSTREAM_READ_TIMEOUTS = {"catalog": 10.0, "request": 10.0, "exchange": 60.0, "audit": 30.0, "console": 5.0}
 
 
 async def _start(app: FastAPI) -> None:
@@ -24,8 +34,26 @@ async def _start(app: FastAPI) -> None:
         await ring.ensure(uow.conn, now=uow.clock.now())
         admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
         await ensure_admin(uow, admin_password)
+    live = LiveState(app.state.db.engine, database_dsn(settings), app.state.db.schema)
+    await live.load_all()
+    live.start()
+    app.state.live = live
     app.state.keyring = ring
-    app.state.verifier = LocalVerifier(ring, issuer=settings.token_issuer, audience=settings.token_audience)
+    app.state.verifier = LocalVerifier(ring, live, issuer=settings.token_issuer, audience=settings.token_audience)
+    app.state.rate_limiter = RateLimiter()
+    app.state.upstreams = {
+        name: Upstream(name, settings.service_url(name), connect_timeout=1.0, read_timeout=timeout)
+        for name, timeout in UPSTREAM_READ_TIMEOUTS.items()
+    }
+    app.state.access_recorder = AccessRecorder(app.state.db)
+    app.state.access_recorder.start()
+
+
+async def _stop(app: FastAPI) -> None:
+    await app.state.access_recorder.stop()
+    await app.state.live.stop()
+    for upstream in app.state.upstreams.values():
+        await upstream.close()
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -34,8 +62,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         title="统一身份认证与访问网关",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
-        routers=[routes.router, calendar_routes.router],
+        routers=[auth_routes.router, identity_routes.router, calendar_routes.router, door.router],
+        subscriptions=[grants, resources],
         on_startup=[_start],
+        on_shutdown=[_stop],
         follows_calendar=False,
     )
-    return create_service_app(spec, settings, clock)
+    app = create_service_app(spec, settings, clock)
+    door.install_door(app)
+    return app

@@ -12,6 +12,7 @@ from govshare_common.auth import Principal, TokenVerifier
 from govshare_common.errors import NotAuthenticated
 
 from gateway.keys import ALGORITHM, KeyRing
+from gateway.live_state import LiveState
 
 ACCESS_TOKEN_TTL = timedelta(minutes=5)
 
@@ -53,11 +54,13 @@ def issue_access_token(
 
 
 class LocalVerifier(TokenVerifier):
-    """The gateway checks its own tokens against its key ring, with no HTTP round trip."""
+    """The gateway checks its own tokens against its key ring, with no HTTP round trip, and refuses tokens
+    of ended sessions and disabled users or clients (the live state is current within milliseconds)."""
 
-    def __init__(self, ring: KeyRing, *, issuer: str, audience: str) -> None:
+    def __init__(self, ring: KeyRing, live: LiveState, *, issuer: str, audience: str) -> None:
         super().__init__("", issuer=issuer, audience=audience)
         self.ring = ring
+        self.live = live
 
     async def verify(self, token: str) -> Principal:
         try:
@@ -67,4 +70,9 @@ class LocalVerifier(TokenVerifier):
         key = self.ring.by_kid(kid) if kid else None
         if key is None:
             raise NotAuthenticated("访问令牌的签名密钥不被信任。", "The token is signed by a key this platform does not trust.")
-        return self.verify_with_key(token, key.public)
+        principal = self.verify_with_key(token, key.public)
+        if principal.session_id and principal.session_id in self.live.revoked_sessions:
+            raise NotAuthenticated("会话已注销，请重新登录。", "The session has ended; sign in again.", code="token_revoked")
+        if principal.subject in self.live.disabled_principals:
+            raise NotAuthenticated("账号或客户端已停用。", "The account or client is disabled.", code="token_revoked")
+        return principal

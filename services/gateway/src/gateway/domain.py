@@ -1,0 +1,150 @@
+"""The gateway's rules, pure: which service owns a path, who may call it, and whether data may flow.
+
+No web or database framework here: these decisions are the regulations' "unified authorisation" and "no
+over-privileged access" (R4), readable and testable on their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import unquote
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+DEPT_ROLES = frozenset({"dept_admin", "dept_reviewer", "dept_system"})
+ANY_ROLE = frozenset({"platform_admin", "dept_admin", "dept_reviewer", "dept_system", "auditor", "federation_peer"})
+
+
+@dataclass(frozen=True)
+class Area:
+    """A first path segment under /api/v1 and the service behind it."""
+
+    name: str
+    service: str
+    read_roles: frozenset[str]
+    write_roles: frozenset[str]
+    anonymous_prefixes: tuple[str, ...] = ()
+    data_route: bool = False
+
+
+AREAS: dict[str, Area] = {
+    a.name: a
+    for a in (
+        Area(
+            "catalog",
+            "catalog",
+            read_roles=ANY_ROLE,
+            write_roles=frozenset({"dept_admin", "platform_admin"}),
+            anonymous_prefixes=("/api/v1/catalog/open",),
+        ),
+        Area("requests", "request", read_roles=DEPT_ROLES | {"platform_admin", "auditor"}, write_roles=DEPT_ROLES | {"platform_admin"}),
+        Area("grants", "request", read_roles=DEPT_ROLES | {"platform_admin", "auditor"}, write_roles=DEPT_ROLES | {"platform_admin"}),
+        Area(
+            "exchange",
+            "exchange",
+            read_roles=DEPT_ROLES | {"platform_admin", "federation_peer"},
+            write_roles=DEPT_ROLES | {"platform_admin"},
+            data_route=True,
+        ),
+        Area("audit", "audit", read_roles=frozenset({"auditor"}), write_roles=frozenset({"auditor"})),
+        Area(
+            "supervision",
+            "audit",
+            read_roles=frozenset({"platform_admin", "auditor", "dept_admin"}),
+            write_roles=frozenset({"platform_admin", "dept_admin"}),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    area: Area
+    resource_code: str | None
+
+
+def match_route(path: str) -> RouteMatch | None:
+    """The area a proxied /api/v1 path belongs to, and for data routes the resource it touches."""
+    parts = path.split("/")
+    if len(parts) < 4 or parts[1] != "api" or parts[2] != "v1":
+        return None
+    area = AREAS.get(parts[3])
+    if area is None:
+        return None
+    resource = None
+    # Data routes name their resource as /api/v1/exchange/resources/<code>/..., the code URL-encoded
+    # (codes contain "/": classification "/" sequence).
+    if area.data_route and len(parts) >= 6 and parts[4] == "resources":
+        resource = unquote(parts[5])
+    return RouteMatch(area, resource)
+
+
+def required_roles(area: Area, method: str) -> frozenset[str]:
+    return area.read_roles if method.upper() in READ_METHODS else area.write_roles
+
+
+def is_anonymous(area: Area, path: str, method: str) -> bool:
+    return method.upper() in READ_METHODS and any(path.startswith(p) for p in area.anonymous_prefixes)
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    code: str
+    provider_code: str
+    share_type: str  # unconditional | conditional | not_shared
+    status: str  # published | withdrawn
+
+
+@dataclass(frozen=True)
+class GrantView:
+    grant_id: str
+    consumer_code: str
+    resource_code: str
+    purposes: frozenset[str]
+    valid_from: datetime | None
+    valid_until: datetime | None
+    status: str  # active | revoked | expired
+
+    def live(self, now: datetime) -> bool:
+        if self.status != "active":
+            return False
+        if self.valid_from is not None and now < self.valid_from:
+            return False
+        return self.valid_until is None or now < self.valid_until
+
+
+@dataclass(frozen=True)
+class DataDecision:
+    allowed: bool
+    reason: str  # machine code, also the access event's outcome detail
+    grant_id: str | None = None
+
+
+def decide_data_access(
+    *,
+    department: str | None,
+    resource: ResourceView | None,
+    grants: list[GrantView],
+    purpose: str | None,
+    now: datetime,
+) -> DataDecision:
+    """May `department` touch `resource` now for `purpose`? Providers always reach their own resources."""
+    if resource is None or resource.status != "published":
+        return DataDecision(False, "resource_not_published")
+    if department is None:
+        return DataDecision(False, "no_department")
+    if resource.provider_code == department:
+        return DataDecision(True, "provider")
+    if resource.share_type == "unconditional":
+        return DataDecision(True, "unconditional")
+    live = [g for g in grants if g.consumer_code == department and g.resource_code == resource.code and g.live(now)]
+    if not live:
+        return DataDecision(False, "no_live_grant")
+    if purpose is not None:
+        fitting = [g for g in live if purpose in g.purposes]
+        if not fitting:
+            return DataDecision(False, "purpose_not_granted")
+        return DataDecision(True, "grant", fitting[0].grant_id)
+    return DataDecision(True, "grant", live[0].grant_id)

@@ -1,0 +1,177 @@
+"""The gateway's door: every request is identified, authorised, rate-limited, proxied and logged.
+
+Local routes (tokens, identity administration, calendar) pass the same door: the middleware here logs every
+request as a gateway.access event, allowed or denied, with what the handlers learned about it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.responses import Response as StarletteResponse
+
+from govshare_common.auth import authenticate, bearer_token
+from govshare_common.errors import AppError, Forbidden, NotFound, TooManyRequests
+
+from gateway.access_log import hashed_subjects
+from gateway.domain import decide_data_access, is_anonymous, match_route, required_roles
+from gateway.events import Access
+from gateway.ratelimit import retry_after_header
+
+log = logging.getLogger("govshare.gateway.door")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_INGEST_BYTES = 256 * 1024 * 1024
+DENIED_STATUSES = {401, 403, 413, 429}
+
+
+@dataclass
+class AccessContext:
+    resource: str | None = None
+    purpose: str | None = None
+    subjects: list[str] = field(default_factory=list)
+    reason: str | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+def install_door(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def door(request: Request, call_next: Any) -> StarletteResponse:
+        started = time.perf_counter()
+        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.access = ctx = AccessContext()
+        response: StarletteResponse = await call_next(request)
+        if request.url.path in ("/healthz", "/readyz", "/metrics") or request.url.path.startswith("/internal/"):
+            return response
+        principal = getattr(request.state, "principal", None)
+        status = response.status_code
+        outcome = "denied" if status in DENIED_STATUSES else ("failed" if status >= 500 else "allowed")
+        if outcome == "denied":
+            log.warning(
+                "access denied: %s %s status %s reason %s principal %s",
+                request.method,
+                request.url.path,
+                status,
+                ctx.reason or "",
+                principal.subject if principal else "anonymous",
+            )
+        recorder = getattr(request.app.state, "access_recorder", None)
+        if recorder is not None:
+            settings = request.app.state.settings
+            recorder.record(
+                Access(
+                    request_id=request.state.request_id,
+                    at=request.app.state.clock.now(),
+                    principal=principal.subject if principal else None,
+                    principal_kind=principal.kind if principal else None,
+                    department=principal.department if principal else None,
+                    client_id=principal.client_id if principal else None,
+                    method=request.method,
+                    route=request.url.path,
+                    resource=ctx.resource,
+                    purpose=ctx.purpose,
+                    subjects_hashed=hashed_subjects(ctx.subjects, settings.hash_key()),
+                    outcome=outcome,
+                    reason=ctx.reason,
+                    status=status,
+                    latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                    bytes_in=ctx.bytes_in or int(request.headers.get("content-length") or 0),
+                    bytes_out=ctx.bytes_out or int(response.headers.get("content-length") or 0),
+                )
+            )
+        return response
+
+
+router = APIRouter()
+
+
+@router.api_route(
+    "/api/v1/{area}/{rest:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+    include_in_schema=False,
+)
+async def proxy(request: Request, area: str, rest: str) -> Response:
+    path = request.url.path
+    ctx: AccessContext = request.state.access
+    match = match_route(path)
+    if match is None:
+        ctx.reason = "unknown_area"
+        raise NotFound(f"没有名为 {area} 的接口区域。", f"There is no API area named {area!r}.")
+    ctx.resource = match.resource_code
+    ctx.purpose = request.headers.get("x-govshare-purpose") or request.query_params.get("purpose")
+    ctx.subjects = request.query_params.getlist("subject")
+    state = request.app.state
+    method = request.method.upper()
+
+    anonymous = is_anonymous(match.area, path, method) and bearer_token(request) is None
+    principal = None
+    if not anonymous:
+        principal = await authenticate(request)
+        needed = required_roles(match.area, method)
+        if not principal.has(*needed):
+            ctx.reason = "role"
+            raise Forbidden(
+                "您的角色无权访问此接口。",
+                "Your roles do not allow this route.",
+                details={"required_roles": sorted(needed)},
+            )
+        rate, burst = state.live.client_limits.get(principal.client_id or "", (None, None))
+        wait = state.rate_limiter.take(principal.client_id or principal.subject, rate, burst)
+        if wait > 0:
+            ctx.reason = "rate_limited"
+            raise TooManyRequests(
+                "请求过于频繁，请稍后重试。",
+                "Too many requests; retry after the time in Retry-After.",
+                headers={"Retry-After": retry_after_header(wait)},
+                details={"retry_after_seconds": round(wait, 3)},
+            )
+        if match.area.data_route and match.resource_code:
+            decision = decide_data_access(
+                department=principal.department,
+                resource=state.live.resources.get(match.resource_code),
+                grants=state.live.grants_for(principal.department or "", match.resource_code),
+                purpose=ctx.purpose,
+                now=state.clock.now(),
+            )
+            if not decision.allowed:
+                ctx.reason = decision.reason
+                raise Forbidden(
+                    _DATA_REFUSALS.get(decision.reason, "无权访问该信息资源。"),
+                    f"No access to resource {match.resource_code}: {decision.reason}.",
+                    code="no_grant",
+                    details={"resource": match.resource_code, "reason": decision.reason},
+                )
+
+    limit = MAX_INGEST_BYTES if path.endswith("/batches") else MAX_BODY_BYTES
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit:
+        ctx.reason = "too_large"
+        raise AppError(
+            f"请求内容超过 {limit // (1024 * 1024)} MB 上限，请拆分后重试。",
+            f"The body exceeds the {limit // (1024 * 1024)} MB limit; split it.",
+            code="too_large",
+            status=413,
+        )
+    body = await request.body() if method not in ("GET", "HEAD", "OPTIONS") else None
+    if body is not None and len(body) > limit:
+        ctx.reason = "too_large"
+        raise AppError("请求内容过大，请拆分后重试。", "The body is too large; split it.", code="too_large", status=413)
+    ctx.bytes_in = len(body or b"")
+    upstream = state.upstreams[match.area.service]
+    return await upstream.forward(request, path=path, body=body)
+
+
+_DATA_REFUSALS = {
+    "resource_not_published": "该信息资源未发布或已撤销。",
+    "no_department": "调用方不属于任何部门，不能访问数据。",
+    "no_live_grant": "贵部门没有该信息资源的有效授权，请先提交共享申请。",
+    "purpose_not_granted": "所声明的使用用途不在授权范围内。",
+}
+
+

@@ -1,0 +1,393 @@
+"""Identity administration under /api/v1/identity: departments and their filing, users, machine clients, keys.
+
+platform_admin manages departments and filings (and may manage anyone); dept_admin manages its own
+department's users and clients. Administration and audit stay with different accounts: no account holds
+platform_admin or dept_admin together with auditor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from govshare_common.auth import ROLES, Principal, require_roles
+from govshare_common.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from govshare_common.identifiers import InvalidIdentifier, validate_uscc
+from govshare_common.service import UoW
+
+from gateway.live_state import notify_change
+from gateway.passwords import complexity_problems, hash_password
+from gateway.secrets_util import new_secret, secret_hash
+
+router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
+
+PlatformAdmin = Annotated[Principal, Depends(require_roles("platform_admin"))]
+Admin = Annotated[Principal, Depends(require_roles("platform_admin", "dept_admin"))]
+
+CLIENT_ROLES = {"dept_system", "federation_peer"}
+DEPT_ADMIN_GRANTABLE = {"dept_admin", "dept_reviewer", "dept_system"}
+
+
+def _invalid(field: str, zh: str, en: str) -> ValidationFailed:
+    return ValidationFailed(zh, en, details={"fields": [field_error(field, zh, en)]})
+
+
+def _page(limit: int, offset: int, total: int, items: list[Any]) -> dict[str, Any]:
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+# --- departments ---------------------------------------------------------------------------------------------
+
+
+class DepartmentIn(BaseModel):
+    code: str = Field(description="统一社会信用代码")
+    name: str = Field(min_length=2, max_length=100)
+    level: Literal["province", "city", "district", "county", "township"]
+    parent_code: str | None = None
+    confirm_check_digit: bool = Field(default=False, description="代码校验位不符但确认登记")
+
+
+class FilingIn(BaseModel):
+    signed_by: str = Field(min_length=2, max_length=50, description="签署承诺书的负责人")
+    signed_at: datetime
+    commitment: str = Field(min_length=4, description="承诺遵守共享规则的书面承诺内容或文号")
+
+
+class StatusIn(BaseModel):
+    status: Literal["active", "disabled"]
+
+
+async def _emit_department(uow: UoW, code: str) -> None:
+    row = (await uow.execute(text("SELECT * FROM department WHERE code = :c"), {"c": code})).one()
+    uow.emit(
+        "identity.department.changed",
+        code,
+        {"code": code, "name": row.name, "level": row.level, "parent_code": row.parent_code, "status": row.status, "filed": row.filed_at is not None},
+    )
+
+
+@router.post("/departments", status_code=201, summary="登记部门")
+async def create_department(uow: UoW, body: DepartmentIn, _admin: PlatformAdmin) -> dict[str, Any]:
+    try:
+        result = validate_uscc(body.code)
+    except InvalidIdentifier:
+        raise _invalid("code", "部门代码不是有效的统一社会信用代码格式。", "code is not a unified social credit code.") from None
+    if not result.check_ok and not body.confirm_check_digit:
+        raise _invalid(
+            "code",
+            "统一社会信用代码校验位不符；如确认无误，请设置 confirm_check_digit=true 后重新提交。",
+            "The code's check character is wrong; resend with confirm_check_digit=true if it is right.",
+        )
+    if body.parent_code and not (
+        await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.parent_code})
+    ).scalar_one_or_none():
+        raise _invalid("parent_code", "上级部门不存在。", "The parent department does not exist.")
+    inserted = await uow.execute(
+        text(
+            "INSERT INTO department (code, name, level, parent_code) VALUES (:code, :name, :level, :parent) "
+            "ON CONFLICT (code) DO NOTHING RETURNING code"
+        ),
+        {"code": result.value, "name": body.name, "level": body.level, "parent": body.parent_code},
+    )
+    if inserted.scalar_one_or_none() is None:
+        raise Conflict("该部门已登记。", "This department is already registered.", details={"code": result.value})
+    await _emit_department(uow, result.value)
+    return {"code": result.value, "name": body.name, "level": body.level, "parent_code": body.parent_code, "status": "active", "filed": False}
+
+
+@router.get("/departments", summary="部门列表")
+async def list_departments(
+    request: Request,
+    _p: Admin,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    async with request.app.state.db.engine.connect() as conn:
+        total = (await conn.execute(text("SELECT count(*) FROM department"))).scalar_one()
+        rows = await conn.execute(
+            text(
+                "SELECT code, name, level, parent_code, status, filed_by, filed_at FROM department "
+                "ORDER BY code LIMIT :l OFFSET :o"
+            ),
+            {"l": limit, "o": offset},
+        )
+        return _page(limit, offset, total, [dict(r._mapping) for r in rows])
+
+
+@router.post("/departments/{code}/filing", summary="部门接入备案（签署共享规则承诺）")
+async def file_department(uow: UoW, code: str, body: FilingIn, _admin: PlatformAdmin) -> dict[str, Any]:
+    updated = await uow.execute(
+        text("UPDATE department SET filed_by = :by, filed_at = :at, commitment = :c WHERE code = :code RETURNING code"),
+        {"by": body.signed_by, "at": body.signed_at, "c": body.commitment, "code": code},
+    )
+    if updated.scalar_one_or_none() is None:
+        raise NotFound("部门不存在。", "No such department.", details={"code": code})
+    await _emit_department(uow, code)
+    return {"code": code, "filed": True, "filed_by": body.signed_by, "filed_at": body.signed_at}
+
+
+@router.patch("/departments/{code}", summary="启用或停用部门")
+async def set_department_status(uow: UoW, code: str, body: StatusIn, _admin: PlatformAdmin) -> dict[str, Any]:
+    updated = await uow.execute(
+        text("UPDATE department SET status = :s WHERE code = :code RETURNING code"), {"s": body.status, "code": code}
+    )
+    if updated.scalar_one_or_none() is None:
+        raise NotFound("部门不存在。", "No such department.", details={"code": code})
+    await notify_change(uow.conn, "department", code)
+    await _emit_department(uow, code)
+    return {"code": code, "status": body.status}
+
+
+# --- users ----------------------------------------------------------------------------------------------------
+
+
+class UserIn(BaseModel):
+    username: str = Field(pattern=r"^[a-zA-Z0-9_.-]{3,40}$")
+    display_name: str = Field(min_length=1, max_length=50)
+    department_code: str | None = None
+    roles: list[str] = Field(min_length=1)
+    password: str
+
+
+class UserPatch(BaseModel):
+    status: Literal["active", "disabled"] | None = None
+    roles: list[str] | None = None
+
+
+def _check_roles(field: str, roles: list[str], admin: Principal, department: str | None) -> None:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise _invalid(field, f"未知角色：{'、'.join(unknown)}。", f"Unknown roles: {', '.join(unknown)}.")
+    if "auditor" in roles and ({"platform_admin", "dept_admin"} & set(roles)):
+        raise _invalid(
+            field,
+            "管理职责与审计职责须由不同账号承担：审计员不能同时是管理员。",
+            "Administration and audit duties need separate accounts: an auditor cannot also be an administrator.",
+        )
+    if not admin.has("platform_admin"):
+        if department != admin.department:
+            raise Forbidden("部门管理员只能管理本部门的账号。", "A department administrator manages only their own department.")
+        if set(roles) - DEPT_ADMIN_GRANTABLE:
+            raise Forbidden(
+                "部门管理员只能授予本部门角色（dept_admin、dept_reviewer、dept_system）。",
+                "A department administrator can grant only department roles.",
+            )
+
+
+async def _user_dept(uow: UoW, user_id: str) -> Any:
+    try:
+        uid = uuid.UUID(user_id)
+    except ValueError:
+        raise NotFound("用户不存在。", "No such user.") from None
+    row = (await uow.execute(text("SELECT id, department_code, roles FROM app_user WHERE id = :id"), {"id": uid})).one_or_none()
+    if row is None:
+        raise NotFound("用户不存在。", "No such user.")
+    return row
+
+
+@router.post("/users", status_code=201, summary="创建用户")
+async def create_user(uow: UoW, body: UserIn, admin: Admin) -> dict[str, Any]:
+    _check_roles("roles", body.roles, admin, body.department_code)
+    problems = complexity_problems(body.password)
+    if problems:
+        raise _invalid("password", "密码不符合要求：" + "；".join(problems) + "。", "The password does not meet the rules.")
+    if body.department_code and not (
+        await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.department_code})
+    ).scalar_one_or_none():
+        raise _invalid("department_code", "部门不存在。", "No such department.")
+    user_id = uuid.uuid4()
+    inserted = await uow.execute(
+        text(
+            "INSERT INTO app_user (id, username, display_name, department_code, roles, password_hash, created_by) "
+            "VALUES (:id, :u, :n, :d, :r, :h, :by) ON CONFLICT (username) DO NOTHING RETURNING id"
+        ),
+        {"id": user_id, "u": body.username, "n": body.display_name, "d": body.department_code, "r": sorted(body.roles), "h": hash_password(body.password), "by": admin.subject},
+    )
+    if inserted.scalar_one_or_none() is None:
+        raise Conflict("用户名已被使用。", "The username is taken.", details={"username": body.username})
+    uow.emit(
+        "identity.principal.changed",
+        str(user_id),
+        {"principal_id": str(user_id), "kind": "user", "department_code": body.department_code, "roles": sorted(body.roles), "status": "active", "change": "created"},
+    )
+    return {"id": str(user_id), "username": body.username, "department_code": body.department_code, "roles": sorted(body.roles)}
+
+
+@router.get("/users", summary="用户列表（部门管理员只见本部门）")
+async def list_users(
+    request: Request,
+    admin: Admin,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    scope = None if admin.has("platform_admin") else admin.department
+    where = "WHERE (CAST(:d AS text) IS NULL OR department_code = :d)"
+    async with request.app.state.db.engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM app_user {where}"), {"d": scope})).scalar_one()
+        rows = await conn.execute(
+            text(
+                "SELECT id::text, username, display_name, department_code, roles, status, locked_until, "
+                f"password_changed_at FROM app_user {where} ORDER BY username LIMIT :l OFFSET :o"
+            ),
+            {"d": scope, "l": limit, "o": offset},
+        )
+        return _page(limit, offset, total, [dict(r._mapping) for r in rows])
+
+
+@router.patch("/users/{user_id}", summary="停用/启用用户或调整角色")
+async def patch_user(uow: UoW, user_id: str, body: UserPatch, admin: Admin) -> dict[str, Any]:
+    row = await _user_dept(uow, user_id)
+    roles = body.roles if body.roles is not None else list(row.roles)
+    _check_roles("roles", roles, admin, row.department_code)
+    if admin.subject == user_id and body.status == "disabled":
+        raise _invalid("status", "不能停用自己的账号。", "You cannot disable your own account.")
+    updated = (
+        await uow.execute(
+            text(
+                "UPDATE app_user SET status = COALESCE(:s, status), roles = :r WHERE id = :id "
+                "RETURNING status, department_code"
+            ),
+            {"s": body.status, "r": sorted(roles), "id": row.id},
+        )
+    ).one()
+    await notify_change(uow.conn, "user", user_id)
+    uow.emit(
+        "identity.principal.changed",
+        user_id,
+        {"principal_id": user_id, "kind": "user", "department_code": updated.department_code, "roles": sorted(roles), "status": updated.status, "change": "updated"},
+    )
+    return {"id": user_id, "status": updated.status, "roles": sorted(roles)}
+
+
+# --- machine clients ------------------------------------------------------------------------------------------
+
+
+class ClientIn(BaseModel):
+    name: str = Field(min_length=2, max_length=100)
+    department_code: str
+    roles: list[str] = Field(default_factory=lambda: ["dept_system"])
+    cert_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="绑定的客户端证书指纹（前置机）")
+    rate_per_second: float = Field(default=50.0, gt=0, le=10_000)
+    burst: int = Field(default=100, ge=1, le=100_000)
+
+
+class RotateIn(BaseModel):
+    overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30, description="旧密钥继续有效的小时数")
+
+
+async def _client_row(uow: UoW, client_id: str, admin: Principal) -> Any:
+    row = (
+        await uow.execute(text("SELECT id, client_id, department_code, roles FROM client WHERE client_id = :c"), {"c": client_id})
+    ).one_or_none()
+    if row is None:
+        raise NotFound("客户端不存在。", "No such client.", details={"client_id": client_id})
+    if not admin.has("platform_admin") and row.department_code != admin.department:
+        raise Forbidden("部门管理员只能管理本部门的客户端。", "A department administrator manages only their own department's clients.")
+    return row
+
+
+@router.post("/clients", status_code=201, summary="创建机器客户端（密钥只显示一次）")
+async def create_client(request: Request, uow: UoW, body: ClientIn, admin: Admin) -> dict[str, Any]:
+    bad = sorted(set(body.roles) - CLIENT_ROLES)
+    if bad or not body.roles:
+        raise _invalid("roles", "机器客户端只能具有 dept_system 或 federation_peer 角色。", "Clients may hold only dept_system or federation_peer.")
+    if not admin.has("platform_admin") and body.department_code != admin.department:
+        raise Forbidden("部门管理员只能为本部门创建客户端。", "A department administrator creates clients for their own department only.")
+    if not (await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.department_code})).scalar_one_or_none():
+        raise _invalid("department_code", "部门不存在。", "No such department.")
+    client_id = f"gs-{uuid.uuid4().hex[:20]}"
+    secret = new_secret()
+    await uow.execute(
+        text(
+            "INSERT INTO client (id, client_id, name, department_code, roles, secret_hash, cert_sha256, rate_per_second, "
+            "burst, created_by) VALUES (:id, :cid, :n, :d, :r, :h, :cert, :rate, :burst, :by)"
+        ),
+        {
+            "id": uuid.uuid4(), "cid": client_id, "n": body.name, "d": body.department_code, "r": sorted(body.roles),
+            "h": secret_hash(secret, request.app.state.settings.hash_key()), "cert": body.cert_sha256,
+            "rate": body.rate_per_second, "burst": body.burst, "by": admin.subject,
+        },
+    )
+    await notify_change(uow.conn, "client", client_id)
+    uow.emit(
+        "identity.principal.changed",
+        client_id,
+        {"principal_id": client_id, "kind": "client", "department_code": body.department_code, "roles": sorted(body.roles), "status": "active", "change": "created"},
+    )
+    return {
+        "client_id": client_id,
+        "client_secret": secret,
+        "notice": "密钥只显示这一次，请妥善保存。/ The secret is shown only once.",
+        "department_code": body.department_code,
+        "roles": sorted(body.roles),
+    }
+
+
+@router.get("/clients", summary="客户端列表（部门管理员只见本部门）")
+async def list_clients(
+    request: Request,
+    admin: Admin,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    scope = None if admin.has("platform_admin") else admin.department
+    where = "WHERE (CAST(:d AS text) IS NULL OR department_code = :d)"
+    async with request.app.state.db.engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM client {where}"), {"d": scope})).scalar_one()
+        rows = await conn.execute(
+            text(
+                "SELECT client_id, name, department_code, roles, status, cert_sha256, rate_per_second, burst, "
+                f"previous_valid_until, created_at FROM client {where} ORDER BY created_at LIMIT :l OFFSET :o"
+            ),
+            {"d": scope, "l": limit, "o": offset},
+        )
+        return _page(limit, offset, total, [dict(r._mapping) for r in rows])
+
+
+@router.post("/clients/{client_id}/rotate-secret", summary="轮换客户端密钥（旧密钥在重叠期内仍有效）")
+async def rotate_client_secret(request: Request, uow: UoW, client_id: str, body: RotateIn, admin: Admin) -> dict[str, Any]:
+    await _client_row(uow, client_id, admin)
+    secret = new_secret()
+    until = uow.clock.now() + timedelta(hours=body.overlap_hours)
+    await uow.execute(
+        text(
+            "UPDATE client SET previous_secret_hash = secret_hash, previous_valid_until = :until, secret_hash = :h "
+            "WHERE client_id = :c"
+        ),
+        {"until": until, "h": secret_hash(secret, request.app.state.settings.hash_key()), "c": client_id},
+    )
+    uow.emit(
+        "identity.principal.changed",
+        client_id,
+        {"principal_id": client_id, "kind": "client", "department_code": None, "roles": [], "status": "active", "change": "secret_rotated"},
+    )
+    return {"client_id": client_id, "client_secret": secret, "previous_secret_valid_until": until}
+
+
+@router.patch("/clients/{client_id}", summary="停用或启用客户端")
+async def patch_client(uow: UoW, client_id: str, body: StatusIn, admin: Admin) -> dict[str, Any]:
+    row = await _client_row(uow, client_id, admin)
+    await uow.execute(text("UPDATE client SET status = :s WHERE client_id = :c"), {"s": body.status, "c": client_id})
+    await notify_change(uow.conn, "client", client_id)
+    uow.emit(
+        "identity.principal.changed",
+        client_id,
+        {"principal_id": client_id, "kind": "client", "department_code": row.department_code, "roles": list(row.roles), "status": body.status, "change": "status"},
+    )
+    return {"client_id": client_id, "status": body.status}
+
+
+# --- signing keys ---------------------------------------------------------------------------------------------
+
+
+@router.post("/keys/rotate", summary="轮换令牌签名密钥")
+async def rotate_keys(request: Request, uow: UoW, _admin: PlatformAdmin) -> dict[str, Any]:
+    from gateway.tokens import ACCESS_TOKEN_TTL
+
+    key = await request.app.state.keyring.rotate(uow.conn, now=uow.clock.now(), overlap=ACCESS_TOKEN_TTL * 2)
+    return {"kid": key.kid, "published": [k["kid"] for k in request.app.state.keyring.jwks()["keys"]]}

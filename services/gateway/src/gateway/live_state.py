@@ -1,0 +1,141 @@
+"""What the gateway must know on every request without a round trip: revocations, grants, resources.
+
+Held in memory, loaded from the gateway's own tables, and kept current on every replica by PostgreSQL
+LISTEN/NOTIFY: whoever changes a row notifies in the same transaction, every replica reloads that row within
+milliseconds. That is how a logout, a disabled client or a revoked grant stops working within a second
+everywhere. A full reload every 30 s covers a missed notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.domain import GrantView, ResourceView
+
+log = logging.getLogger("govshare.gateway.live")
+
+CHANNEL = "govshare_gateway_changes"
+
+
+async def notify_change(conn: Any, kind: str, key: str) -> None:
+    """Call inside the transaction that made the change; delivered to every replica on commit."""
+    await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": f"{kind}:{key}"})
+
+
+class LiveState:
+    def __init__(self, engine: AsyncEngine, dsn: str, schema: str) -> None:
+        self.engine = engine
+        self.dsn = dsn
+        self.schema = schema
+        self.revoked_sessions: set[str] = set()
+        self.disabled_principals: set[str] = set()
+        self.grants: dict[str, GrantView] = {}
+        self.resources: dict[str, ResourceView] = {}
+        self.client_limits: dict[str, tuple[float, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def grants_for(self, consumer: str, resource: str) -> list[GrantView]:
+        return [g for g in self.grants.values() if g.consumer_code == consumer and g.resource_code == resource]
+
+    async def load_all(self) -> None:
+        async with self.engine.connect() as conn:
+            sessions = await conn.execute(
+                text("SELECT id::text FROM session WHERE revoked_at IS NOT NULL AND expires_at > now()")
+            )
+            self.revoked_sessions = {r[0] for r in sessions}
+            disabled = await conn.execute(
+                text(
+                    "SELECT u.id::text FROM app_user u LEFT JOIN department d ON d.code = u.department_code "
+                    "WHERE u.status <> 'active' OR d.status = 'disabled' "
+                    "UNION ALL SELECT c.client_id FROM client c JOIN department d ON d.code = c.department_code "
+                    "WHERE c.status <> 'active' OR d.status = 'disabled'"
+                )
+            )
+            self.disabled_principals = {r[0] for r in disabled}
+            self.grants = {g.grant_id: g for g in await self._grants(conn, None)}
+            self.resources = {r.code: r for r in await self._resources(conn, None)}
+            limits = await conn.execute(text("SELECT client_id, rate_per_second, burst FROM client"))
+            self.client_limits = {r.client_id: (float(r.rate_per_second), int(r.burst)) for r in limits}
+
+    async def _grants(self, conn: Any, grant_id: str | None) -> list[GrantView]:
+        rows = await conn.execute(
+            text(
+                "SELECT grant_id, consumer_code, resource_code, purposes, valid_from, valid_until, status "
+                "FROM grant_projection WHERE (CAST(:id AS text) IS NULL OR grant_id = :id)"
+            ),
+            {"id": grant_id},
+        )
+        return [
+            GrantView(r.grant_id, r.consumer_code, r.resource_code, frozenset(r.purposes), r.valid_from, r.valid_until, r.status)
+            for r in rows
+        ]
+
+    async def _resources(self, conn: Any, code: str | None) -> list[ResourceView]:
+        rows = await conn.execute(
+            text(
+                "SELECT code, provider_code, share_type, status FROM resource_projection "
+                "WHERE (CAST(:code AS text) IS NULL OR code = :code)"
+            ),
+            {"code": code},
+        )
+        return [ResourceView(r.code, r.provider_code, r.share_type, r.status) for r in rows]
+
+    async def _apply(self, payload: str) -> None:
+        kind, _, key = payload.partition(":")
+        async with self.engine.connect() as conn:
+            if kind == "grant":
+                found = await self._grants(conn, key)
+                if found:
+                    self.grants[key] = found[0]
+                else:
+                    self.grants.pop(key, None)
+            elif kind == "resource":
+                found_r = await self._resources(conn, key)
+                if found_r:
+                    self.resources[key] = found_r[0]
+                else:
+                    self.resources.pop(key, None)
+            elif kind == "session":
+                self.revoked_sessions.add(key)
+            else:  # principals and departments: cheap enough to reload every set
+                await self.load_all()
+
+    async def run(self) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+                queue: asyncio.Queue[str] = asyncio.Queue()
+                await conn.add_listener(CHANNEL, lambda _c, _p, _ch, payload: queue.put_nowait(payload))
+                await self.load_all()
+                while True:
+                    try:
+                        payload = await asyncio.wait_for(queue.get(), 30.0)
+                        await self._apply(payload)
+                    except TimeoutError:
+                        await self.load_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("live state listener failed (%s); reconnecting", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None:
+                    await conn.close()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="gateway-live-state")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except BaseException:
+                pass
