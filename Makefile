@@ -15,7 +15,7 @@ MAKEFLAGS += --no-builtin-rules
 # Extra arguments for pytest (make test) or govshare up (make run): make test ARGS="-k feed -x".
 ARGS ?=
 # Which bench scripts make bench runs: make bench BENCH=bench/outbox_throughput.py
-BENCH ?= $(sort $(wildcard bench/*.py))
+BENCH ?= $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 
 # The machine's Python 3.11; uv must use it and never download an interpreter of its own.
 PYTHON ?= python3
@@ -85,11 +85,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	@mkdir -p bench/results
-	@for script in $(BENCH); do \
+	@failed=""; \
+	for script in $(BENCH); do \
 	  echo "== $$script"; \
-	  $(RUN) python "$$script"; \
-	done
-	@echo "results: bench/results/"
+	  $(RUN) python "$$script" || failed="$$failed $$script"; \
+	done; \
+	echo "results: bench/results/"; \
+	if [ -n "$$failed" ]; then echo "bench failed:$$failed" >&2; exit 1; fi
 
 # .govshare (or $GOVSHARE_HOME) is the platform's data — the embedded PostgreSQL cluster, secrets and demo
 # credentials — so `make clean` leaves it alone; `make clean-data` is the explicit way to drop it.

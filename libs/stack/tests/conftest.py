@@ -72,6 +72,10 @@ class UpRun:
         return json.loads((self.home / "stack.json").read_text())
 
     def wait_ready(self, timeout: float = 180.0) -> dict[str, Any]:
+        return self.wait_stack("ready", timeout)
+
+    def wait_stack(self, state: str | None = None, timeout: float = 180.0) -> dict[str, Any]:
+        """This run's stack.json (not one left over from an earlier run), once it is in `state`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -80,10 +84,10 @@ class UpRun:
                 stack = self.stack()
             except (OSError, ValueError):
                 stack = {}
-            if stack.get("state") == "ready":
+            if stack.get("supervisor_pid") == self.proc.pid and state in (None, stack.get("state")):
                 return stack
-            time.sleep(0.2)
-        raise AssertionError(f"not ready within {timeout} s:\n{self.output()}")
+            time.sleep(0.1)
+        raise AssertionError(f"no stack.json in state {state} within {timeout} s:\n{self.output()}")
 
     def wait_output(self, text: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -186,8 +186,7 @@ def test_status_without_a_running_stack_says_so(govshare, tmp_path):
 def test_sigterm_while_starting_stops_everything_cleanly(govshare, tmp_path):
     home = tmp_path / "home"
     run = govshare.up(govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port())))
-    run.wait_output("starting 7 services")
-    stack = run.stack()
+    stack = run.wait_stack("starting")
     assert run.terminate() == 0, run.output()
     assert_nothing_left(govshare, stack)
 

@@ -189,6 +189,7 @@ class ConsumerRunner:
         self.catchup_interval = catchup_interval
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
+        self._failing: set[str] = set()
 
     async def run(self) -> None:
         """Kafka and the feeds run side by side: the feeds keep events flowing while Kafka is sick."""
@@ -235,8 +236,12 @@ class ConsumerRunner:
         for source in self.inbox.subscriptions:
             try:
                 await self.inbox.catch_up(source)
+                self._failing.discard(source)
             except Exception as exc:
-                log.warning("catch-up from %s failed: %s", source, exc)
+                # Once per outage, not every tick: a source that is down for an hour is one warning.
+                level = logging.DEBUG if source in self._failing else logging.WARNING
+                log.log(level, "catch-up from %s failed: %s", source, exc)
+                self._failing.add(source)
 
     async def _ensure_consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -294,9 +294,12 @@ def _instrument_app(app: FastAPI) -> None:
 
 
 def _instrument_engine(engine: Any) -> None:
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    # Spans per query come from the asyncpg driver (the SQLAlchemy instrumentor lags SQLAlchemy releases).
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
+    instrumentor = AsyncPGInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
 
 
 __all__ = ["ServiceSpec", "UoW", "create_service_app", "database_dsn", "get_clock"]

@@ -80,11 +80,14 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(service: str, level: str = "INFO", as_json: bool = True) -> None:
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("govshare")
     handler.setFormatter(
         JsonFormatter(service) if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
-    root.handlers[:] = [handler]
+    # Replace our own handler only: a host (a test runner capturing logs) may have its own.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "govshare"] + [handler]
     root.setLevel(level)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("opentelemetry.instrumentation.instrumentor").setLevel(logging.CRITICAL)

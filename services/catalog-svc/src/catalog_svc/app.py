@@ -4,13 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from govshare_common.clock import Clock
+from govshare_common.errors import error_body, field_error
+from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
+from catalog_svc import flows
+from catalog_svc.domain import DomainError
 from catalog_svc.events import registry
+from catalog_svc.routes import routers
+
+OVERDUE_JOB = "catalog-obligations-overdue"
+# Deadlines are whole days; checking every ten minutes marks a missed one early on the day after.
+OVERDUE_INTERVAL_SECONDS = 600.0
+
+_STATUS = {"invalid": 422, "forbidden": 403, "conflict": 409, "not_found": 404}
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every catalog rule's refusal in the platform's one error shape; field problems under details.fields."""
+    assert isinstance(exc, DomainError)
+    details = dict(exc.details)
+    if exc.problems:
+        details["fields"] = [field_error(p.field, p.zh, p.en, code=p.code) for p in exc.problems]
+    return JSONResponse(error_body(request, exc.code, exc.zh, exc.en, details), status_code=_STATUS[exc.kind])
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -19,5 +39,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         title="政务信息资源目录服务",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
+        routers=routers,
+        jobs=[Job(OVERDUE_JOB, OVERDUE_INTERVAL_SECONDS, flows.mark_overdue_obligations)],
     )
-    return create_service_app(spec, settings, clock)
+    app = create_service_app(spec, settings, clock)
+    app.add_exception_handler(DomainError, _domain_error)
+    return app

@@ -1,7 +1,102 @@
-"""What catalog-svc emits (registered with payload schemas) and how it handles what it consumes."""
+"""What catalog-svc emits, each type registered with its payload schema (topic `<prefix>.catalog`).
+
+Resource events carry the whole resource as published (every element and data item), so a consumer
+(request-svc, exchange-svc, audit-svc) keeps its own projection without calling back. The subject, and so the
+Kafka key, is the resource id: one resource's events stay in order.
+"""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any, Literal
+
 from govshare_common.events import EventRegistry
+from pydantic import BaseModel, Field
+
+from catalog_svc.domain import ResourceContent
 
 registry = EventRegistry()
+
+SUBMITTED = "catalog.resource.submitted"
+RETURNED = "catalog.resource.returned"
+PUBLISHED = "catalog.resource.published"
+UPDATED = "catalog.resource.updated"
+WITHDRAWN = "catalog.resource.withdrawn"
+OBLIGATION_OVERDUE = "catalog.obligation.overdue"
+
+
+class ResourceSnapshot(ResourceContent):
+    """A resource version with what the platform adds: id, code, version and publish date."""
+
+    id: str
+    code: str | None = Field(description="信息资源代码; null until first published")
+    version: int
+    publish_date: date | None = Field(default=None, description="发布日期")
+
+
+class FieldChange(BaseModel):
+    field: str = Field(description="dotted path; data items by name: data_items.XM.length")
+    change: Literal["added", "removed", "changed"]
+    before: Any = None
+    after: Any = None
+
+
+class ResourceEvent(BaseModel):
+    resource_id: str
+    code: str | None
+    version: int
+    provider_code: str
+    provider_name: str
+    actor: str = Field(description="the principal's subject")
+
+
+class ResourceSubmitted(ResourceEvent):
+    change_reason: str | None
+    submitted: ResourceSnapshot = Field(description="the version now under review")
+    published: ResourceSnapshot | None = Field(description="the version that stays live meanwhile, if any")
+    changes: list[FieldChange] = Field(description="field-level changes from the published version")
+
+
+class ResourceReturned(ResourceEvent):
+    comment: str
+    submitted: ResourceSnapshot
+
+
+class ResourcePublished(ResourceEvent):
+    published: ResourceSnapshot
+
+
+class ResourceUpdated(ResourceEvent):
+    previous_version: int
+    change_reason: str | None
+    published: ResourceSnapshot
+    changes: list[FieldChange]
+
+
+class ResourceWithdrawn(ResourceEvent):
+    reason: str
+    published: ResourceSnapshot = Field(description="the version that was live until now")
+
+
+class ObligationOverdue(BaseModel):
+    obligation_id: str
+    department_code: str
+    department_name: str | None
+    reason: str
+    description: str
+    recorded_on: date
+    working_days: int
+    due_on: date
+    overdue_since: date
+
+
+registry.register(SUBMITTED, ResourceSubmitted, "a department submitted a resource version for review")
+registry.register(
+    RETURNED, ResourceReturned, "the platform office returned a submitted version with comments"
+)
+registry.register(PUBLISHED, ResourcePublished, "a resource was published for the first time")
+registry.register(UPDATED, ResourceUpdated, "a new version of a published resource was published")
+registry.register(WITHDRAWN, ResourceWithdrawn, "a published resource was withdrawn")
+registry.register(
+    OBLIGATION_OVERDUE, ObligationOverdue, "a department missed its deadline to update its catalog"
+)

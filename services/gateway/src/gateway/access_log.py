@@ -25,6 +25,7 @@ class AccessRecorder:
         self.interval = interval
         self._queue: asyncio.Queue[Access] = asyncio.Queue(maxsize=100_000)
         self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
 
     def record(self, access: Access) -> None:
         try:
@@ -33,6 +34,10 @@ class AccessRecorder:
             log.error("access log buffer full: the database is not keeping up; request %s", access.request_id)
 
     async def flush(self) -> int:
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         batch: list[Access] = []
         while not self._queue.empty() and len(batch) < self.max_batch:
             batch.append(self._queue.get_nowait())

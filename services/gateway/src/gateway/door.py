@@ -99,7 +99,8 @@ router = APIRouter()
 async def proxy(request: Request, area: str, rest: str) -> Response:
     path = request.url.path
     ctx: AccessContext = request.state.access
-    match = match_route(path)
+    # The raw path keeps %2F inside a resource code from becoming a path separator.
+    match = match_route(request.scope.get("raw_path", path.encode()).decode("latin-1"))
     if match is None:
         ctx.reason = "unknown_area"
         raise NotFound(f"没有名为 {area} 的接口区域。", f"There is no API area named {area!r}.")
@@ -164,7 +165,8 @@ async def proxy(request: Request, area: str, rest: str) -> Response:
         raise AppError("请求内容过大，请拆分后重试。", "The body is too large; split it.", code="too_large", status=413)
     ctx.bytes_in = len(body or b"")
     upstream = state.upstreams[match.area.service]
-    return await upstream.forward(request, path=path, body=body)
+    raw_path = request.scope.get("raw_path", path.encode()).decode("latin-1")
+    return await upstream.forward(request, path=raw_path, body=body)
 
 
 _DATA_REFUSALS = {

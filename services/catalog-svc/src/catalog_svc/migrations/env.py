@@ -1,5 +1,4 @@
 from alembic import context
-
 from govshare_common.migrations import run_env
 
 run_env(context)

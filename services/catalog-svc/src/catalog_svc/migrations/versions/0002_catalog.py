@@ -1,0 +1,172 @@
+"""catalog: resources and their versions, the live catalog with its search document, obligations, projects."""
+
+from alembic import op
+
+revision = "catalog_0002"
+down_revision = "catalog_0001"
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        CREATE TABLE resource (
+            id uuid PRIMARY KEY,
+            provider_code text NOT NULL,
+            provider_name text NOT NULL,
+            name text NOT NULL,
+            code text UNIQUE,
+            status text NOT NULL CHECK (status IN ('draft', 'published', 'withdrawn', 'discarded')),
+            published_version integer,
+            pending_version integer,
+            pending_status text CHECK (pending_status IN ('draft', 'submitted', 'returned')),
+            latest_version integer NOT NULL,
+            created_by text NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            withdrawn_by text,
+            withdrawn_at timestamptz,
+            withdrawn_reason text
+        )
+        """
+    )
+    op.execute("CREATE INDEX resource_provider ON resource (provider_code, updated_at DESC)")
+    op.execute(
+        "CREATE INDEX resource_review_queue ON resource (updated_at) WHERE pending_status = 'submitted'"
+    )
+    op.execute(
+        """
+        CREATE TABLE resource_version (
+            resource_id uuid NOT NULL REFERENCES resource (id),
+            version integer NOT NULL,
+            status text NOT NULL CHECK (status IN
+                ('draft', 'submitted', 'returned', 'published', 'superseded', 'withdrawn', 'discarded')),
+            content jsonb NOT NULL,
+            change_reason text,
+            diff jsonb NOT NULL DEFAULT '[]',
+            created_by text NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_by text NOT NULL,
+            updated_at timestamptz NOT NULL,
+            submitted_by text,
+            submitted_at timestamptz,
+            reviewed_by text,
+            reviewed_at timestamptz,
+            review_comment text,
+            published_on date,
+            PRIMARY KEY (resource_id, version)
+        )
+        """
+    )
+    op.execute(
+        """
+        CREATE TABLE resource_history (
+            id bigserial PRIMARY KEY,
+            resource_id uuid NOT NULL REFERENCES resource (id),
+            version integer NOT NULL,
+            action text NOT NULL,
+            actor text NOT NULL,
+            actor_department text,
+            at timestamptz NOT NULL,
+            note text,
+            diff jsonb NOT NULL DEFAULT '[]'
+        )
+        """
+    )
+    op.execute("CREATE INDEX resource_history_resource ON resource_history (resource_id, id)")
+    op.execute(
+        """
+        CREATE TABLE code_sequence (
+            classification_code text PRIMARY KEY,
+            last_value integer NOT NULL
+        )
+        """
+    )
+    # The live catalog: one row per published resource, flattened for facets, with its search document.
+    op.execute(
+        """
+        CREATE TABLE published_resource (
+            resource_id uuid PRIMARY KEY REFERENCES resource (id),
+            code text NOT NULL UNIQUE,
+            version integer NOT NULL,
+            name text NOT NULL,
+            summary text NOT NULL,
+            provider_code text NOT NULL,
+            provider_name text NOT NULL,
+            resource_class text NOT NULL,
+            classification_code text NOT NULL,
+            share_type text NOT NULL,
+            share_method_class text,
+            share_method_type text,
+            update_cycle text NOT NULL,
+            format_category text NOT NULL,
+            open_to_public boolean NOT NULL,
+            publish_date date NOT NULL,
+            document tsvector NOT NULL,
+            snapshot jsonb NOT NULL
+        )
+        """
+    )
+    op.execute("CREATE INDEX published_resource_document ON published_resource USING gin (document)")
+    op.execute("CREATE INDEX published_resource_recent ON published_resource (publish_date DESC, code)")
+    op.execute("CREATE INDEX published_resource_provider ON published_resource (provider_code)")
+    op.execute(
+        "CREATE INDEX published_resource_negative ON published_resource (share_type) "
+        "WHERE share_type <> 'unconditional'"
+    )
+    op.execute(
+        "CREATE INDEX published_resource_open ON published_resource (publish_date DESC) WHERE open_to_public"
+    )
+    op.execute(
+        """
+        CREATE TABLE obligation (
+            id uuid PRIMARY KEY,
+            department_code text NOT NULL,
+            department_name text,
+            reason text NOT NULL,
+            description text NOT NULL,
+            recorded_by text NOT NULL,
+            recorded_at timestamptz NOT NULL,
+            recorded_on date NOT NULL,
+            working_days integer NOT NULL,
+            due_on date NOT NULL,
+            due_unknown_years integer[] NOT NULL DEFAULT '{}',
+            status text NOT NULL CHECK (status IN ('open', 'overdue', 'fulfilled', 'closed')),
+            overdue_since date,
+            fulfilled_at timestamptz,
+            fulfilled_by_resource uuid,
+            fulfilled_late boolean,
+            closed_by text,
+            closed_note text
+        )
+        """
+    )
+    op.execute("CREATE INDEX obligation_department ON obligation (department_code, status)")
+    op.execute("CREATE INDEX obligation_due ON obligation (due_on) WHERE status = 'open'")
+    op.execute(
+        """
+        CREATE TABLE project (
+            id uuid PRIMARY KEY,
+            department_code text NOT NULL,
+            name text NOT NULL,
+            description text,
+            status text NOT NULL CHECK (status IN ('registered', 'approved', 'accepted')),
+            registered_by text NOT NULL,
+            registered_at timestamptz NOT NULL,
+            approved_by text,
+            approved_at timestamptz,
+            accepted_by text,
+            accepted_at timestamptz
+        )
+        """
+    )
+    op.execute("CREATE INDEX project_department ON project (department_code)")
+    op.execute(
+        """
+        CREATE TABLE project_resource (
+            project_id uuid NOT NULL REFERENCES project (id),
+            resource_id uuid NOT NULL REFERENCES resource (id),
+            position integer NOT NULL,
+            PRIMARY KEY (project_id, resource_id)
+        )
+        """
+    )
