@@ -342,3 +342,40 @@ async def test_no_secret_password_or_token_reaches_the_logs(platform, caplog) ->
     assert "access denied" in logged  # refusals are logged...
     for secret in (created["client_secret"], rotated["client_secret"], token, admin_token, "Wrong-guess-123", "Admin-Passw0rd-for-tests"):
         assert secret not in logged  # ...but never a secret
+
+
+async def test_external_oidc_issuer_is_trusted_by_configuration_and_services_get_a_gateway_token(platform) -> None:
+    idp = TokenIssuer(issuer="https://idp.example/realms/gov")
+    seen: dict[str, str] = {}
+    upstream = FastAPI()
+
+    @upstream.get("/api/v1/catalog/resources")
+    async def resources(request: Request) -> dict[str, Any]:
+        seen["authorization"] = request.headers.get("authorization", "")
+        return {"items": []}
+
+    async with idp.running(), platform("gateway", oidc_issuer=idp.issuer, oidc_jwks_url=idp.jwks_url) as p:
+        gw = p.apps["gateway"]
+        catalog_port = int(gw.state.settings.service_urls["catalog"].rsplit(":", 1)[1])
+        async with serve(upstream, catalog_port), p.client() as http:
+            external = {"Authorization": f"Bearer {idp.token(roles=['platform_admin'], name='外部管理员')}"}
+            assert (await http.get("/api/v1/identity/departments", headers=external)).status_code == 200
+            assert (await http.get("/api/v1/catalog/resources", headers=external)).status_code == 200
+            forwarded = seen["authorization"].removeprefix("Bearer ")
+            principal = await gw.state.verifier.verify(forwarded)  # signed by the gateway's own key
+            assert principal.roles == frozenset({"platform_admin"})
+            assert principal.subject.startswith("oidc:")
+
+            # tokens of an issuer that is not configured are still refused
+            stranger = TokenIssuer(issuer="https://elsewhere.example").token(roles=["platform_admin"])
+            r = await http.get("/api/v1/identity/departments", headers={"Authorization": f"Bearer {stranger}"})
+            assert r.status_code == 401
+
+
+async def test_console_pages_are_served_through_the_gateway(platform) -> None:
+    async with platform("gateway", "console") as p:
+        async with p.client() as http:
+            r = await http.get("/console/")
+            assert r.status_code == 200
+            assert "服务运行状态" in r.text
+            assert "统一身份认证与访问网关" in r.text

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     token_issuer: str = "govshare"
     token_audience: str = "govshare"
     admin_password: SecretStr | None = None
+    # A site may trust an external OIDC issuer (e.g. Keycloak) instead of, or beside, the gateway's own logins.
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str | None = None
+    oidc_roles_claim: str = "roles"  # dotted path, e.g. realm_access.roles for Keycloak
+    oidc_department_claim: str = "dept"
     outbox_retention_days: int = 30
     relay_batch_size: int = 2000
     catchup_interval_seconds: float = 2.0

@@ -19,6 +19,7 @@ from gateway.bootstrap import ensure_admin
 from gateway.events import grants, registry, resources
 from gateway.keys import KeyRing
 from gateway.live_state import LiveState
+from gateway.oidc import OidcVerifier
 from gateway.proxy import Upstream
 from gateway.ratelimit import RateLimiter
 from gateway.tokens import LocalVerifier
@@ -39,7 +40,10 @@ async def _start(app: FastAPI) -> None:
     live.start()
     app.state.live = live
     app.state.keyring = ring
-    app.state.verifier = LocalVerifier(ring, live, issuer=settings.token_issuer, audience=settings.token_audience)
+    external = OidcVerifier(settings) if settings.oidc_issuer and settings.oidc_jwks_url else None
+    app.state.verifier = LocalVerifier(
+        ring, live, issuer=settings.token_issuer, audience=settings.token_audience, external=external
+    )
     app.state.rate_limiter = RateLimiter()
     app.state.upstreams = {
         name: Upstream(name, settings.service_url(name), connect_timeout=1.0, read_timeout=timeout)

@@ -166,7 +166,38 @@ async def proxy(request: Request, area: str, rest: str) -> Response:
     ctx.bytes_in = len(body or b"")
     upstream = state.upstreams[match.area.service]
     raw_path = request.scope.get("raw_path", path.encode()).decode("latin-1")
-    return await upstream.forward(request, path=raw_path, body=body)
+    authorization = _forwarded_authorization(request, principal)
+    return await upstream.forward(request, path=raw_path, body=body, authorization=authorization)
+
+
+def _forwarded_authorization(request: Request, principal: Any) -> str | None:
+    """The caller's own token, unless it came from an external issuer the services do not trust."""
+    if principal is None or not principal.subject.startswith("oidc:"):
+        return None
+    from gateway.oidc import FORWARD_TTL
+    from gateway.tokens import issue_access_token
+
+    settings = request.app.state.settings
+    token, _ = issue_access_token(
+        request.app.state.keyring,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        now=request.app.state.clock.now(),
+        subject=principal.subject,
+        kind=principal.kind,
+        name=principal.name,
+        department=principal.department,
+        roles=sorted(principal.roles),
+        ttl=FORWARD_TTL,
+    )
+    return f"Bearer {token}"
+
+
+@router.api_route("/console/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
+async def console(request: Request, rest: str) -> Response:
+    """The operator console's pages are public HTML; what they show comes from the authorised API."""
+    raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    return await request.app.state.upstreams["console"].forward(request, path=raw_path, body=None)
 
 
 _DATA_REFUSALS = {

@@ -74,7 +74,9 @@ class Upstream:
         )
         self.breaker = CircuitBreaker()
 
-    async def forward(self, request: Request, *, path: str, body: bytes | None) -> StreamingResponse:
+    async def forward(
+        self, request: Request, *, path: str, body: bytes | None, authorization: str | None = None
+    ) -> StreamingResponse:
         if not self.breaker.allow():
             raise Unavailable(
                 f"服务 {self.name} 暂时不可用（熔断中），请稍后重试。",
@@ -84,6 +86,8 @@ class Upstream:
             )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["x-request-id"] = request.state.request_id
+        if authorization is not None:
+            headers["authorization"] = authorization
         headers["x-forwarded-for"] = request.client.host if request.client else ""
         method = request.method.upper()
         attempts = 2 if method in IDEMPOTENT_METHODS else 1
