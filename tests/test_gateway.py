@@ -379,3 +379,19 @@ async def test_console_pages_are_served_through_the_gateway(platform) -> None:
             assert r.status_code == 200
             assert "服务运行状态" in r.text
             assert "统一身份认证与访问网关" in r.text
+
+
+async def test_demo_identities_seed_once_and_their_credentials_work(platform) -> None:
+    from gateway.demo import DEMO_DEPARTMENTS, seed
+
+    async with platform("gateway") as p:
+        async with p.client() as http:
+            first = await seed(http, await p.token())
+            second = await seed(http, await p.token())
+            assert len(first["clients"]) == len(DEMO_DEPARTMENTS)
+            assert second == {"users": {}, "clients": {}}
+            client = next(iter(first["clients"].values()))
+            await client_token(http, client["client_id"], client["client_secret"])
+            user = first["users"]["gaj_admin"]
+            r = await http.post("/auth/token", data={"grant_type": "password", "username": "gaj_admin", "password": user["password"]})
+            assert r.status_code == 200 and r.json()["scope"] == "dept_admin"
