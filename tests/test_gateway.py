@@ -395,3 +395,34 @@ async def test_demo_identities_seed_once_and_their_credentials_work(platform) ->
             user = first["users"]["gaj_admin"]
             r = await http.post("/auth/token", data={"grant_type": "password", "username": "gaj_admin", "password": user["password"]})
             assert r.status_code == 200 and r.json()["scope"] == "dept_admin"
+
+
+async def test_connector_bound_to_a_client_certificate_needs_it_for_token_and_calls(platform) -> None:
+    fingerprint = "ab" * 32
+    upstream = FastAPI()
+
+    @upstream.get("/api/v1/catalog/resources")
+    async def resources() -> dict[str, Any]:
+        return {"items": []}
+
+    async with platform("gateway") as p:
+        admin = await admin_headers(p)
+        catalog_port = int(p.apps["gateway"].state.settings.service_urls["catalog"].rsplit(":", 1)[1])
+        async with serve(upstream, catalog_port), p.client() as http:
+            await setup_department(http, admin, GONG_AN, "公安局")
+            created = (
+                await http.post(
+                    "/api/v1/identity/clients",
+                    json={"name": "公安局前置机", "department_code": GONG_AN, "cert_sha256": fingerprint},
+                    headers=admin,
+                )
+            ).json()
+            form = {"grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]}
+            without = await http.post("/auth/token", data=form)
+            assert without.status_code == 401 and without.json()["code"] == "certificate_required"
+            cert = {"x-client-cert-sha256": fingerprint}
+            token = (await http.post("/auth/token", data=form, headers=cert)).json()["access_token"]
+            bearer = {"Authorization": f"Bearer {token}"}
+            assert (await http.get("/api/v1/catalog/resources", headers={**bearer, **cert})).status_code == 200
+            stolen = await http.get("/api/v1/catalog/resources", headers=bearer)
+            assert stolen.status_code == 401 and stolen.json()["code"] == "certificate_required"

@@ -35,6 +35,7 @@ class Principal(BaseModel):
     client_id: str | None = None
     token_id: str | None = None
     session_id: str | None = None
+    cert_sha256: str | None = None  # the client certificate this token is bound to (connectors)
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -50,6 +51,7 @@ class Principal(BaseModel):
             client_id=claims.get("client_id"),
             token_id=claims.get("jti"),
             session_id=claims.get("sid"),
+            cert_sha256=(claims.get("cnf") or {}).get("x5t#S256"),
         )
 
 

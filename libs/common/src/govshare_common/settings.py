@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_roles_claim: str = "roles"  # dotted path, e.g. realm_access.roles for Keycloak
     oidc_department_claim: str = "dept"
+    # Client certificates are checked by the TLS terminator in front of the gateway, which reports the
+    # certificate's SHA-256 fingerprint in this header; only requests from trusted_proxies may set it.
+    client_cert_header: str = "x-client-cert-sha256"
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     outbox_retention_days: int = 30
     relay_batch_size: int = 2000
     catchup_interval_seconds: float = 2.0

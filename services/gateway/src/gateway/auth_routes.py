@@ -43,6 +43,16 @@ async def jwks(request: Request) -> dict[str, Any]:
     return request.app.state.keyring.jwks()
 
 
+def presented_certificate(request: Request) -> str | None:
+    """The fingerprint of the TLS client certificate, as the trusted terminator in front reports it."""
+    settings = request.app.state.settings
+    peer = request.client.host if request.client else None
+    if peer not in settings.trusted_proxies:
+        return None
+    value = request.headers.get(settings.client_cert_header)
+    return value.lower() if value else None
+
+
 def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("basic "):
@@ -196,7 +206,7 @@ async def _client_grant(request: Request, uow: UnitOfWork, client_id: str, secre
         await uow.execute(
             text(
                 "SELECT c.id, c.client_id, c.name, c.department_code, c.roles, c.secret_hash, c.previous_secret_hash, "
-                "c.previous_valid_until, c.status, d.status AS dept_status, d.filed_at "
+                "c.previous_valid_until, c.status, c.cert_sha256, d.status AS dept_status, d.filed_at "
                 "FROM client c JOIN department d ON d.code = c.department_code WHERE c.client_id = :cid"
             ),
             {"cid": client_id},
@@ -224,6 +234,13 @@ async def _client_grant(request: Request, uow: UnitOfWork, client_id: str, secre
             "The client's department has not filed its onboarding commitment yet; no tokens until it does.",
             code="department_not_filed",
         )
+    if client.cert_sha256 and presented_certificate(request) != client.cert_sha256:
+        request.state.access.reason = "certificate_mismatch"
+        return InvalidClient(
+            "该客户端绑定了客户端证书，请使用绑定的证书连接。",
+            "This client is bound to a client certificate; connect with that certificate.",
+            code="certificate_required",
+        )
     access, claims = _access(
         request,
         now,
@@ -233,6 +250,7 @@ async def _client_grant(request: Request, uow: UnitOfWork, client_id: str, secre
         department=client.department_code,
         roles=list(client.roles),
         client_id=client.client_id,
+        cert_sha256=client.cert_sha256,
     )
     return {
         "access_token": access,

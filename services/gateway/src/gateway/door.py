@@ -16,9 +16,10 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.responses import Response as StarletteResponse
 
 from govshare_common.auth import authenticate, bearer_token
-from govshare_common.errors import AppError, Forbidden, NotFound, TooManyRequests
+from govshare_common.errors import AppError, Forbidden, NotAuthenticated, NotFound, TooManyRequests
 
 from gateway.access_log import hashed_subjects
+from gateway.auth_routes import presented_certificate
 from gateway.domain import decide_data_access, is_anonymous, match_route, required_roles
 from gateway.events import Access
 from gateway.ratelimit import retry_after_header
@@ -114,6 +115,13 @@ async def proxy(request: Request, area: str, rest: str) -> Response:
     principal = None
     if not anonymous:
         principal = await authenticate(request)
+        if principal.cert_sha256 and presented_certificate(request) != principal.cert_sha256:
+            ctx.reason = "certificate_mismatch"
+            raise NotAuthenticated(
+                "此令牌绑定了客户端证书，请使用该证书发起请求。",
+                "This token is bound to a client certificate; call with that certificate.",
+                code="certificate_required",
+            )
         needed = required_roles(match.area, method)
         if not principal.has(*needed):
             ctx.reason = "role"

@@ -30,6 +30,7 @@ def issue_access_token(
     roles: list[str],
     client_id: str | None = None,
     session_id: str | None = None,
+    cert_sha256: str | None = None,
     ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> tuple[str, dict[str, Any]]:
     key = ring.current
@@ -49,6 +50,8 @@ def issue_access_token(
         claims["client_id"] = client_id
     if session_id:
         claims["sid"] = session_id
+    if cert_sha256:
+        claims["cnf"] = {"x5t#S256": cert_sha256}
     token = jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
     return token, claims
 
