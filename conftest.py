@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from govshare_common.settings import Settings
@@ -20,6 +21,11 @@ from govshare_common.testing import TokenIssuer
 from govshare_stack.embedded import Broker, EmbeddedPostgres, start_broker, start_postgres
 
 os.environ.setdefault("GOVSHARE_LOG_JSON", "false")
+
+# Two cores shared with a Postgres server, a broker and the services under test: wall-clock deadlines on
+# single examples would make property tests flaky without making them any stricter.
+hypothesis.settings.register_profile("govshare", deadline=None, print_blob=True)
+hypothesis.settings.load_profile("govshare")
 
 
 @pytest.fixture(scope="session")
