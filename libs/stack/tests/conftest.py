@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -108,8 +110,11 @@ class GovshareRunner:
     alive = staticmethod(alive)
     processes_mentioning = staticmethod(processes_mentioning)
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, data_dir: Path) -> None:
         self.tmp_path = tmp_path
+        # Homes (and so pgdata) live here, outside pytest's tmp tree: pytest chmods that tree to 0700 when any
+        # session starts, and the embedded server runs as its own OS user when we are root.
+        self.data_dir = data_dir
         self.runs: list[UpRun] = []
 
     def env(self, home: Path, **extra: str) -> dict[str, str]:
@@ -171,8 +176,18 @@ class GovshareRunner:
 
 
 @pytest.fixture
-def govshare(tmp_path: Path) -> Iterator[GovshareRunner]:
-    runner = GovshareRunner(tmp_path)
+def outside_tmp() -> Iterator[Path]:
+    """A fresh folder outside pytest's tmp tree (see GovshareRunner.data_dir), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="govshare-stack-test-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def govshare(tmp_path: Path, outside_tmp: Path) -> Iterator[GovshareRunner]:
+    runner = GovshareRunner(tmp_path, outside_tmp)
     try:
         yield runner
     finally:

@@ -7,8 +7,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from govshare_stack import start_broker, start_postgres
 
 
-async def test_postgres_starts_creates_databases_and_keeps_data_across_restarts(tmp_path):
-    pg = start_postgres(tmp_path / "pgdata")
+async def test_postgres_starts_creates_databases_and_keeps_data_across_restarts(outside_tmp):
+    pg = start_postgres(outside_tmp / "pgdata")
     try:
         url = pg.create_database("probe")
         assert pg.create_database("probe") == url  # idempotent
@@ -21,7 +21,7 @@ async def test_postgres_starts_creates_databases_and_keeps_data_across_restarts(
         pg.stop()
     assert not pg.is_running()
 
-    with start_postgres(tmp_path / "pgdata") as again:
+    with start_postgres(outside_tmp / "pgdata") as again:
         assert again.pid != pg.pid
         conn = await asyncpg.connect(again.url("probe"))
         assert await conn.fetchval("SELECT x FROM t") == 42
@@ -62,3 +62,19 @@ async def test_broker_restart_fresh_keeps_the_port_and_forgets_everything():
     finally:
         broker.stop()
     assert not broker.is_running()
+
+
+def test_a_broker_started_from_a_worker_thread_outlives_that_thread():
+    import threading
+    import time
+
+    started = {}
+    worker = threading.Thread(target=lambda: started.setdefault("broker", start_broker()))
+    worker.start()
+    worker.join()
+    time.sleep(0.3)
+    broker = started["broker"]
+    try:
+        assert broker.is_running()
+    finally:
+        broker.stop()

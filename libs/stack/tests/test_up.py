@@ -46,8 +46,8 @@ def file_mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_up_runs_every_service_and_a_second_up_finds_the_first_ones_data(govshare, real_services, tmp_path):
-    home = tmp_path / "home"
+def test_up_runs_every_service_and_a_second_up_finds_the_first_ones_data(govshare, real_services):
+    home = govshare.data_dir / "home"
     env = govshare.env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()))
 
     first = govshare.up(env)
@@ -87,8 +87,8 @@ def test_up_runs_every_service_and_a_second_up_finds_the_first_ones_data(govshar
     assert_nothing_left(govshare, stack2)
 
 
-def test_demo_seeds_once_and_a_second_run_skips_done_steps(govshare, tmp_path):
-    home = tmp_path / "home"
+def test_demo_seeds_once_and_a_second_run_skips_done_steps(govshare):
+    home = govshare.data_dir / "home"
     env = govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()))
 
     first = govshare.up(env, "--demo")
@@ -118,8 +118,8 @@ def test_demo_seeds_once_and_a_second_run_skips_done_steps(govshare, tmp_path):
     assert second.terminate() == 0, second.output()
 
 
-def test_a_service_that_dies_during_startup_stops_the_stack_and_shows_its_log(govshare, tmp_path):
-    home = tmp_path / "home"
+def test_a_service_that_dies_during_startup_stops_the_stack_and_shows_its_log(govshare):
+    home = govshare.data_dir / "home"
     env = govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()), FAKESVC_CRASH="catalog")
     run = govshare.up(env)
     assert run.proc.wait(120) == 1
@@ -136,9 +136,9 @@ def test_a_service_that_dies_during_startup_stops_the_stack_and_shows_its_log(go
     assert not (home / "stack.json").exists()
 
 
-def test_unreachable_database_fails_fast_naming_it(govshare, tmp_path):
+def test_unreachable_database_fails_fast_naming_it(govshare):
     port = govshare.free_port()
-    home = tmp_path / "home"
+    home = govshare.data_dir / "home"
     env = govshare.env(home, GOVSHARE_DATABASE_URL=f"postgresql://app:s3cret@127.0.0.1:{port}/govshare")
     started = time.monotonic()
     done = govshare.run(env, "up")
@@ -151,9 +151,9 @@ def test_unreachable_database_fails_fast_naming_it(govshare, tmp_path):
     assert not (home / "pgdata").exists()
 
 
-def test_unreachable_kafka_fails_fast_naming_it(govshare, tmp_path):
+def test_unreachable_kafka_fails_fast_naming_it(govshare):
     port = govshare.free_port()
-    env = govshare.env(tmp_path / "home", GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}")
+    env = govshare.env(govshare.data_dir / "home", GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}")
     done = govshare.run(env, "up")
     assert done.returncode == 2
     assert f"127.0.0.1:{port}" in done.stderr
@@ -161,12 +161,12 @@ def test_unreachable_kafka_fails_fast_naming_it(govshare, tmp_path):
     assert "Traceback" not in done.stderr + done.stdout
 
 
-def test_busy_gateway_port_fails_fast_naming_it(govshare, tmp_path):
+def test_busy_gateway_port_fails_fast_naming_it(govshare):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = govshare.env(tmp_path / "home", GOVSHARE_GATEWAY_PORT=str(port))
+        env = govshare.env(govshare.data_dir / "home", GOVSHARE_GATEWAY_PORT=str(port))
         started = time.monotonic()
         done = govshare.run(env, "up")
     assert time.monotonic() - started < 5
@@ -174,25 +174,25 @@ def test_busy_gateway_port_fails_fast_naming_it(govshare, tmp_path):
     assert f"port {port} is already in use" in done.stderr
     assert "GOVSHARE_GATEWAY_PORT" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
-    assert not (tmp_path / "home" / "pgdata").exists()
+    assert not (govshare.data_dir / "home" / "pgdata").exists()
 
 
-def test_status_without_a_running_stack_says_so(govshare, tmp_path):
-    done = govshare.run(govshare.env(tmp_path / "nothing-here"), "status")
+def test_status_without_a_running_stack_says_so(govshare):
+    done = govshare.run(govshare.env(govshare.data_dir / "nothing-here"), "status")
     assert done.returncode == 1
     assert "not running" in done.stdout
 
 
-def test_sigterm_while_starting_stops_everything_cleanly(govshare, tmp_path):
-    home = tmp_path / "home"
+def test_sigterm_while_starting_stops_everything_cleanly(govshare):
+    home = govshare.data_dir / "home"
     run = govshare.up(govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port())))
     stack = run.wait_stack("starting")
     assert run.terminate() == 0, run.output()
     assert_nothing_left(govshare, stack)
 
 
-def test_a_hard_killed_stack_leaves_no_service_or_broker_and_the_next_up_recovers(govshare, tmp_path):
-    home = tmp_path / "home"
+def test_a_hard_killed_stack_leaves_no_service_or_broker_and_the_next_up_recovers(govshare):
+    home = govshare.data_dir / "home"
     env = govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()))
     first = govshare.up(env)
     stack = first.wait_ready()
@@ -212,3 +212,53 @@ def test_a_hard_killed_stack_leaves_no_service_or_broker_and_the_next_up_recover
     stack2 = second.wait_ready()
     assert second.terminate() == 0, second.output()
     assert_nothing_left(govshare, stack2)
+
+
+def test_a_service_that_crashes_later_is_restarted_on_its_port(govshare):
+    home = govshare.data_dir / "home"
+    env = govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()))
+    run = govshare.up(env)
+    stack = run.wait_ready()
+    catalog = stack["services"]["catalog"]
+    try:
+        httpx.post(f"{catalog['url']}/crash", timeout=5)
+    except httpx.HTTPError:
+        pass  # it dies mid-answer
+    run.wait_output("restarting catalog")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        restarted = run.stack()["services"]["catalog"]
+        if restarted["pid"] != catalog["pid"] and govshare.run(env, "status").returncode == 0:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(run.output())
+    assert restarted["port"] == catalog["port"]
+    assert "exited with code 7" in run.output()
+    final = run.stack()
+    assert run.terminate() == 0, run.output()
+    assert_nothing_left(govshare, final)
+
+
+def test_external_database_and_broker_are_used_and_left_running(govshare):
+    from govshare_stack import start_broker, start_postgres
+
+    with start_postgres(govshare.data_dir / "external-pg") as pg, start_broker() as broker:
+        url = pg.create_database("external_gs")
+        home = govshare.data_dir / "home"
+        env = govshare.fake_env(
+            home,
+            GOVSHARE_GATEWAY_PORT=str(govshare.free_port()),
+            GOVSHARE_DATABASE_URL=url,
+            GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        )
+        run = govshare.up(env)
+        stack = run.wait_ready()
+        assert stack["postgres"] == {"embedded": False, "pid": None, "url": url, "pgdata": None}
+        assert stack["kafka"]["embedded"] is False
+        assert stack["kafka"]["bootstrap_servers"] == broker.bootstrap_servers
+        assert not (home / "pgdata").exists()
+        status = govshare.run(env, "status")
+        assert status.returncode == 0 and "external" in status.stdout
+        assert run.terminate() == 0, run.output()
+        assert pg.is_running() and broker.is_running()

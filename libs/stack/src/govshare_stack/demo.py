@@ -75,6 +75,7 @@ def registered_steps() -> list[DemoStep]:
 def discover(modules: Iterable[str]) -> list[str]:
     """Import `<module>.demo` for each module that has one; returns the ones imported."""
     found: list[str] = []
+    importlib.import_module("govshare_stack.demo_steps")
     for module in modules:
         name = f"{module}.demo"
         try:

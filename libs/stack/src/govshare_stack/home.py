@@ -81,8 +81,11 @@ class StackHome:
     def write_stack(self, data: Mapping[str, Any]) -> None:
         write_json(self.stack_file, data)
 
-    def clear_stack(self) -> None:
-        self.stack_file.unlink(missing_ok=True)
+    def clear_stack(self, owner_pid: int) -> None:
+        """Remove stack.json if it records the stack run by `owner_pid` (not someone else's)."""
+        stack = self.read_stack()
+        if stack is None or stack.get("supervisor_pid") == owner_pid:
+            self.stack_file.unlink(missing_ok=True)
 
 
 def new_secret() -> str:

@@ -24,9 +24,11 @@ def check_not_running(home: StackHome) -> None:
 
 def check_port_free(port: int, host: str = "127.0.0.1") -> None:
     if not port_is_free(port, host):
+        suggestion = next((p for p in range(port + 1, min(port + 200, 65536)) if port_is_free(p, host)), None)
+        example = f" (e.g. GOVSHARE_GATEWAY_PORT={suggestion}, free right now)" if suggestion else ""
         raise StackError(
             f"端口 {port} 已被占用 / port {port} is already in use on {host}: set GOVSHARE_GATEWAY_PORT to a "
-            f"free port (e.g. GOVSHARE_GATEWAY_PORT={port + 80}), or stop whatever is listening there "
+            f"free port{example}, or stop whatever is listening there "
             f"(`ss -ltnp 'sport = :{port}'` shows it)."
         )
 

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -31,7 +32,7 @@ if sys.platform.startswith("linux"):
 
 def _die_with_parent(parent_pid: int, sig: int) -> Callable[[], None]:
     def setup() -> None:
-        if _libc is not None:
+        if _libc is not None and sig:
             _libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
         # The parent may have died between fork and prctl; then no signal would ever come.
         if os.getppid() != parent_pid:
@@ -50,9 +51,11 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start `argv` in its own session, stdout and stderr to `log` (or nowhere).
 
-    Call it from the main thread: Linux sends the parent-death signal when the *thread* that forked the
-    child ends, so a child spawned from a worker thread would die with that thread.
+    Linux sends the parent-death signal when the *thread* that forked the child ends, so a child spawned
+    from a worker thread would die with that thread: there it goes without one (call from the main thread).
     """
+    if threading.current_thread() is not threading.main_thread():
+        death_signal = 0
     out: IO[bytes] | int = log if log is not None else subprocess.DEVNULL
     return subprocess.Popen(
         list(argv),

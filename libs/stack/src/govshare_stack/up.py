@@ -76,7 +76,7 @@ class _Running:
                 self.postgres.stop()
             except EmbeddedError as exc:
                 report(str(exc))
-        home.clear_stack()
+        home.clear_stack(os.getpid())
 
 
 async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -> int:
@@ -92,6 +92,13 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
         await preflight.check_database_url(external_db)
     if external_kafka:
         preflight.check_kafka(external_kafka)
+    try:
+        home.prepare()
+    except OSError as exc:
+        raise StackError(
+            f"无法创建数据目录 / cannot create the data folder {home.root}: {exc.strerror}. "
+            "Set GOVSHARE_HOME to a folder you can write to."
+        ) from None
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -122,7 +129,6 @@ async def _run(
     running: _Running,
 ) -> int:
     started = datetime.now(UTC)
-    home.prepare()
     say(f"govshare: 数据目录 / data folder {home.root}")
 
     internal_secret = env_in.get("GOVSHARE_INTERNAL_SECRET") or home.secret("internal-secret", new_secret)[0]

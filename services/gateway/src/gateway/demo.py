@@ -27,14 +27,20 @@ DEMO_DEPARTMENTS: list[tuple[str, str, str]] = [
 DEMO_PASSWORD = "Demo-Passw0rd-2026"
 
 
-async def seed(http: httpx.AsyncClient, admin_token: str) -> dict[str, Any]:
-    """Create what is missing; return the credentials (users' passwords, clients' secrets) made this time."""
+async def seed(
+    http: httpx.AsyncClient, admin_token: str, departments: list[tuple[str, str, str]] | None = None
+) -> dict[str, Any]:
+    """Create what is missing; return the credentials (users' passwords, clients' secrets) made this time.
+
+    `departments` is (code, name, short ASCII name for usernames); the platform office comes first.
+    """
+    departments = departments or DEMO_DEPARTMENTS
     admin = {"Authorization": f"Bearer {admin_token}"}
     credentials: dict[str, Any] = {"users": {}, "clients": {}}
     existing_clients = {
         c["name"] for c in (await http.get("/api/v1/identity/clients", params={"limit": 500}, headers=admin)).json()["items"]
     }
-    for code, name, short in DEMO_DEPARTMENTS:
+    for code, name, short in departments:
         r = await http.post("/api/v1/identity/departments", json={"code": code, "name": name, "level": "district"}, headers=admin)
         if r.status_code not in (201, 409):
             r.raise_for_status()
@@ -66,9 +72,9 @@ async def seed(http: httpx.AsyncClient, admin_token: str) -> dict[str, Any]:
             credentials["clients"][client_name] = {"client_id": body["client_id"], "client_secret": body["client_secret"], "department": name}
     r = await http.post(
         "/api/v1/identity/users",
-        json={"username": "auditor", "display_name": "平台审计员", "department_code": DEMO_DEPARTMENTS[0][0], "roles": ["auditor"], "password": DEMO_PASSWORD},
+        json={"username": "auditor", "display_name": "平台审计员", "department_code": departments[0][0], "roles": ["auditor"], "password": DEMO_PASSWORD},
         headers=admin,
     )
     if r.status_code == 201:
-        credentials["users"]["auditor"] = {"password": DEMO_PASSWORD, "department": DEMO_DEPARTMENTS[0][1], "roles": ["auditor"]}
+        credentials["users"]["auditor"] = {"password": DEMO_PASSWORD, "department": departments[0][1], "roles": ["auditor"]}
     return credentials

@@ -1,6 +1,7 @@
 """Stand-in service app: /healthz, and /readyz that really checks the database and broker it was given.
 
-FAKESVC_CRASH=<service name> makes that service exit during start-up, to test the supervisor's reporting.
+FAKESVC_CRASH=<service name> makes that service exit during start-up, and POST /crash makes one exit later,
+to test the supervisor's reporting and restarts.
 """
 
 from __future__ import annotations
@@ -57,5 +58,9 @@ def create_app() -> FastAPI:
         return JSONResponse(
             {"service": name, "checks": checks}, status_code=200 if all(checks.values()) else 503
         )
+
+    @app.post("/crash")
+    async def crash() -> None:
+        os._exit(7)
 
     return app

@@ -1,0 +1,55 @@
+"""The demo jurisdiction, step by step: 钟楼区 with its platform office and departments.
+
+Each service keeps its own demo data next to its code (`<service>/demo.py`, a plain `seed` through the public
+API); this module is the one place that says in which order they run and who logs in for each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from govshare_stack.demo import DemoContext, demo_step
+
+# The platform office (大数据管理中心) administers the platform; the catalog's demo departments hold data.
+PLATFORM_OFFICE = ("11320404MB12345007", "常州市钟楼区大数据管理中心", "dsj")
+USERNAME_PREFIX = {"公安局": "gaj", "市场监管局": "scjg", "人社局": "rsj", "民政局": "mzj", "卫健局": "wjj"}
+
+
+def departments() -> list[tuple[str, str, str]]:
+    from catalog_svc.demo import DEMO_DEPARTMENTS
+    from govshare_common.identifiers import uscc_check_char
+
+    office_code = PLATFORM_OFFICE[0][:17] + uscc_check_char(PLATFORM_OFFICE[0][:17])
+    return [(office_code, PLATFORM_OFFICE[1], PLATFORM_OFFICE[2])] + [
+        (d.code, d.name, USERNAME_PREFIX[d.short]) for d in DEMO_DEPARTMENTS
+    ]
+
+
+async def login(ctx: DemoContext, username: str, password: str) -> str:
+    r = await ctx.client.post("/auth/token", data={"grant_type": "password", "username": username, "password": password})
+    r.raise_for_status()
+    return str(r.json()["access_token"])
+
+
+def _merge(ctx: DemoContext, made: dict[str, Any]) -> None:
+    for kind, entries in made.items():
+        ctx.credentials.setdefault(kind, {}).update(entries)
+
+
+@demo_step(10, "gateway.identities")
+async def identities(ctx: DemoContext) -> None:
+    from gateway.demo import seed
+
+    ctx.credentials.setdefault("users", {})["admin"] = {"password": ctx.admin_password, "roles": ["platform_admin"]}
+    _merge(ctx, await seed(ctx.client, await login(ctx, "admin", ctx.admin_password), departments()))
+
+
+@demo_step(20, "catalog.resources")
+async def catalog(ctx: DemoContext) -> None:
+    from catalog_svc.demo import PLATFORM_ADMIN, seed
+    from gateway.demo import DEMO_PASSWORD
+
+    tokens = {PLATFORM_ADMIN: await login(ctx, "admin", ctx.admin_password)}
+    for code, _name, short in departments()[1:]:
+        tokens[code] = await login(ctx, f"{short}_admin", DEMO_PASSWORD)
+    await seed(ctx.client, tokens)
