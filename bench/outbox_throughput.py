@@ -65,6 +65,7 @@ def _payload_model() -> Any:
 
 def alpha_app() -> Any:
     from fastapi import APIRouter
+
     from govshare_common.events import EventRegistry
     from govshare_common.service import ServiceSpec, create_service_app
 
@@ -99,12 +100,8 @@ def alpha_app() -> Any:
             progress["finished"] = time.time()
 
     @router.post("/bench/write")
-    async def start_write(
-        request: Request, n: int, batch: int, subjects: int, note_bytes: int
-    ) -> dict[str, Any]:
-        request.app.state.bench_task = asyncio.create_task(
-            write(request.app, n, batch, subjects, "x" * note_bytes)
-        )
+    async def start_write(request: Request, n: int, batch: int, subjects: int, note_bytes: int) -> dict[str, Any]:
+        request.app.state.bench_task = asyncio.create_task(write(request.app, n, batch, subjects, "x" * note_bytes))
         return {"accepted": n}
 
     @router.get("/bench/progress")
@@ -124,11 +121,12 @@ def alpha_app() -> Any:
 
 def beta_app() -> Any:
     from fastapi import APIRouter
+    from sqlalchemy import text
+
     from govshare_common.consumer import Subscription
     from govshare_common.db import UnitOfWork
     from govshare_common.events import Envelope
     from govshare_common.service import ServiceSpec, create_service_app
-    from sqlalchemy import text
 
     stats: dict[str, Any] = {"handled": 0, "out_of_order": 0, "first_at": None, "last_at": None}
     last_version: dict[str, int] = {}
@@ -199,13 +197,12 @@ def sample_message(note_bytes: int, subjects: int) -> bytes:
 async def raw_produce(bootstrap: str, n: int, value: bytes, subjects: int, partitions: int) -> dict[str, Any]:
     """Plain aiokafka, configured like the relay's producer (acks=all, linger 2 ms, 256 KiB batches)."""
     from aiokafka import AIOKafkaProducer
+
     from govshare_common.kafka import ensure_topics
 
     topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, [topic], partitions)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_batch_size=256 * 1024)
     await producer.start()
     try:
         keys = [f"item-{s}".encode() for s in range(subjects)]
@@ -311,9 +308,7 @@ async def drive(
         def ready(name: str) -> Callable[[], Awaitable[bool]]:
             async def check() -> bool:
                 if procs[name].poll() is not None:
-                    raise RuntimeError(
-                        f"{name} exited with code {procs[name].returncode}; see {args.logs[name]}"
-                    )
+                    raise RuntimeError(f"{name} exited with code {procs[name].returncode}; see {args.logs[name]}")
                 try:
                     return (await http.get(f"{urls[name]}/readyz")).status_code == 200
                 except httpx.HTTPError:
@@ -329,22 +324,36 @@ async def drive(
         raw = await raw_produce(bootstrap, args.events, value, args.subjects, args.partitions)
         print(f"  {raw['msgs_per_s']:,} msgs/s", flush=True)
 
+        write_params = {
+            "n": args.events,
+            "batch": args.batch,
+            "subjects": args.subjects,
+            "note_bytes": args.note_bytes,
+        }
+        if args.backlog:
+            # The consumer starts behind: beta is down while alpha writes and publishes everything; the clock
+            # runs from beta's restart until it has caught up (a deploy or a crash of a consuming service).
+            print(f"backlog: beta stopped; alpha writes and publishes {args.events} events …", flush=True)
+            _stop(procs["beta"])
+            (await http.post(f"{urls['alpha']}/bench/write", params=write_params)).raise_for_status()
+
+            async def published() -> bool:
+                text = (await http.get(f"{urls['alpha']}/metrics")).text
+                return _metric(text, "govshare_outbox_published_total") >= args.events
+
+            await wait_until(published, args.timeout, "alpha to publish the backlog")
+            print("  published; restarting beta, the clock starts", flush=True)
+            started = time.time()
+            procs["beta"] = args.spawn("beta")
+            await wait_until(ready("beta"), 120, "beta /readyz")
         print(f"pipeline: {args.events} events in transactions of {args.batch} …", flush=True)
         profilers = start_profilers(args.profile, procs) if args.profile else []
         meter = CpuMeter({**{n: p.pid for n, p in procs.items()}, **args.infra_pids})
         meter.begin()
         timeline: list[dict[str, Any]] = []
-        started = time.time()
-        resp = await http.post(
-            f"{urls['alpha']}/bench/write",
-            params={
-                "n": args.events,
-                "batch": args.batch,
-                "subjects": args.subjects,
-                "note_bytes": args.note_bytes,
-            },
-        )
-        resp.raise_for_status()
+        if not args.backlog:
+            started = time.time()
+            (await http.post(f"{urls['alpha']}/bench/write", params=write_params)).raise_for_status()
         write: dict[str, Any] = {}
         timed_out: str | None = None
         handled: dict[str, Any] = {}
@@ -418,6 +427,7 @@ async def drive(
             "out_of_order": handled["out_of_order"],
             "handled_via_kafka": _metric(beta_metrics, "govshare_events_handled_total", via="kafka"),
             "handled_via_feed": _metric(beta_metrics, "govshare_events_handled_total", via="feed"),
+            "handled_via_gap_fill": _metric(beta_metrics, "govshare_feed_gap_events_total"),
             "relay_published": _metric(alpha_metrics, "govshare_outbox_published_total"),
             "timeline": thinned,
         },
@@ -428,6 +438,7 @@ async def drive(
             },
         },
         "tracing": "off (OTEL_SDK_DISABLED=true)" if args.otel_disabled else "on (the services' default)",
+        "mode": "backlog: consumer restarted after everything was published" if args.backlog else "live",
         "ratio_to_raw": round(ratio, 3),
         "goal": {"events_per_s": GOAL_EVENTS_PER_S, "ratio_to_raw": GOAL_RATIO},
         "meets_goal": {
@@ -483,13 +494,16 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=3, help="topic partitions (the platform default)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
     parser.add_argument("--poll", type=float, default=0.05)
-    parser.add_argument(
-        "--profile", type=Path, help="record py-spy profiles of alpha and beta into this folder"
-    )
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles of alpha and beta into this folder")
     parser.add_argument(
         "--otel-disabled",
         action="store_true",
         help="diagnosis: services run with OTEL_SDK_DISABLED=true (result: outbox_throughput-otel-off.json)",
+    )
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="diagnosis: beta is down while alpha writes; time beta's catch-up after its restart",
     )
     parser.add_argument("--result-name", help="write bench/results/NAME.json instead (for variants)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, pgdata)")
@@ -531,16 +545,20 @@ def main() -> int:
             env["OTEL_SDK_DISABLED"] = "true"
         args.logs = {n: work / f"{n}.log" for n in ports}
         args.infra_pids = {"postgres": pg.pid, "tansu": broker.pid}
-        for name, port in ports.items():
-            log = open(args.logs[name], "wb")
-            procs[name] = subprocess.Popen(
-                [sys.executable, __file__, "--serve", name, "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            log.close()
+
+        def spawn(name: str) -> subprocess.Popen[bytes]:
+            with open(args.logs[name], "ab") as log:
+                return subprocess.Popen(
+                    [sys.executable, __file__, "--serve", name, "--port", str(ports[name])],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+
+        args.spawn = spawn
+        for name in ports:
+            procs[name] = spawn(name)
         result = asyncio.run(drive(args, broker.bootstrap_servers, urls, procs))
         pg_version = pg.psql("SHOW server_version").strip()
     finally:

@@ -179,9 +179,7 @@ def run_up(
             run["idle_seconds"] = idle
             run["idle_memory"] = {
                 "services": services,
-                "postgres_all_processes": memory_of(pids["postgres"], tree=True)
-                if "postgres" in pids
-                else None,
+                "postgres_all_processes": memory_of(pids["postgres"], tree=True) if "postgres" in pids else None,
                 "tansu": memory_of(pids["tansu"], tree=False) if "tansu" in pids else None,
                 "supervisor": memory_of(pids["supervisor"], tree=False) if "supervisor" in pids else None,
             }

@@ -39,19 +39,27 @@ async def admin_headers(p: Any) -> dict[str, str]:
 
 
 async def setup_department(http: Any, admin: dict[str, str], code: str, name: str, *, filed: bool = True) -> None:
-    r = await http.post("/api/v1/identity/departments", json={"code": code, "name": name, "level": "district"}, headers=admin)
+    r = await http.post(
+        "/api/v1/identity/departments", json={"code": code, "name": name, "level": "district"}, headers=admin
+    )
     assert r.status_code == 201, r.text
     if filed:
         r = await http.post(
             f"/api/v1/identity/departments/{code}/filing",
-            json={"signed_by": "张主任", "signed_at": "2026-11-01T09:00:00+08:00", "commitment": "遵守共享交换规则承诺书"},
+            json={
+                "signed_by": "张主任",
+                "signed_at": "2026-11-01T09:00:00+08:00",
+                "commitment": "遵守共享交换规则承诺书",
+            },
             headers=admin,
         )
         assert r.status_code == 200, r.text
 
 
 async def client_token(http: Any, client_id: str, secret: str) -> str:
-    r = await http.post("/auth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+    r = await http.post(
+        "/auth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
 
@@ -82,32 +90,49 @@ async def test_grant_types_and_every_refusal_is_a_401_or_403_with_an_access_even
             await setup_department(http, admin, GONG_AN, "公安局")
             r = await http.post(
                 "/api/v1/identity/users",
-                json={"username": "ga_admin", "display_name": "公安局管理员", "department_code": GONG_AN, "roles": ["dept_admin"], "password": PASSWORD},
+                json={
+                    "username": "ga_admin",
+                    "display_name": "公安局管理员",
+                    "department_code": GONG_AN,
+                    "roles": ["dept_admin"],
+                    "password": PASSWORD,
+                },
                 headers=admin,
             )
             assert r.status_code == 201, r.text
-            r = await http.post("/api/v1/identity/clients", json={"name": "公安局业务系统", "department_code": GONG_AN}, headers=admin)
+            r = await http.post(
+                "/api/v1/identity/clients", json={"name": "公安局业务系统", "department_code": GONG_AN}, headers=admin
+            )
             assert r.status_code == 201
             client = r.json()
 
             # password grant, then refresh_token grant (the refresh token rotates)
-            r = await http.post("/auth/token", data={"grant_type": "password", "username": "ga_admin", "password": PASSWORD})
+            r = await http.post(
+                "/auth/token", data={"grant_type": "password", "username": "ga_admin", "password": PASSWORD}
+            )
             assert r.status_code == 200
             first = r.json()
-            r = await http.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+            r = await http.post(
+                "/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+            )
             assert r.status_code == 200
             assert r.json()["refresh_token"] != first["refresh_token"]
-            reused = await http.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+            reused = await http.post(
+                "/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+            )
             assert reused.status_code == 401
 
             # client_credentials, in the form body and as HTTP Basic
             await client_token(http, client["client_id"], client["client_secret"])
             basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-            r = await http.post("/auth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"})
+            r = await http.post(
+                "/auth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+            )
             assert r.status_code == 200
 
             wrong = await http.post(
-                "/auth/token", data={"grant_type": "client_credentials", "client_id": client["client_id"], "client_secret": "nope"}
+                "/auth/token",
+                data={"grant_type": "client_credentials", "client_id": client["client_id"], "client_secret": "nope"},
             )
             assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_client"
 
@@ -118,8 +143,15 @@ async def test_grant_types_and_every_refusal_is_a_401_or_403_with_an_access_even
             forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
             tampered = f"{header}.{forged_payload}.{signature}"
             expired, _ = issue_access_token(
-                gw.state.keyring, issuer="govshare", audience="govshare", now=datetime.now(UTC) - timedelta(hours=1),
-                subject=claims["sub"], kind="user", name="x", department=GONG_AN, roles=["dept_admin"],
+                gw.state.keyring,
+                issuer="govshare",
+                audience="govshare",
+                now=datetime.now(UTC) - timedelta(hours=1),
+                subject=claims["sub"],
+                kind="user",
+                name="x",
+                department=GONG_AN,
+                roles=["dept_admin"],
             )
             foreign = TokenIssuer().token(roles=["platform_admin"])
             for bad in (tampered, expired, foreign, "not-a-jwt"):
@@ -128,14 +160,22 @@ async def test_grant_types_and_every_refusal_is_a_401_or_403_with_an_access_even
                 assert set(r.json()) == {"code", "message", "details", "trace_id"}
 
             # logout revokes: the still-unexpired token of that session stops working
-            second = (await http.post("/auth/token", data={"grant_type": "password", "username": "ga_admin", "password": PASSWORD})).json()
+            second = (
+                await http.post(
+                    "/auth/token", data={"grant_type": "password", "username": "ga_admin", "password": PASSWORD}
+                )
+            ).json()
             bearer = {"Authorization": f"Bearer {second['access_token']}"}
             assert (await http.get("/api/v1/identity/users", headers=bearer)).status_code == 200
             assert (await http.post("/auth/logout", headers=bearer)).status_code == 200
             await eventually(lambda: _status(http, "/api/v1/identity/users", bearer, 401))
 
             # a valid token without the role: 403 (dept_admin cannot register departments)
-            third = (await http.post("/auth/token", data={"grant_type": "password", "username": "ga_admin", "password": PASSWORD})).json()
+            third = (
+                await http.post(
+                    "/auth/token", data={"grant_type": "password", "username": "ga_admin", "password": PASSWORD}
+                )
+            ).json()
             r = await http.post(
                 "/api/v1/identity/departments",
                 json={"code": SHI_JIAN, "name": "市场监管局", "level": "district"},
@@ -161,21 +201,37 @@ async def test_lockout_after_five_failures_and_disabled_client_stops_within_a_se
             await setup_department(http, admin, GONG_AN, "公安局")
             await http.post(
                 "/api/v1/identity/users",
-                json={"username": "clerk", "display_name": "办事员", "department_code": GONG_AN, "roles": ["dept_reviewer"], "password": PASSWORD},
+                json={
+                    "username": "clerk",
+                    "display_name": "办事员",
+                    "department_code": GONG_AN,
+                    "roles": ["dept_reviewer"],
+                    "password": PASSWORD,
+                },
                 headers=admin,
             )
             for _ in range(5):
-                r = await http.post("/auth/token", data={"grant_type": "password", "username": "clerk", "password": "wrong-Passw0rd"})
+                r = await http.post(
+                    "/auth/token", data={"grant_type": "password", "username": "clerk", "password": "wrong-Passw0rd"}
+                )
                 assert r.status_code == 401
-            r = await http.post("/auth/token", data={"grant_type": "password", "username": "clerk", "password": PASSWORD})
+            r = await http.post(
+                "/auth/token", data={"grant_type": "password", "username": "clerk", "password": PASSWORD}
+            )
             assert r.status_code == 401 and r.json()["code"] == "account_locked"
 
-            created = (await http.post("/api/v1/identity/clients", json={"name": "前置机", "department_code": GONG_AN}, headers=admin)).json()
+            created = (
+                await http.post(
+                    "/api/v1/identity/clients", json={"name": "前置机", "department_code": GONG_AN}, headers=admin
+                )
+            ).json()
             token = await client_token(http, created["client_id"], created["client_secret"])
             bearer = {"Authorization": f"Bearer {token}"}
             r = await http.get("/api/v1/platform/calendar/years", headers=bearer)
             assert r.status_code == 200
-            r = await http.patch(f"/api/v1/identity/clients/{created['client_id']}", json={"status": "disabled"}, headers=admin)
+            r = await http.patch(
+                f"/api/v1/identity/clients/{created['client_id']}", json={"status": "disabled"}, headers=admin
+            )
             assert r.status_code == 200
             t0 = asyncio.get_running_loop().time()
             await eventually(lambda: _status(http, "/api/v1/platform/calendar/years", bearer, 401), timeout=1.0)
@@ -187,10 +243,18 @@ async def test_unfiled_department_gets_no_client_token(platform) -> None:
         admin = await admin_headers(p)
         async with p.client() as http:
             await setup_department(http, admin, SHI_JIAN, "市场监管局", filed=False)
-            created = (await http.post("/api/v1/identity/clients", json={"name": "系统", "department_code": SHI_JIAN}, headers=admin)).json()
+            created = (
+                await http.post(
+                    "/api/v1/identity/clients", json={"name": "系统", "department_code": SHI_JIAN}, headers=admin
+                )
+            ).json()
             r = await http.post(
                 "/auth/token",
-                data={"grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]},
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": created["client_id"],
+                    "client_secret": created["client_secret"],
+                },
             )
             assert r.status_code == 401 and r.json()["code"] == "department_not_filed"
 
@@ -219,7 +283,13 @@ class ResourcePublished(BaseModel):
 
 
 def peer(name: str, registry: EventRegistry) -> ServiceSpec:
-    return ServiceSpec(name=name, title="测试对端", migrations_dir=Path(__file__).parent / "peers", registry=registry, follows_calendar=False)
+    return ServiceSpec(
+        name=name,
+        title="测试对端",
+        migrations_dir=Path(__file__).parent / "peers",
+        registry=registry,
+        follows_calendar=False,
+    )
 
 
 def exchange_upstream() -> FastAPI:
@@ -246,8 +316,12 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
         urls = {**p.urls}
         gw = p.apps["gateway"]
         settings = gw.state.settings
-        request_peer = create_service_app(peer("request", request_events), make_settings(service_urls=settings.service_urls))
-        catalog_peer = create_service_app(peer("catalog", catalog_events), make_settings(service_urls=settings.service_urls))
+        request_peer = create_service_app(
+            peer("request", request_events), make_settings(service_urls=settings.service_urls)
+        )
+        catalog_peer = create_service_app(
+            peer("catalog", catalog_events), make_settings(service_urls=settings.service_urls)
+        )
         exchange_port = int(settings.service_urls["exchange"].rsplit(":", 1)[1])
         async with (
             serve(request_peer, int(settings.service_urls["request"].rsplit(":", 1)[1])),
@@ -258,19 +332,38 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
             async with p.client() as http:
                 await setup_department(http, admin, GONG_AN, "公安局")
                 await setup_department(http, admin, SHI_JIAN, "市场监管局")
-                created = (await http.post("/api/v1/identity/clients", json={"name": "市场监管业务系统", "department_code": SHI_JIAN}, headers=admin)).json()
-                bearer = {"Authorization": f"Bearer {await client_token(http, created['client_id'], created['client_secret'])}", "X-Govshare-Purpose": "data_verification"}
+                created = (
+                    await http.post(
+                        "/api/v1/identity/clients",
+                        json={"name": "市场监管业务系统", "department_code": SHI_JIAN},
+                        headers=admin,
+                    )
+                ).json()
+                bearer = {
+                    "Authorization": f"Bearer {await client_token(http, created['client_id'], created['client_secret'])}",
+                    "X-Govshare-Purpose": "data_verification",
+                }
                 code = "101001/0001"
                 path = "/api/v1/exchange/resources/101001%2F0001/records"
 
                 async with catalog_peer.state.db.unit_of_work() as uow:
-                    uow.emit("catalog.resource.published", code, ResourcePublished(code=code, provider_code=GONG_AN, share_type="conditional"))
+                    uow.emit(
+                        "catalog.resource.published",
+                        code,
+                        ResourcePublished(code=code, provider_code=GONG_AN, share_type="conditional"),
+                    )
                 await eventually(lambda: _has_resource(gw, code))
                 refused = await http.get(path, headers=bearer)
                 assert refused.status_code == 403 and refused.json()["details"]["reason"] == "no_live_grant"
 
                 async with request_peer.state.db.unit_of_work() as uow:
-                    uow.emit("grant.issued", "g-1", GrantIssued(grant_id="g-1", consumer_code=SHI_JIAN, resource_code=code, purposes=["data_verification"]))
+                    uow.emit(
+                        "grant.issued",
+                        "g-1",
+                        GrantIssued(
+                            grant_id="g-1", consumer_code=SHI_JIAN, resource_code=code, purposes=["data_verification"]
+                        ),
+                    )
                 await eventually(lambda: _status(http, path, bearer, 200), timeout=3.0)
                 body = (await http.get(path, headers=bearer)).json()
                 assert body == {"resource": code, "auth_forwarded": True}
@@ -284,9 +377,20 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
                 assert asyncio.get_running_loop().time() - t0 < 1.0
 
                 # a slow upstream is cut at its timeout; a dead one gets a fast 503 in the error shape
-                gw.state.upstreams["exchange"] = Upstream("exchange", urls["gateway"].replace(str(p.urls["gateway"].rsplit(":", 1)[1]), str(exchange_port)), connect_timeout=0.5, read_timeout=0.5)
-                admin_client = (await http.post("/api/v1/identity/clients", json={"name": "平台", "department_code": SHI_JIAN}, headers=admin)).json()
-                sys_bearer = {"Authorization": f"Bearer {await client_token(http, admin_client['client_id'], admin_client['client_secret'])}"}
+                gw.state.upstreams["exchange"] = Upstream(
+                    "exchange",
+                    urls["gateway"].replace(str(p.urls["gateway"].rsplit(":", 1)[1]), str(exchange_port)),
+                    connect_timeout=0.5,
+                    read_timeout=0.5,
+                )
+                admin_client = (
+                    await http.post(
+                        "/api/v1/identity/clients", json={"name": "平台", "department_code": SHI_JIAN}, headers=admin
+                    )
+                ).json()
+                sys_bearer = {
+                    "Authorization": f"Bearer {await client_token(http, admin_client['client_id'], admin_client['client_secret'])}"
+                }
                 t0 = asyncio.get_running_loop().time()
                 slow = await http.get("/api/v1/exchange/slow", headers=sys_bearer)
                 assert slow.status_code == 504 and slow.json()["code"] == "upstream_timeout"
@@ -318,7 +422,9 @@ async def test_rate_limit_answers_429_with_retry_after(platform) -> None:
                     headers=admin,
                 )
             ).json()
-            bearer = {"Authorization": f"Bearer {await client_token(http, created['client_id'], created['client_secret'])}"}
+            bearer = {
+                "Authorization": f"Bearer {await client_token(http, created['client_id'], created['client_secret'])}"
+            }
             statuses = [(await http.get("/api/v1/catalog/resources", headers=bearer)) for _ in range(5)]
             limited = [r for r in statuses if r.status_code == 429]
             assert limited, [r.status_code for r in statuses]
@@ -333,14 +439,31 @@ async def test_no_secret_password_or_token_reaches_the_logs(platform, caplog) ->
         admin = {"Authorization": f"Bearer {admin_token}"}
         async with p.client() as http:
             await setup_department(http, admin, GONG_AN, "公安局")
-            created = (await http.post("/api/v1/identity/clients", json={"name": "系统", "department_code": GONG_AN}, headers=admin)).json()
+            created = (
+                await http.post(
+                    "/api/v1/identity/clients", json={"name": "系统", "department_code": GONG_AN}, headers=admin
+                )
+            ).json()
             token = await client_token(http, created["client_id"], created["client_secret"])
-            await http.post("/auth/token", data={"grant_type": "password", "username": "admin", "password": "Wrong-guess-123"})
+            await http.post(
+                "/auth/token", data={"grant_type": "password", "username": "admin", "password": "Wrong-guess-123"}
+            )
             await http.get("/api/v1/identity/users", headers={"Authorization": f"Bearer {token}"})
-            rotated = (await http.post(f"/api/v1/identity/clients/{created['client_id']}/rotate-secret", json={}, headers=admin)).json()
+            rotated = (
+                await http.post(
+                    f"/api/v1/identity/clients/{created['client_id']}/rotate-secret", json={}, headers=admin
+                )
+            ).json()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "access denied" in logged  # refusals are logged...
-    for secret in (created["client_secret"], rotated["client_secret"], token, admin_token, "Wrong-guess-123", "Admin-Passw0rd-for-tests"):
+    for secret in (
+        created["client_secret"],
+        rotated["client_secret"],
+        token,
+        admin_token,
+        "Wrong-guess-123",
+        "Admin-Passw0rd-for-tests",
+    ):
         assert secret not in logged  # ...but never a secret
 
 
@@ -393,7 +516,9 @@ async def test_demo_identities_seed_once_and_their_credentials_work(platform) ->
             client = next(iter(first["clients"].values()))
             await client_token(http, client["client_id"], client["client_secret"])
             user = first["users"]["gaj_admin"]
-            r = await http.post("/auth/token", data={"grant_type": "password", "username": "gaj_admin", "password": user["password"]})
+            r = await http.post(
+                "/auth/token", data={"grant_type": "password", "username": "gaj_admin", "password": user["password"]}
+            )
             assert r.status_code == 200 and r.json()["scope"] == "dept_admin"
 
 
@@ -417,7 +542,11 @@ async def test_connector_bound_to_a_client_certificate_needs_it_for_token_and_ca
                     headers=admin,
                 )
             ).json()
-            form = {"grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": created["client_secret"]}
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": created["client_id"],
+                "client_secret": created["client_secret"],
+            }
             without = await http.post("/auth/token", data=form)
             assert without.status_code == 401 and without.json()["code"] == "certificate_required"
             cert = {"x-client-cert-sha256": fingerprint}
@@ -426,3 +555,48 @@ async def test_connector_bound_to_a_client_certificate_needs_it_for_token_and_ca
             assert (await http.get("/api/v1/catalog/resources", headers={**bearer, **cert})).status_code == 200
             stolen = await http.get("/api/v1/catalog/resources", headers=bearer)
             assert stolen.status_code == 401 and stolen.json()["code"] == "certificate_required"
+
+
+async def test_key_rotation_keeps_old_tokens_valid_and_a_disabled_user_stops_at_once(platform) -> None:
+    async with platform("gateway") as p:
+        old_admin_token = await p.token()
+        admin = {"Authorization": f"Bearer {old_admin_token}"}
+        async with p.client() as http:
+            before = (await http.get("/.well-known/jwks.json")).json()["keys"]
+            rotated = await http.post("/api/v1/identity/keys/rotate", headers=admin)
+            assert rotated.status_code == 200
+            after = (await http.get("/.well-known/jwks.json")).json()["keys"]
+            assert {k["kid"] for k in before} < {k["kid"] for k in after}
+            assert (await http.get("/api/v1/identity/users", headers=admin)).status_code == 200  # old key still trusted
+            new_token = await p.token()
+            assert json.loads(base64.urlsafe_b64decode(new_token.split(".")[0] + "=="))["kid"] == rotated.json()["kid"]
+
+            await setup_department(http, admin, GONG_AN, "公安局")
+            user = (
+                await http.post(
+                    "/api/v1/identity/users",
+                    json={
+                        "username": "leaver",
+                        "display_name": "离职人员",
+                        "department_code": GONG_AN,
+                        "roles": ["dept_reviewer"],
+                        "password": PASSWORD,
+                    },
+                    headers=admin,
+                )
+            ).json()
+            leaver = (
+                await http.post(
+                    "/auth/token", data={"grant_type": "password", "username": "leaver", "password": PASSWORD}
+                )
+            ).json()
+            bearer = {"Authorization": f"Bearer {leaver['access_token']}"}
+            assert (await http.get("/api/v1/platform/calendar/years", headers=bearer)).status_code == 200
+            await http.patch(f"/api/v1/identity/users/{user['id']}", json={"status": "disabled"}, headers=admin)
+            t0 = asyncio.get_running_loop().time()
+            await eventually(lambda: _status(http, "/api/v1/platform/calendar/years", bearer, 401), timeout=1.0)
+            assert asyncio.get_running_loop().time() - t0 < 1.0
+            refresh = await http.post(
+                "/auth/token", data={"grant_type": "refresh_token", "refresh_token": leaver["refresh_token"]}
+            )
+            assert refresh.status_code == 401

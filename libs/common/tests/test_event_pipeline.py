@@ -12,7 +12,6 @@ from sqlalchemy import text
 from govshare_common.internal_auth import HEADER, internal_token
 
 
-
 async def received(beta: object) -> list[tuple[str, str, int, int]]:
     async with beta.state.db.engine.connect() as conn:  # type: ignore[attr-defined]
         rows = await conn.execute(text("SELECT event_id::text, subject, version, seq FROM received ORDER BY n"))
@@ -66,13 +65,17 @@ async def test_feed_serves_outbox_to_internal_callers_only(pipeline, items) -> N
 
             async def sequenced() -> bool:
                 r = await http.get(
-                    "/internal/events", params={"after": 1}, headers={HEADER: internal_token("test-internal-secret-0123456789abcdef", "t")}
+                    "/internal/events",
+                    params={"after": 1},
+                    headers={HEADER: internal_token("test-internal-secret-0123456789abcdef", "t")},
                 )
                 return r.json()["head"] == 3
 
             await wait_for(sequenced)
             r = await http.get(
-                "/internal/events", params={"after": 1}, headers={HEADER: internal_token("test-internal-secret-0123456789abcdef", "t")}
+                "/internal/events",
+                params={"after": 1},
+                headers={HEADER: internal_token("test-internal-secret-0123456789abcdef", "t")},
             )
             body = r.json()
             assert [e["seq"] for e in body["events"]] == [2, 3]

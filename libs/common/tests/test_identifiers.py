@@ -2,6 +2,10 @@ import string
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from stdnum.cn import ric, uscc
+
 from govshare_common.identifiers import (
     InvalidIdentifier,
     UsccResult,
@@ -16,9 +20,6 @@ from govshare_common.identifiers import (
     validate_resident_id,
     validate_uscc,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-from stdnum.cn import ric, uscc
 
 VALID_IDS = ["11010519491231002X", "440524188001010014"]
 VALID_USCCS = ["91110000600037341L", "91350100M000100Y43"]

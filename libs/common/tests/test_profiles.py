@@ -1,8 +1,9 @@
 import json
 
 import pytest
-from govshare_common.profiles import PROFILES, Profile, load_profile
 from pydantic import ValidationError
+
+from govshare_common.profiles import PROFILES, Profile, load_profile
 
 
 def test_the_five_seed_profiles_are_present():

@@ -3,6 +3,9 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from govshare_common.workdays import (
     CalendarData,
     Deadline,
@@ -11,8 +14,6 @@ from govshare_common.workdays import (
     statutory_calendar,
     statutory_years,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 CAL = WorkingCalendar.statutory()
 

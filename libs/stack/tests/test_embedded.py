@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from govshare_stack import start_broker, start_postgres
 
 

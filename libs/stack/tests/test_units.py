@@ -8,6 +8,7 @@ import stat
 
 import httpx
 import pytest
+
 from govshare_stack import demo, table
 from govshare_stack.home import StackHome
 from govshare_stack.ports import pick_ports, port_is_free, split_host_port
@@ -21,9 +22,7 @@ def registry(monkeypatch):
 
 
 def make_ctx(tmp_path, client):
-    return demo.DemoContext(
-        gateway_url="http://127.0.0.1:1", client=client, admin_password="pw", home=tmp_path
-    )
+    return demo.DemoContext(gateway_url="http://127.0.0.1:1", client=client, admin_password="pw", home=tmp_path)
 
 
 async def test_demo_steps_run_in_order_once_and_credentials_accumulate(tmp_path, registry):
@@ -94,18 +93,13 @@ def test_discover_skips_missing_packages_and_modules_without_demo():
 def test_table_aligns_chinese_labels():
     rows = [["gateway", "http://x", "1", table.READY], ["中文名", "url-2", "22", table.DOWN]]
     lines = table.render(rows).splitlines()
-    columns = {
-        table.cell_width(line[: line.index(row[1])]) for line, row in zip(lines[2:], rows, strict=True)
-    }
+    columns = {table.cell_width(line[: line.index(row[1])]) for line, row in zip(lines[2:], rows, strict=True)}
     assert len(columns) == 1
 
 
 def test_mask_url_hides_only_the_password():
     assert mask_url("postgresql://app:s3cret@db:5432/govshare") == "postgresql://app:***@db:5432/govshare"
-    assert (
-        mask_url("postgresql://postgres@/govshare?host=/tmp/x")
-        == "postgresql://postgres@/govshare?host=/tmp/x"
-    )
+    assert mask_url("postgresql://postgres@/govshare?host=/tmp/x") == "postgresql://postgres@/govshare?host=/tmp/x"
     assert describe_database("postgresql://app:s3cret@db:6543/gs") == "database 'gs' at db:6543 as user 'app'"
     assert "socket /tmp/x" in describe_database("postgresql://postgres@/govshare?host=/tmp/x")
 

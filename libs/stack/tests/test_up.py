@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
 from govshare_stack.embedded import EmbeddedError
 
 SERVICE_NAMES = ["gateway", "catalog", "request", "exchange", "audit", "connector", "console"]
@@ -128,9 +129,7 @@ def test_a_service_that_dies_during_startup_stops_the_stack_and_shows_its_log(go
     assert "crashing on purpose" in out
     assert govshare.processes_mentioning(str(home / "pgdata")) == []
     leftovers = [
-        p
-        for p in govshare.processes_mentioning("fakesvc.app")
-        if p.environ().get("GOVSHARE_HOME") == str(home)
+        p for p in govshare.processes_mentioning("fakesvc.app") if p.environ().get("GOVSHARE_HOME") == str(home)
     ]
     assert leftovers == []
     assert not (home / "stack.json").exists()

@@ -91,9 +91,11 @@ class TokenVerifier:
                 await self._refresh(force=True)
             except httpx.HTTPError as exc:
                 log.warning("cannot fetch JWKS from %s: %s", self.jwks_url, exc)
-        key = self._keys.get(kid)
+        key = self._keys.get(kid) if isinstance(kid, str) else None
         if key is None:
-            raise NotAuthenticated("访问令牌的签名密钥不被信任。", "The token is signed by a key this platform does not trust.")
+            raise NotAuthenticated(
+                "访问令牌的签名密钥不被信任。", "The token is signed by a key this platform does not trust."
+            )
         return self.verify_with_key(token, key)
 
     def verify_with_key(self, token: str, key: Any) -> Principal:
@@ -107,7 +109,9 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub"]},
             )
         except jwt.ExpiredSignatureError:
-            raise NotAuthenticated("访问令牌已过期，请重新获取。", "The access token has expired; get a new one.") from None
+            raise NotAuthenticated(
+                "访问令牌已过期，请重新获取。", "The access token has expired; get a new one."
+            ) from None
         except jwt.PyJWTError:
             raise NotAuthenticated("访问令牌无效。", "The access token is invalid.") from None
         return Principal.from_claims(claims)

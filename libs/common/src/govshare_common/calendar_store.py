@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -192,5 +192,3 @@ def calendar_subscription(service: CalendarService) -> Subscription:
         service._stamp = None
 
     return sub
-
-

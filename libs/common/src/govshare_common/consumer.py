@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from opentelemetry import context, trace
 from pydantic import ValidationError
 from sqlalchemy import text
 
@@ -27,9 +29,14 @@ from govshare_common.events import Envelope
 from govshare_common.internal_auth import HEADER, internal_token
 from govshare_common.kafka import ensure_topics
 from govshare_common.metrics import CONSUMER_LAG, EVENTS_HANDLED, GAPS_FILLED
-from govshare_common.tracing import context_from_traceparent
+from govshare_common.tracing import context_from_traceparent, exporting_spans
 
 log = logging.getLogger("govshare.consumer")
+_tracer = trace.get_tracer("govshare.consumer")
+
+# How long an out-of-order event waits for the events before it to arrive by Kafka before the gap is read
+# from the source's feed.
+GAP_PATIENCE_SECONDS = 0.5
 
 Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 
@@ -90,19 +97,32 @@ class Inbox:
         self.service = service
         self.subscriptions = {s.source: s for s in subscriptions}
 
-    async def apply(self, source: str, envelopes: list[Envelope], *, via: str = "kafka") -> int:
-        """Handle what is new in `envelopes` (filling any gap from the feed); returns how many were handled."""
+    async def apply(
+        self, source: str, envelopes: Iterable[Envelope], *, via: str = "kafka", fill_gaps: bool = True
+    ) -> tuple[int, list[Envelope]]:
+        """Handle, in seq order, what follows this service's cursor for `source`.
+
+        With fill_gaps, a hole before an envelope is read from the source's feed first; without, handling
+        stops at the first hole and the envelopes beyond it are returned to be held (Kafka partitions
+        interleave, so a hole is usually just an event still on its way).
+        """
         sub = self.subscriptions[source]
-        envelopes = sorted(envelopes, key=lambda e: e.seq)
+        ordered = sorted(envelopes, key=lambda e: e.seq)
         handled = 0
+        held: list[Envelope] = []
         async with self.db.unit_of_work() as uow:
             last = await self._lock_cursor(uow, source)
             start = last
-            for env in envelopes:
+            for i, env in enumerate(ordered):
                 if env.seq <= last:
                     continue
                 if env.seq > last + 1:
-                    last = await self._fill_gap(uow, sub, last, env.seq - 1)
+                    if not fill_gaps:
+                        held = [e for e in ordered[i:] if e.seq > last]
+                        break
+                    filled = await self._fill_gap(uow, sub, last, env.seq - 1)
+                    handled += filled - last
+                    last = filled
                 await self._handle(uow, sub, env)
                 last = env.seq
                 handled += 1
@@ -113,7 +133,7 @@ class Inbox:
                 )
         if handled:
             EVENTS_HANDLED.labels(self.service, source, via).inc(handled)
-        return handled
+        return handled, held
 
     async def catch_up(self, source: str) -> int:
         """Read the source's feed until this service has handled everything the source has sequenced."""
@@ -127,7 +147,8 @@ class Inbox:
             CONSUMER_LAG.labels(self.service, source).set(max(0, head - last))
             if not events:
                 return total
-            total += await self.apply(source, events, via="feed")
+            handled, _ = await self.apply(source, events, via="feed")
+            total += handled
             if events[-1].seq >= head:
                 CONSUMER_LAG.labels(self.service, source).set(0)
                 return total
@@ -156,11 +177,13 @@ class Inbox:
         handler = sub.handler_for(env.type)
         if handler is None:
             return
-        from opentelemetry import context, trace
-
+        if not exporting_spans():
+            # A span per event costs more than most handlers; only worth it when someone collects them.
+            await handler(env, uow)
+            return
         token = context.attach(context_from_traceparent(env.traceparent))
         try:
-            with trace.get_tracer("govshare.consumer").start_as_current_span(
+            with _tracer.start_as_current_span(
                 f"handle {env.type}", attributes={"govshare.source": env.source, "govshare.seq": env.seq}
             ):
                 await handler(env, uow)
@@ -190,6 +213,9 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self._failing: set[str] = set()
+        self._held: dict[str, dict[int, Envelope]] = {}
+        self._gap_since: dict[str, float] = {}
+        self._last_kafka: dict[str, float] = {}
 
     async def run(self) -> None:
         """Kafka and the feeds run side by side: the feeds keep events flowing while Kafka is sick."""
@@ -218,8 +244,13 @@ class ConsumerRunner:
                             by_source.setdefault(source, []).append(Envelope.model_validate_json(msg.value))
                         except ValidationError:
                             log.error("dropping a malformed message on %s at offset %s", tp.topic, msg.offset)
+                now = time.monotonic()
                 for source, envelopes in by_source.items():
-                    await self.inbox.apply(source, envelopes)
+                    self._last_kafka[source] = now
+                    held = self._held.setdefault(source, {})
+                    held.update((e.seq, e) for e in envelopes)
+                for source in [s for s, h in self._held.items() if h]:
+                    await self._apply_held(source)
                 if batch:
                     try:
                         await consumer.commit()
@@ -232,8 +263,22 @@ class ConsumerRunner:
                 await self._drop_consumer()
                 await asyncio.sleep(1.0)
 
+    async def _apply_held(self, source: str) -> None:
+        held = self._held[source]
+        waited = time.monotonic() - self._gap_since.get(source, time.monotonic())
+        _, remaining = await self.inbox.apply(source, held.values(), fill_gaps=waited >= GAP_PATIENCE_SECONDS)
+        self._held[source] = {e.seq: e for e in remaining}
+        if remaining:
+            self._gap_since.setdefault(source, time.monotonic())
+        else:
+            self._gap_since.pop(source, None)
+
     async def _catch_up_all(self) -> None:
+        now = time.monotonic()
         for source in self.inbox.subscriptions:
+            # While Kafka delivers a source's events, the feed has nothing to add.
+            if now - self._last_kafka.get(source, 0.0) < self.catchup_interval and not self._held.get(source):
+                continue
             try:
                 await self.inbox.catch_up(source)
                 self._failing.discard(source)

@@ -46,6 +46,7 @@ class UnitOfWork:
         self.registry = registry
         self.clock = clock
         self._pending: list[dict[str, Any]] = []
+        self._traceparent: str | bool | None = False  # not looked up yet
 
     async def execute(self, statement: Any, params: Any = None) -> Any:
         return await self.conn.execute(statement, params)
@@ -54,6 +55,8 @@ class UnitOfWork:
         """Record an event; it is written to the outbox when the unit of work flushes (same transaction)."""
         payload = self.registry.validate(type_, data)
         event_id = str(uuid.uuid4())
+        if self._traceparent is False:
+            self._traceparent = current_traceparent()  # one trace context per unit of work
         self._pending.append(
             new_event(
                 event_id=event_id,
@@ -61,7 +64,7 @@ class UnitOfWork:
                 type_=type_,
                 subject=subject,
                 time=self.clock.now(),
-                traceparent=current_traceparent(),
+                traceparent=self._traceparent,  # type: ignore[arg-type]
                 data=payload,
             )
         )

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-
-if TYPE_CHECKING:
-    from govshare_common.events import Envelope
 
 log = logging.getLogger("govshare.kafka")
 
@@ -69,22 +65,14 @@ class EventProducer:
             self._producer = producer
         return self._producer
 
-    async def publish(self, topic: str, envelopes: list[Envelope]) -> None:
-        from govshare_common.outbox import envelope_json
-
+    async def publish(self, topic: str, messages: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+        """Send (key, value, headers) messages and wait until the broker has them all (acks=all)."""
         try:
             if topic not in self._topics_ready:
                 await ensure_topics(self.bootstrap, [topic], self.partitions)
                 self._topics_ready.add(topic)
             producer = await self._get()
-            futures = []
-            for env in envelopes:
-                headers = [("ce_type", env.type.encode()), ("ce_id", env.id.encode())]
-                if env.traceparent:
-                    headers.append(("traceparent", env.traceparent.encode()))
-                futures.append(
-                    await producer.send(topic, envelope_json(env), key=env.subject.encode(), headers=headers)
-                )
+            futures = [await producer.send(topic, value, key=key, headers=headers) for key, value, headers in messages]
             await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
         except Exception:
             await self.reset()

@@ -15,9 +15,11 @@ HTTP_LATENCY = Histogram(
 )
 RELAY_PUBLISHED = Counter("govshare_outbox_published_total", "events published by the outbox relay", ["schema"])
 OUTBOX_LAG = Gauge("govshare_outbox_unpublished", "events in the outbox not yet published", ["schema"])
-EVENTS_HANDLED = Counter(
-    "govshare_events_handled_total", "events handled by a consumer", ["service", "source", "via"]
+EVENTS_HANDLED = Counter("govshare_events_handled_total", "events handled by a consumer", ["service", "source", "via"])
+CONSUMER_LAG = Gauge(
+    "govshare_consumer_lag", "events a source has sequenced that this service has not handled", ["service", "source"]
 )
-CONSUMER_LAG = Gauge("govshare_consumer_lag", "events a source has sequenced that this service has not handled", ["service", "source"])
-GAPS_FILLED = Counter("govshare_feed_gap_events_total", "events read from a source's feed to fill a gap", ["service", "source"])
+GAPS_FILLED = Counter(
+    "govshare_feed_gap_events_total", "events read from a source's feed to fill a gap", ["service", "source"]
+)
 JOB_RUNS = Counter("govshare_job_runs_total", "periodic job runs", ["service", "job", "outcome"])

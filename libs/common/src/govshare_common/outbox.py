@@ -16,11 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from govshare_common.clock import Clock
 from govshare_common.events import Envelope
 from govshare_common.kafka import EventProducer
 from govshare_common.metrics import OUTBOX_LAG, RELAY_PUBLISHED
@@ -60,11 +58,6 @@ PLATFORM_TABLES_DDL = [
     """,
 ]
 
-_INSERT = text(
-    "INSERT INTO outbox (event_id, type, subject, time, traceparent, data) "
-    "VALUES (CAST(:event_id AS uuid), :type, :subject, :time, :traceparent, :data)"
-).bindparams(bindparam("data", type_=JSONB))
-
 
 def notify_channel(schema: str) -> str:
     return f"govshare_outbox_{schema}"[:63]
@@ -75,20 +68,25 @@ def lock_key(name: str) -> int:
     return zlib.crc32(name.encode()) - 2**31
 
 
+_INSERT_MANY = text(
+    "INSERT INTO outbox (event_id, type, subject, time, traceparent, data) "
+    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:subjects AS text[]), "
+    "CAST(:times AS timestamptz[]), CAST(:traceparents AS text[]), CAST(:datas AS jsonb[]))"
+)
+
+
 async def write_outbox(conn: AsyncConnection, schema: str, events: list[dict[str, Any]]) -> None:
+    # One statement with array parameters: a round trip per transaction, not per event.
     await conn.execute(
-        _INSERT,
-        [
-            {
-                "event_id": e["event_id"],
-                "type": e["type"],
-                "subject": e["subject"],
-                "time": e["time"],
-                "traceparent": e["traceparent"],
-                "data": e["data"],
-            }
-            for e in events
-        ],
+        _INSERT_MANY,
+        {
+            "ids": [e["event_id"] for e in events],
+            "types": [e["type"] for e in events],
+            "subjects": [e["subject"] for e in events],
+            "times": [e["time"] for e in events],
+            "traceparents": [e["traceparent"] for e in events],
+            "datas": [json.dumps(e["data"], ensure_ascii=False, separators=(",", ":")) for e in events],
+        },
     )
     await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(schema)})
 
@@ -165,8 +163,11 @@ class OutboxRelay:
         conn: asyncpg.Connection = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
         try:
             key = lock_key(f"relay:{self.schema}")
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-                await asyncio.sleep(5.0)  # another replica relays; take over if it dies
+            # Another replica may hold the lock and relay; poll it so this one takes over if that one dies.
+            while True:
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                    break
+                await asyncio.sleep(5.0)
             self.is_leader = True
             await conn.add_listener(notify_channel(self.schema), lambda *_: self._wakeup.set())
             while True:
@@ -216,15 +217,14 @@ class OutboxRelay:
         if not rows:
             OUTBOX_LAG.labels(self.schema).set(0)
             return 0
-        envelopes = [row_to_envelope(r, self.source) for r in rows]
-        await self.producer.publish(self.topic, envelopes)
+        await self.producer.publish(self.topic, [kafka_message(r, self.source) for r in rows])
         async with self.engine.begin() as conn:
             await conn.execute(
                 text("UPDATE outbox SET published_at = now() WHERE seq BETWEEN :a AND :b AND published_at IS NULL"),
-                {"a": envelopes[0].seq, "b": envelopes[-1].seq},
+                {"a": rows[0].seq, "b": rows[-1].seq},
             )
-        RELAY_PUBLISHED.labels(self.schema).inc(len(envelopes))
-        return len(envelopes)
+        RELAY_PUBLISHED.labels(self.schema).inc(len(rows))
+        return len(rows)
 
 
 async def prune_outbox(conn: AsyncConnection, *, now: datetime, retention_days: int) -> int:
@@ -238,3 +238,27 @@ async def prune_outbox(conn: AsyncConnection, *, now: datetime, retention_days: 
 
 def envelope_json(envelope: Envelope) -> bytes:
     return json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def kafka_message(row: Any, source: str) -> Message:
+    """(key, value, headers) for one outbox row: the Envelope's JSON, built without a model per row."""
+    event_id = str(row.event_id)
+    value = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": row.type,
+        "time": row.time.isoformat(),
+        "subject": row.subject,
+        "seq": row.seq,
+        "traceparent": row.traceparent,
+        "datacontenttype": "application/json",
+        "data": row.data,
+    }
+    headers = [("ce_type", row.type.encode()), ("ce_id", event_id.encode())]
+    if row.traceparent:
+        headers.append(("traceparent", row.traceparent.encode()))
+    return row.subject.encode(), json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), headers

@@ -21,14 +21,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from govshare_common.auth import TokenVerifier
 from govshare_common.calendar_store import PLATFORM_EVENTS, CalendarService, calendar_subscription
 from govshare_common.clock import Clock, SystemClock
 from govshare_common.consumer import ConsumerRunner, FeedClient, Inbox, Subscription
 from govshare_common.db import Database, UnitOfWork, make_engine
-from govshare_common.errors import AppError, install_error_handlers
+from govshare_common.error_handlers import install_error_handlers
+from govshare_common.errors import AppError
 from govshare_common.events import EventRegistry, source_uri
 from govshare_common.internal_auth import require_internal
 from govshare_common.jobs import Job, JobRunner
@@ -162,7 +162,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                 engine = make_engine(settings.database_url, pool_size=settings.database_pool_size, schema=spec.schema)
                 _instrument_engine(engine)
                 await upgrade(engine, schema=spec.schema, migrations_dir=spec.migrations_dir)
-                db = Database(engine, schema=spec.schema, source=source_uri(spec.name), registry=spec.registry, clock=clock)
+                db = Database(
+                    engine, schema=spec.schema, source=source_uri(spec.name), registry=spec.registry, clock=clock
+                )
                 app.state.db = db
                 app.state.calendar = CalendarService(db)
                 await app.state.calendar.reload()
@@ -275,7 +277,9 @@ def _outbox_pruning_job(settings: Settings) -> Job:
 def _install_request_middleware(app: FastAPI, service: str) -> None:
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        request_id = getattr(request.state, "request_id", None) or request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = (
+            getattr(request.state, "request_id", None) or request.headers.get("x-request-id") or uuid.uuid4().hex
+        )
         request.state.request_id = request_id
         started = time.perf_counter()
         response: Response = await call_next(request)

@@ -107,7 +107,7 @@ class TokenIssuer:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[TokenIssuer]:
         app = FastAPI()
-        jwks = {"keys": [self._jwk]}
+        jwks: dict[str, object] = {"keys": [self._jwk]}
 
         @app.get("/.well-known/jwks.json")
         async def _jwks() -> dict[str, object]:

@@ -17,6 +17,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _configured = False
+_exporting = False
+
+
+def exporting_spans() -> bool:
+    """True when spans leave the process (an OTLP endpoint is configured)."""
+    return _exporting
 
 
 def current_trace_id() -> str:
@@ -37,7 +43,7 @@ def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
 
 def setup_tracing(service_name: str) -> None:
     """One tracer provider per process; spans go to OTLP only when an endpoint is configured."""
-    global _configured
+    global _configured, _exporting
     if _configured:
         return
     _configured = True
@@ -46,6 +52,7 @@ def setup_tracing(service_name: str) -> None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        _exporting = True
     trace.set_tracer_provider(provider)
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
@@ -77,9 +84,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is now (a test runner swaps and closes its captures)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup_logging(service: str, level: str = "INFO", as_json: bool = True) -> None:
     root = logging.getLogger()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.set_name("govshare")
     handler.setFormatter(
         JsonFormatter(service) if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -30,9 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    up = commands.add_parser(
-        "up", help="start every service (and embedded PostgreSQL + Kafka) in the foreground"
-    )
+    up = commands.add_parser("up", help="start every service (and embedded PostgreSQL + Kafka) in the foreground")
     up.add_argument("--demo", action="store_true", help="seed demo departments, users and data once ready")
     up.add_argument(
         "--ready-timeout",

@@ -16,8 +16,9 @@ USERNAME_PREFIX = {"公安局": "gaj", "市场监管局": "scjg", "人社局": "
 
 
 def departments() -> list[tuple[str, str, str]]:
-    from catalog_svc.demo import DEMO_DEPARTMENTS
     from govshare_common.identifiers import uscc_check_char
+
+    from catalog_svc.demo import DEMO_DEPARTMENTS
 
     office_code = PLATFORM_OFFICE[0][:17] + uscc_check_char(PLATFORM_OFFICE[0][:17])
     return [(office_code, PLATFORM_OFFICE[1], PLATFORM_OFFICE[2])] + [
@@ -26,7 +27,9 @@ def departments() -> list[tuple[str, str, str]]:
 
 
 async def login(ctx: DemoContext, username: str, password: str) -> str:
-    r = await ctx.client.post("/auth/token", data={"grant_type": "password", "username": username, "password": password})
+    r = await ctx.client.post(
+        "/auth/token", data={"grant_type": "password", "username": username, "password": password}
+    )
     r.raise_for_status()
     return str(r.json()["access_token"])
 

@@ -12,6 +12,7 @@ This is the Python API the test fixtures use as well as `govshare up`:
 
 from __future__ import annotations
 
+import atexit
 import re
 import subprocess
 import time
@@ -156,6 +157,7 @@ def start_postgres(pgdata: Path) -> EmbeddedPostgres:
     # with cleanup_mode=None its cleanup only forgets the handle, and a later start_postgres on the same
     # pgdata must look at the server afresh rather than get a cached handle to a stopped one.
     server.cleanup()
+    atexit.unregister(server._cleanup)  # it would log to a closed stream at interpreter exit
     PostgresServer._instances.pop(pgdata, None)
     if info.socket_dir is None:
         raise EmbeddedError(f"PostgreSQL on {pgdata} does not listen on a UNIX socket")
@@ -213,9 +215,7 @@ class Broker:
         if not wait_listening(self.host, self.port, timeout, alive=self.is_running):
             code = self._proc.poll()
             self.stop()
-            detail = (
-                f"exited with code {code}" if code is not None else f"not listening after {timeout:.0f} s"
-            )
+            detail = f"exited with code {code}" if code is not None else f"not listening after {timeout:.0f} s"
             where = f"; see {self.log_path}" if self.log_path else ""
             raise EmbeddedError(f"Tansu broker on {self.bootstrap_servers} {detail}{where}")
 

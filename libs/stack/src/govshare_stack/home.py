@@ -94,7 +94,16 @@ def new_secret() -> str:
 
 def new_password() -> str:
     # Readable enough to type from the terminal; 16 chars of url-safe base64 is ~96 bits.
-    return secrets.token_urlsafe(12)
+    # Upper, lower, digits and a symbol, 16 characters: always within the gateway's password rules.
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+    body = [
+        secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ"),
+        secrets.choice("abcdefghijkmnopqrstuvwxyz"),
+        secrets.choice("23456789"),
+    ]
+    body += [secrets.choice(alphabet) for _ in range(12)]
+    secrets.SystemRandom().shuffle(body)
+    return "".join(body) + "-"
 
 
 def write_json(path: Path, data: Any, *, mode: int = 0o644) -> None:

@@ -157,9 +157,7 @@ async def _run(
         try:
             running.broker = start_broker(kafka_port, log_path=home.log_of("kafka"))
         except EmbeddedError as exc:
-            raise StartupFailed(
-                f"Tansu 启动失败 / the embedded Kafka broker failed to start: {exc}"
-            ) from None
+            raise StartupFailed(f"Tansu 启动失败 / the embedded Kafka broker failed to start: {exc}") from None
         bootstrap = running.broker.bootstrap_servers
     if stop.is_set():
         return 0
@@ -300,9 +298,7 @@ async def _seed_demo(
             home=home.root,
             service_urls=service_urls,
         )
-        seeding = asyncio.ensure_future(
-            demo.run_demo(ctx, home.demo_state, home.demo_credentials, report=say)
-        )
+        seeding = asyncio.ensure_future(demo.run_demo(ctx, home.demo_state, home.demo_credentials, report=say))
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait([seeding, stopping], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()

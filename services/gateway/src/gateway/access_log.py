@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from govshare_common.db import Database
 
@@ -80,5 +79,3 @@ def hashed_subjects(values: list[str], key: bytes) -> list[str]:
     from govshare_common.identifiers import hash_identifier
 
     return [hash_identifier(v, key=key) for v in values if v]
-
-

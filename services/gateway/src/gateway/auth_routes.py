@@ -132,7 +132,14 @@ async def _new_session(uow: UnitOfWork, kind: str, principal_id: Any, now: datet
             "INSERT INTO session (id, principal_kind, principal_id, refresh_hash, created_at, last_used_at, expires_at) "
             "VALUES (:id, :kind, :pid, :rh, :now, :now, :exp)"
         ),
-        {"id": session_id, "kind": kind, "pid": principal_id, "rh": secret_hash(refresh, pepper), "now": now, "exp": now + SESSION_MAX_AGE},
+        {
+            "id": session_id,
+            "kind": kind,
+            "pid": principal_id,
+            "rh": secret_hash(refresh, pepper),
+            "now": now,
+            "exp": now + SESSION_MAX_AGE,
+        },
     )
     return session_id, refresh
 
@@ -162,7 +169,11 @@ async def _password_grant(request: Request, uow: UnitOfWork, username: str, pass
         )
     if user.status != "active" or user.dept_status == "disabled":
         request.state.access.reason = "disabled"
-        return NotAuthenticated("账号已停用，请联系管理员。", "The account is disabled; contact your administrator.", code="account_disabled")
+        return NotAuthenticated(
+            "账号已停用，请联系管理员。",
+            "The account is disabled; contact your administrator.",
+            code="account_disabled",
+        )
     if not verify_password(user.password_hash, password):
         failed = user.failed_logins + 1
         locked_until = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
@@ -179,7 +190,9 @@ async def _password_grant(request: Request, uow: UnitOfWork, username: str, pass
             "The password is older than 90 days; change it at /auth/password first.",
             code="password_expired",
         )
-    await uow.execute(text("UPDATE app_user SET failed_logins = 0, locked_until = NULL WHERE id = :id"), {"id": user.id})
+    await uow.execute(
+        text("UPDATE app_user SET failed_logins = 0, locked_until = NULL WHERE id = :id"), {"id": user.id}
+    )
     session_id, refresh = await _new_session(uow, "user", user.id, now, _pepper(request))
     access, claims = _access(
         request,
@@ -273,7 +286,9 @@ async def _refresh_grant(request: Request, uow: UnitOfWork, refresh: str) -> Any
             {"h": secret_hash(refresh, pepper)},
         )
     ).one_or_none()
-    expired = NotAuthenticated("会话已过期或已注销，请重新登录。", "The session has ended; sign in again.", code="session_ended")
+    expired = NotAuthenticated(
+        "会话已过期或已注销，请重新登录。", "The session has ended; sign in again.", code="session_ended"
+    )
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         request.state.access.reason = "session_ended"
         return expired
@@ -282,7 +297,9 @@ async def _refresh_grant(request: Request, uow: UnitOfWork, refresh: str) -> Any
         await notify_change(uow.conn, "session", str(row.id))
         request.state.access.reason = "session_idle_timeout"
         return NotAuthenticated(
-            "会话已超时（30 分钟无操作），请重新登录。", "The session timed out after 30 idle minutes; sign in again.", code="session_timeout"
+            "会话已超时（30 分钟无操作），请重新登录。",
+            "The session timed out after 30 idle minutes; sign in again.",
+            code="session_timeout",
         )
     if row.status != "active":
         request.state.access.reason = "disabled"
@@ -359,7 +376,9 @@ async def change_password(
             outcome = NotAuthenticated(*WRONG_PASSWORD)
         else:
             await uow.execute(
-                text("UPDATE app_user SET password_hash = :h, password_changed_at = :now, failed_logins = 0 WHERE id = :id"),
+                text(
+                    "UPDATE app_user SET password_hash = :h, password_changed_at = :now, failed_logins = 0 WHERE id = :id"
+                ),
                 {"h": hash_password(new_password), "now": now, "id": user.id},
             )
             outcome = {"changed": True}

@@ -35,7 +35,11 @@ async def ensure_admin(uow: UnitOfWork, configured_password: str | None) -> None
     else:
         password = generate_password()
         # Printed once, to the terminal only — never through the logger, whose output is kept.
-        print(f"govshare: 已创建平台管理员 admin，初始密码 / initial admin password: {password}", file=sys.stdout, flush=True)
+        print(
+            f"govshare: 已创建平台管理员 admin，初始密码 / initial admin password: {password}",
+            file=sys.stdout,
+            flush=True,
+        )
     await uow.execute(
         text(
             "INSERT INTO app_user (id, username, display_name, roles, password_hash) "

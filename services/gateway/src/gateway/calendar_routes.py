@@ -72,7 +72,9 @@ async def enter_year(request: Request, uow: UoW, year: int, body: YearNotice, ad
             field_error("makeup_workdays", "同一天不能既放假又调休上班。", f"Both off and working: {sorted(overlap)}")
         )
     if errors:
-        raise ValidationFailed("节假日安排有误，请按 details 修改。", "The notice has errors; see details.", details={"fields": errors})
+        raise ValidationFailed(
+            "节假日安排有误，请按 details 修改。", "The notice has errors; see details.", details={"fields": errors}
+        )
     event = YearPublished(
         year=year,
         holidays=[d for d in body.holidays if d.day.weekday() < 5],
@@ -93,4 +95,9 @@ async def deadline(
     working_days: Annotated[int, Query(ge=0, le=400)],
 ) -> dict[str, Any]:
     result = await request.app.state.calendar.add_working_days(uow, start, working_days, purpose="deadline query")
-    return {"start": start, "working_days": working_days, "due": result.due, "unknown_years": sorted(result.unknown_years)}
+    return {
+        "start": start,
+        "working_days": working_days,
+        "due": result.due,
+        "unknown_years": sorted(result.unknown_years),
+    }

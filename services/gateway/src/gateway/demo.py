@@ -38,15 +38,22 @@ async def seed(
     admin = {"Authorization": f"Bearer {admin_token}"}
     credentials: dict[str, Any] = {"users": {}, "clients": {}}
     existing_clients = {
-        c["name"] for c in (await http.get("/api/v1/identity/clients", params={"limit": 500}, headers=admin)).json()["items"]
+        c["name"]
+        for c in (await http.get("/api/v1/identity/clients", params={"limit": 500}, headers=admin)).json()["items"]
     }
     for code, name, short in departments:
-        r = await http.post("/api/v1/identity/departments", json={"code": code, "name": name, "level": "district"}, headers=admin)
+        r = await http.post(
+            "/api/v1/identity/departments", json={"code": code, "name": name, "level": "district"}, headers=admin
+        )
         if r.status_code not in (201, 409):
             r.raise_for_status()
         r = await http.post(
             f"/api/v1/identity/departments/{code}/filing",
-            json={"signed_by": f"{name}首席数据官", "signed_at": "2026-11-02T09:00:00+08:00", "commitment": "政务信息资源共享承诺书（演示）"},
+            json={
+                "signed_by": f"{name}首席数据官",
+                "signed_at": "2026-11-02T09:00:00+08:00",
+                "commitment": "政务信息资源共享承诺书（演示）",
+            },
             headers=admin,
         )
         r.raise_for_status()
@@ -57,7 +64,13 @@ async def seed(
             username = f"{short}_{suffix}"
             r = await http.post(
                 "/api/v1/identity/users",
-                json={"username": username, "display_name": f"{name}{label}", "department_code": code, "roles": roles, "password": DEMO_PASSWORD},
+                json={
+                    "username": username,
+                    "display_name": f"{name}{label}",
+                    "department_code": code,
+                    "roles": roles,
+                    "password": DEMO_PASSWORD,
+                },
                 headers=admin,
             )
             if r.status_code == 201:
@@ -66,15 +79,31 @@ async def seed(
                 r.raise_for_status()
         client_name = f"{name}业务系统"
         if client_name not in existing_clients:
-            r = await http.post("/api/v1/identity/clients", json={"name": client_name, "department_code": code}, headers=admin)
+            r = await http.post(
+                "/api/v1/identity/clients", json={"name": client_name, "department_code": code}, headers=admin
+            )
             r.raise_for_status()
             body = r.json()
-            credentials["clients"][client_name] = {"client_id": body["client_id"], "client_secret": body["client_secret"], "department": name}
+            credentials["clients"][client_name] = {
+                "client_id": body["client_id"],
+                "client_secret": body["client_secret"],
+                "department": name,
+            }
     r = await http.post(
         "/api/v1/identity/users",
-        json={"username": "auditor", "display_name": "平台审计员", "department_code": departments[0][0], "roles": ["auditor"], "password": DEMO_PASSWORD},
+        json={
+            "username": "auditor",
+            "display_name": "平台审计员",
+            "department_code": departments[0][0],
+            "roles": ["auditor"],
+            "password": DEMO_PASSWORD,
+        },
         headers=admin,
     )
     if r.status_code == 201:
-        credentials["users"]["auditor"] = {"password": DEMO_PASSWORD, "department": departments[0][1], "roles": ["auditor"]}
+        credentials["users"]["auditor"] = {
+            "password": DEMO_PASSWORD,
+            "department": departments[0][1],
+            "roles": ["auditor"],
+        }
     return credentials

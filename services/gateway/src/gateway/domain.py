@@ -39,8 +39,18 @@ AREAS: dict[str, Area] = {
             write_roles=frozenset({"dept_admin", "platform_admin"}),
             anonymous_prefixes=("/api/v1/catalog/open",),
         ),
-        Area("requests", "request", read_roles=DEPT_ROLES | {"platform_admin", "auditor"}, write_roles=DEPT_ROLES | {"platform_admin"}),
-        Area("grants", "request", read_roles=DEPT_ROLES | {"platform_admin", "auditor"}, write_roles=DEPT_ROLES | {"platform_admin"}),
+        Area(
+            "requests",
+            "request",
+            read_roles=DEPT_ROLES | {"platform_admin", "auditor"},
+            write_roles=DEPT_ROLES | {"platform_admin"},
+        ),
+        Area(
+            "grants",
+            "request",
+            read_roles=DEPT_ROLES | {"platform_admin", "auditor"},
+            write_roles=DEPT_ROLES | {"platform_admin"},
+        ),
         Area(
             "exchange",
             "exchange",

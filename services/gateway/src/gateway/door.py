@@ -214,5 +214,3 @@ _DATA_REFUSALS = {
     "no_live_grant": "贵部门没有该信息资源的有效授权，请先提交共享申请。",
     "purpose_not_granted": "所声明的使用用途不在授权范围内。",
 }
-
-

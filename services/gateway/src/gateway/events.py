@@ -48,7 +48,9 @@ class DepartmentChanged(BaseModel):
     filed: bool
 
 
-@registry.event("identity.principal.changed", "a user or machine client was created, changed, disabled or had its secret rotated")
+@registry.event(
+    "identity.principal.changed", "a user or machine client was created, changed, disabled or had its secret rotated"
+)
 class PrincipalChanged(BaseModel):
     principal_id: str
     kind: str  # user | client
@@ -144,6 +146,7 @@ async def _resource_withdrawn(env: Envelope, uow: UnitOfWork) -> None:
     snapshot = env.data.get("resource") or env.data.get("snapshot") or env.data
     code = str(snapshot["code"])
     await uow.execute(
-        text("UPDATE resource_projection SET status = 'withdrawn', updated_at = now() WHERE code = :code"), {"code": code}
+        text("UPDATE resource_projection SET status = 'withdrawn', updated_at = now() WHERE code = :code"),
+        {"code": code},
     )
     await notify_change(uow.conn, "resource", code)

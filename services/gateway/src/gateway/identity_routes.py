@@ -67,7 +67,14 @@ async def _emit_department(uow: UoW, code: str) -> None:
     uow.emit(
         "identity.department.changed",
         code,
-        {"code": code, "name": row.name, "level": row.level, "parent_code": row.parent_code, "status": row.status, "filed": row.filed_at is not None},
+        {
+            "code": code,
+            "name": row.name,
+            "level": row.level,
+            "parent_code": row.parent_code,
+            "status": row.status,
+            "filed": row.filed_at is not None,
+        },
     )
 
 
@@ -76,16 +83,21 @@ async def create_department(uow: UoW, body: DepartmentIn, _admin: PlatformAdmin)
     try:
         result = validate_uscc(body.code)
     except InvalidIdentifier:
-        raise _invalid("code", "部门代码不是有效的统一社会信用代码格式。", "code is not a unified social credit code.") from None
+        raise _invalid(
+            "code", "部门代码不是有效的统一社会信用代码格式。", "code is not a unified social credit code."
+        ) from None
     if not result.check_ok and not body.confirm_check_digit:
         raise _invalid(
             "code",
             "统一社会信用代码校验位不符；如确认无误，请设置 confirm_check_digit=true 后重新提交。",
             "The code's check character is wrong; resend with confirm_check_digit=true if it is right.",
         )
-    if body.parent_code and not (
-        await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.parent_code})
-    ).scalar_one_or_none():
+    if (
+        body.parent_code
+        and not (
+            await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.parent_code})
+        ).scalar_one_or_none()
+    ):
         raise _invalid("parent_code", "上级部门不存在。", "The parent department does not exist.")
     inserted = await uow.execute(
         text(
@@ -97,7 +109,14 @@ async def create_department(uow: UoW, body: DepartmentIn, _admin: PlatformAdmin)
     if inserted.scalar_one_or_none() is None:
         raise Conflict("该部门已登记。", "This department is already registered.", details={"code": result.value})
     await _emit_department(uow, result.value)
-    return {"code": result.value, "name": body.name, "level": body.level, "parent_code": body.parent_code, "status": "active", "filed": False}
+    return {
+        "code": result.value,
+        "name": body.name,
+        "level": body.level,
+        "parent_code": body.parent_code,
+        "status": "active",
+        "filed": False,
+    }
 
 
 @router.get("/departments", summary="部门列表")
@@ -171,7 +190,9 @@ def _check_roles(field: str, roles: list[str], admin: Principal, department: str
         )
     if not admin.has("platform_admin"):
         if department != admin.department:
-            raise Forbidden("部门管理员只能管理本部门的账号。", "A department administrator manages only their own department.")
+            raise Forbidden(
+                "部门管理员只能管理本部门的账号。", "A department administrator manages only their own department."
+            )
         if set(roles) - DEPT_ADMIN_GRANTABLE:
             raise Forbidden(
                 "部门管理员只能授予本部门角色（dept_admin、dept_reviewer、dept_system）。",
@@ -184,7 +205,9 @@ async def _user_dept(uow: UoW, user_id: str) -> Any:
         uid = uuid.UUID(user_id)
     except ValueError:
         raise NotFound("用户不存在。", "No such user.") from None
-    row = (await uow.execute(text("SELECT id, department_code, roles FROM app_user WHERE id = :id"), {"id": uid})).one_or_none()
+    row = (
+        await uow.execute(text("SELECT id, department_code, roles FROM app_user WHERE id = :id"), {"id": uid})
+    ).one_or_none()
     if row is None:
         raise NotFound("用户不存在。", "No such user.")
     return row
@@ -195,10 +218,15 @@ async def create_user(uow: UoW, body: UserIn, admin: Admin) -> dict[str, Any]:
     _check_roles("roles", body.roles, admin, body.department_code)
     problems = complexity_problems(body.password)
     if problems:
-        raise _invalid("password", "密码不符合要求：" + "；".join(problems) + "。", "The password does not meet the rules.")
-    if body.department_code and not (
-        await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.department_code})
-    ).scalar_one_or_none():
+        raise _invalid(
+            "password", "密码不符合要求：" + "；".join(problems) + "。", "The password does not meet the rules."
+        )
+    if (
+        body.department_code
+        and not (
+            await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.department_code})
+        ).scalar_one_or_none()
+    ):
         raise _invalid("department_code", "部门不存在。", "No such department.")
     user_id = uuid.uuid4()
     inserted = await uow.execute(
@@ -206,16 +234,36 @@ async def create_user(uow: UoW, body: UserIn, admin: Admin) -> dict[str, Any]:
             "INSERT INTO app_user (id, username, display_name, department_code, roles, password_hash, created_by) "
             "VALUES (:id, :u, :n, :d, :r, :h, :by) ON CONFLICT (username) DO NOTHING RETURNING id"
         ),
-        {"id": user_id, "u": body.username, "n": body.display_name, "d": body.department_code, "r": sorted(body.roles), "h": hash_password(body.password), "by": admin.subject},
+        {
+            "id": user_id,
+            "u": body.username,
+            "n": body.display_name,
+            "d": body.department_code,
+            "r": sorted(body.roles),
+            "h": hash_password(body.password),
+            "by": admin.subject,
+        },
     )
     if inserted.scalar_one_or_none() is None:
         raise Conflict("用户名已被使用。", "The username is taken.", details={"username": body.username})
     uow.emit(
         "identity.principal.changed",
         str(user_id),
-        {"principal_id": str(user_id), "kind": "user", "department_code": body.department_code, "roles": sorted(body.roles), "status": "active", "change": "created"},
+        {
+            "principal_id": str(user_id),
+            "kind": "user",
+            "department_code": body.department_code,
+            "roles": sorted(body.roles),
+            "status": "active",
+            "change": "created",
+        },
     )
-    return {"id": str(user_id), "username": body.username, "department_code": body.department_code, "roles": sorted(body.roles)}
+    return {
+        "id": str(user_id),
+        "username": body.username,
+        "department_code": body.department_code,
+        "roles": sorted(body.roles),
+    }
 
 
 @router.get("/users", summary="用户列表（部门管理员只见本部门）")
@@ -259,7 +307,14 @@ async def patch_user(uow: UoW, user_id: str, body: UserPatch, admin: Admin) -> d
     uow.emit(
         "identity.principal.changed",
         user_id,
-        {"principal_id": user_id, "kind": "user", "department_code": updated.department_code, "roles": sorted(roles), "status": updated.status, "change": "updated"},
+        {
+            "principal_id": user_id,
+            "kind": "user",
+            "department_code": updated.department_code,
+            "roles": sorted(roles),
+            "status": updated.status,
+            "change": "updated",
+        },
     )
     return {"id": user_id, "status": updated.status, "roles": sorted(roles)}
 
@@ -271,7 +326,9 @@ class ClientIn(BaseModel):
     name: str = Field(min_length=2, max_length=100)
     department_code: str
     roles: list[str] = Field(default_factory=lambda: ["dept_system"])
-    cert_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="绑定的客户端证书指纹（前置机）")
+    cert_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="绑定的客户端证书指纹（前置机）"
+    )
     rate_per_second: float = Field(default=50.0, gt=0, le=10_000)
     burst: int = Field(default=100, ge=1, le=100_000)
 
@@ -282,12 +339,17 @@ class RotateIn(BaseModel):
 
 async def _client_row(uow: UoW, client_id: str, admin: Principal) -> Any:
     row = (
-        await uow.execute(text("SELECT id, client_id, department_code, roles FROM client WHERE client_id = :c"), {"c": client_id})
+        await uow.execute(
+            text("SELECT id, client_id, department_code, roles FROM client WHERE client_id = :c"), {"c": client_id}
+        )
     ).one_or_none()
     if row is None:
         raise NotFound("客户端不存在。", "No such client.", details={"client_id": client_id})
     if not admin.has("platform_admin") and row.department_code != admin.department:
-        raise Forbidden("部门管理员只能管理本部门的客户端。", "A department administrator manages only their own department's clients.")
+        raise Forbidden(
+            "部门管理员只能管理本部门的客户端。",
+            "A department administrator manages only their own department's clients.",
+        )
     return row
 
 
@@ -295,10 +357,19 @@ async def _client_row(uow: UoW, client_id: str, admin: Principal) -> Any:
 async def create_client(request: Request, uow: UoW, body: ClientIn, admin: Admin) -> dict[str, Any]:
     bad = sorted(set(body.roles) - CLIENT_ROLES)
     if bad or not body.roles:
-        raise _invalid("roles", "机器客户端只能具有 dept_system 或 federation_peer 角色。", "Clients may hold only dept_system or federation_peer.")
+        raise _invalid(
+            "roles",
+            "机器客户端只能具有 dept_system 或 federation_peer 角色。",
+            "Clients may hold only dept_system or federation_peer.",
+        )
     if not admin.has("platform_admin") and body.department_code != admin.department:
-        raise Forbidden("部门管理员只能为本部门创建客户端。", "A department administrator creates clients for their own department only.")
-    if not (await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.department_code})).scalar_one_or_none():
+        raise Forbidden(
+            "部门管理员只能为本部门创建客户端。",
+            "A department administrator creates clients for their own department only.",
+        )
+    if not (
+        await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.department_code})
+    ).scalar_one_or_none():
         raise _invalid("department_code", "部门不存在。", "No such department.")
     client_id = f"gs-{uuid.uuid4().hex[:20]}"
     secret = new_secret()
@@ -308,16 +379,30 @@ async def create_client(request: Request, uow: UoW, body: ClientIn, admin: Admin
             "burst, created_by) VALUES (:id, :cid, :n, :d, :r, :h, :cert, :rate, :burst, :by)"
         ),
         {
-            "id": uuid.uuid4(), "cid": client_id, "n": body.name, "d": body.department_code, "r": sorted(body.roles),
-            "h": secret_hash(secret, request.app.state.settings.hash_key()), "cert": body.cert_sha256,
-            "rate": body.rate_per_second, "burst": body.burst, "by": admin.subject,
+            "id": uuid.uuid4(),
+            "cid": client_id,
+            "n": body.name,
+            "d": body.department_code,
+            "r": sorted(body.roles),
+            "h": secret_hash(secret, request.app.state.settings.hash_key()),
+            "cert": body.cert_sha256,
+            "rate": body.rate_per_second,
+            "burst": body.burst,
+            "by": admin.subject,
         },
     )
     await notify_change(uow.conn, "client", client_id)
     uow.emit(
         "identity.principal.changed",
         client_id,
-        {"principal_id": client_id, "kind": "client", "department_code": body.department_code, "roles": sorted(body.roles), "status": "active", "change": "created"},
+        {
+            "principal_id": client_id,
+            "kind": "client",
+            "department_code": body.department_code,
+            "roles": sorted(body.roles),
+            "status": "active",
+            "change": "created",
+        },
     )
     return {
         "client_id": client_id,
@@ -350,7 +435,9 @@ async def list_clients(
 
 
 @router.post("/clients/{client_id}/rotate-secret", summary="轮换客户端密钥（旧密钥在重叠期内仍有效）")
-async def rotate_client_secret(request: Request, uow: UoW, client_id: str, body: RotateIn, admin: Admin) -> dict[str, Any]:
+async def rotate_client_secret(
+    request: Request, uow: UoW, client_id: str, body: RotateIn, admin: Admin
+) -> dict[str, Any]:
     await _client_row(uow, client_id, admin)
     secret = new_secret()
     until = uow.clock.now() + timedelta(hours=body.overlap_hours)
@@ -364,7 +451,14 @@ async def rotate_client_secret(request: Request, uow: UoW, client_id: str, body:
     uow.emit(
         "identity.principal.changed",
         client_id,
-        {"principal_id": client_id, "kind": "client", "department_code": None, "roles": [], "status": "active", "change": "secret_rotated"},
+        {
+            "principal_id": client_id,
+            "kind": "client",
+            "department_code": None,
+            "roles": [],
+            "status": "active",
+            "change": "secret_rotated",
+        },
     )
     return {"client_id": client_id, "client_secret": secret, "previous_secret_valid_until": until}
 
@@ -377,7 +471,14 @@ async def patch_client(uow: UoW, client_id: str, body: StatusIn, admin: Admin) -
     uow.emit(
         "identity.principal.changed",
         client_id,
-        {"principal_id": client_id, "kind": "client", "department_code": row.department_code, "roles": list(row.roles), "status": body.status, "change": "status"},
+        {
+            "principal_id": client_id,
+            "kind": "client",
+            "department_code": row.department_code,
+            "roles": list(row.roles),
+            "status": body.status,
+            "change": "status",
+        },
     )
     return {"client_id": client_id, "status": body.status}
 

@@ -44,7 +44,9 @@ def _wrapping_key(secret: str) -> AESGCM:
 
 
 def _encrypt(private: Ed25519PrivateKey, secret: str, kid: str) -> bytes:
-    raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    raw = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     nonce = os.urandom(12)
     return nonce + _wrapping_key(secret).encrypt(nonce, raw, kid.encode())
 
@@ -98,10 +100,18 @@ class KeyRing:
                 "INSERT INTO signing_key (kid, algorithm, private_key, public_jwk, created_at) "
                 "VALUES (:kid, :alg, :pk, CAST(:jwk AS jsonb), :now)"
             ),
-            {"kid": kid, "alg": ALGORITHM, "pk": _encrypt(private, self._secret, kid), "jwk": json.dumps(jwk), "now": now},
+            {
+                "kid": kid,
+                "alg": ALGORITHM,
+                "pk": _encrypt(private, self._secret, kid),
+                "jwk": json.dumps(jwk),
+                "now": now,
+            },
         )
         await conn.execute(
-            text("UPDATE signing_key SET retired_at = :now WHERE retired_at IS NULL AND kid <> :kid AND created_at < :cut"),
+            text(
+                "UPDATE signing_key SET retired_at = :now WHERE retired_at IS NULL AND kid <> :kid AND created_at < :cut"
+            ),
             {"now": now, "kid": kid, "cut": now - overlap},
         )
         await self.load(conn)

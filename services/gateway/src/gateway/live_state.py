@@ -72,7 +72,15 @@ class LiveState:
             {"id": grant_id},
         )
         return [
-            GrantView(r.grant_id, r.consumer_code, r.resource_code, frozenset(r.purposes), r.valid_from, r.valid_until, r.status)
+            GrantView(
+                r.grant_id,
+                r.consumer_code,
+                r.resource_code,
+                frozenset(r.purposes),
+                r.valid_from,
+                r.valid_until,
+                r.status,
+            )
             for r in rows
         ]
 
@@ -112,7 +120,7 @@ class LiveState:
             try:
                 conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
                 queue: asyncio.Queue[str] = asyncio.Queue()
-                await conn.add_listener(CHANNEL, lambda _c, _p, _ch, payload: queue.put_nowait(payload))
+                await conn.add_listener(CHANNEL, lambda _c, _p, _ch, payload, q=queue: q.put_nowait(payload))
                 await self.load_all()
                 while True:
                     try:

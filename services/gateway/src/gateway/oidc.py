@@ -32,7 +32,9 @@ class OidcVerifier(TokenVerifier):
     def __init__(self, settings: Settings) -> None:
         assert settings.oidc_issuer and settings.oidc_jwks_url
         super().__init__(
-            settings.oidc_jwks_url, issuer=settings.oidc_issuer, audience=settings.oidc_audience or settings.token_audience
+            settings.oidc_jwks_url,
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience or settings.token_audience,
         )
         self.roles_claim = settings.oidc_roles_claim
         self.department_claim = settings.oidc_department_claim
@@ -48,7 +50,9 @@ class OidcVerifier(TokenVerifier):
                 options={"require": ["exp", "iat", "sub"]},
             )
         except jwt.PyJWTError:
-            raise NotAuthenticated("外部身份令牌无效或已过期。", "The external identity token is invalid or expired.") from None
+            raise NotAuthenticated(
+                "外部身份令牌无效或已过期。", "The external identity token is invalid or expired."
+            ) from None
         roles = claim_at(claims, self.roles_claim) or []
         return Principal(
             subject=f"oidc:{claims['sub']}",

@@ -43,6 +43,8 @@ def complexity_problems(password: str) -> list[str]:
 def generate_password() -> str:
     alphabet = string.ascii_letters + string.digits
     while True:
-        candidate = secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + "".join(secrets.choice(alphabet) for _ in range(15)) + "-9"
+        candidate = (
+            secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + "".join(secrets.choice(alphabet) for _ in range(15)) + "-9"
+        )
         if not complexity_problems(candidate):
             return candidate

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import Request
@@ -122,7 +123,7 @@ class Upstream:
             out_headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
             counter = request.state.access
 
-            async def body_stream(resp: httpx.Response = response) -> AsyncIterator[bytes]:
+            async def body_stream(resp: httpx.Response = response, counter: Any = counter) -> AsyncIterator[bytes]:
                 async for chunk in resp.aiter_raw():
                     counter.bytes_out += len(chunk)
                     yield chunk

@@ -83,10 +83,14 @@ class LocalVerifier(TokenVerifier):
             raise NotAuthenticated("访问令牌格式不正确。", "The access token is malformed.") from None
         key = self.ring.by_kid(kid) if kid else None
         if key is None:
-            raise NotAuthenticated("访问令牌的签名密钥不被信任。", "The token is signed by a key this platform does not trust.")
+            raise NotAuthenticated(
+                "访问令牌的签名密钥不被信任。", "The token is signed by a key this platform does not trust."
+            )
         principal = self.verify_with_key(token, key.public)
         if principal.session_id and principal.session_id in self.live.revoked_sessions:
-            raise NotAuthenticated("会话已注销，请重新登录。", "The session has ended; sign in again.", code="token_revoked")
+            raise NotAuthenticated(
+                "会话已注销，请重新登录。", "The session has ended; sign in again.", code="token_revoked"
+            )
         if principal.subject in self.live.disabled_principals:
             raise NotAuthenticated("账号或客户端已停用。", "The account or client is disabled.", code="token_revoked")
         return principal

@@ -55,9 +55,7 @@ def create_app() -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         checks = {"database": await _database_ok(), "broker": await _broker_ok()}
-        return JSONResponse(
-            {"service": name, "checks": checks}, status_code=200 if all(checks.values()) else 503
-        )
+        return JSONResponse({"service": name, "checks": checks}, status_code=200 if all(checks.values()) else 503)
 
     @app.post("/crash")
     async def crash() -> None:
