@@ -6,8 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
 from govshare_common.clock import Clock
-from govshare_common.errors import error_body, field_error
+from govshare_common.error_handlers import error_body
+from govshare_common.errors import field_error
 from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
