@@ -276,10 +276,21 @@ class GrantRevoked(BaseModel):
     reason: str
 
 
-class ResourcePublished(BaseModel):
+class PublishedSnapshot(BaseModel):
     code: str
-    provider_code: str
     share_type: str
+
+
+class ResourcePublished(BaseModel):
+    """The part of catalog-svc's catalog.resource.published payload the gateway reads."""
+
+    resource_id: str
+    code: str
+    version: int
+    provider_code: str
+    provider_name: str
+    actor: str
+    published: PublishedSnapshot
 
 
 def peer(name: str, registry: EventRegistry) -> ServiceSpec:
@@ -350,7 +361,15 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
                     uow.emit(
                         "catalog.resource.published",
                         code,
-                        ResourcePublished(code=code, provider_code=GONG_AN, share_type="conditional"),
+                        ResourcePublished(
+                            resource_id="r-1",
+                            code=code,
+                            version=1,
+                            provider_code=GONG_AN,
+                            provider_name="公安局",
+                            actor="reviewer",
+                            published=PublishedSnapshot(code=code, share_type="conditional"),
+                        ),
                     )
                 await eventually(lambda: _has_resource(gw, code))
                 refused = await http.get(path, headers=bearer)

@@ -42,12 +42,15 @@ def _item(name: str, label: str, data_type: str, length: int | None = None, **kw
     return {"name": name, "label": label, "data_type": data_type, "length": length, **kw}
 
 
-_PERSON = {"identifier_kind": "resident_id", "sensitivity": "personal", "masking_rule": "resident_id"}
-_NAME = {"sensitivity": "personal", "masking_rule": "name"}
-_ADDRESS = {"sensitivity": "personal", "masking_rule": "address"}
-_PHONE = {"sensitivity": "personal", "masking_rule": "phone"}
-_USCC = {"identifier_kind": "uscc", "sensitivity": "public"}
-_PUBLIC = {"sensitivity": "public"}
+_PERSON: dict[str, Any] = {
+    "identifier_kind": "resident_id",
+    "sensitivity": "personal",
+    "masking_rule": "resident_id",
+}
+_NAME: dict[str, Any] = {"sensitivity": "personal", "masking_rule": "name"}
+_ADDRESS: dict[str, Any] = {"sensitivity": "personal", "masking_rule": "address"}
+_USCC: dict[str, Any] = {"identifier_kind": "uscc", "sensitivity": "public"}
+_PUBLIC: dict[str, Any] = {"sensitivity": "public"}
 
 
 def _resource(dept: DemoDepartment, **fields: Any) -> dict[str, Any]:
@@ -66,7 +69,8 @@ def _resource(dept: DemoDepartment, **fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
-# Each entry: (department, resource fields, names of resources it relates to — resolved to codes when published).
+# Each entry: (department, resource fields, names of the resources it relates to, resolved to codes once
+# those are published).
 DEMO_RESOURCES: list[tuple[DemoDepartment, dict[str, Any], list[str]]] = [
     (
         PSB,
@@ -367,8 +371,8 @@ DEMO_RESOURCES: list[tuple[DemoDepartment, dict[str, Any], list[str]]] = [
 
 
 async def seed(http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    """Publish the demo catalog: tokens["platform_admin"] reviews, tokens[department code] (a dept_admin of that
-    department) compiles. `http` points at the gateway (or the catalog service itself)."""
+    """Publish the demo catalog: tokens["platform_admin"] reviews, tokens[department code] (a dept_admin of
+    that department) compiles. `http` points at the gateway (or the catalog service itself)."""
     admin = {"Authorization": f"Bearer {tokens[PLATFORM_ADMIN]}"}
     codes: dict[str, str] = {}
     existing: dict[str, dict[str, dict[str, Any]]] = {}
@@ -390,10 +394,15 @@ async def seed(http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
             resource_id, pending_status = found["id"], found["pending_status"]
         if pending_status in ("draft", "returned"):
             _ok(await http.put(f"{API}/resources/{resource_id}/draft", json=body, headers=headers), "save")
-            _ok(await http.post(f"{API}/resources/{resource_id}/submit", headers=headers), f"submit {fields['name']}")
+            _ok(
+                await http.post(f"{API}/resources/{resource_id}/submit", headers=headers),
+                f"submit {fields['name']}",
+            )
             pending_status = "submitted"
         if pending_status == "submitted":
-            resp = await http.post(f"{API}/resources/{resource_id}/publish", json={"comment": "演示数据"}, headers=admin)
+            resp = await http.post(
+                f"{API}/resources/{resource_id}/publish", json={"comment": "演示数据"}, headers=admin
+            )
             _ok(resp, f"publish {fields['name']}")
             codes[fields["name"]] = resp.json()["code"]
         elif found is not None:

@@ -124,9 +124,7 @@ DataType = Literal["C", "N", "Y", "D", "T", "L", "M", "G", "B", "I", "F"]
 ShareType = Literal["unconditional", "conditional", "not_shared"]
 ShareMethodClass = Literal["platform", "email", "media"]
 ShareMethodType = Literal["database", "interface", "file"]
-UpdateCycle = Literal[
-    "realtime", "daily", "weekly", "monthly", "quarterly", "half_yearly", "yearly", "irregular"
-]
+UpdateCycle = Literal["realtime", "daily", "weekly", "monthly", "quarterly", "half_yearly", "yearly", "irregular"]
 IdentifierKind = Literal["none", "resident_id", "uscc"]
 Sensitivity = Literal["public", "internal", "sensitive", "personal"]
 MaskingRule = Literal["none", "resident_id", "name", "phone", "address", "full"]
@@ -138,9 +136,7 @@ class DataItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(
-        min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="字段名，如 XM"
-    )
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="字段名，如 XM")
     label: str = Field(min_length=1, max_length=100, description="信息项中文名称，如 姓名")
     data_type: DataType = Field(description="数据类型 C/N/Y/D/T/L/M/G/B/I/F")
     length: int | None = Field(default=None, ge=1, le=1_000_000, description="数据长度")
@@ -183,12 +179,7 @@ class ResourceContent(BaseModel):
 
     def classification_code(self) -> str:
         """类 (1 digit) + 项 (2) + 目 (3) + 细目: the front half of a resource code."""
-        return (
-            CLASS_DIGIT[self.resource_class]
-            + self.category_code
-            + self.subcategory_code
-            + (self.detail_code or "")
-        )
+        return CLASS_DIGIT[self.resource_class] + self.category_code + self.subcategory_code + (self.detail_code or "")
 
 
 def resource_code(classification_code: str, sequence: int) -> str:
@@ -391,11 +382,7 @@ def check_resource(content: ResourceContent, ctx: RuleContext) -> list[FieldProb
 def _check_items(content: ResourceContent) -> list[FieldProblem]:
     p: list[FieldProblem] = []
     if not content.data_items:
-        p.append(
-            FieldProblem(
-                "data_items", "required", "至少须登记一个信息项。", "Register at least one data item."
-            )
-        )
+        p.append(FieldProblem("data_items", "required", "至少须登记一个信息项。", "Register at least one data item."))
     seen: set[str] = set()
     for i, item in enumerate(content.data_items):
         at = f"data_items.{i}"
@@ -428,11 +415,7 @@ def _check_items(content: ResourceContent) -> list[FieldProblem]:
                     "An identifier data item has data type C.",
                 )
             )
-        if (
-            content.open_to_public
-            and item.sensitivity in ("sensitive", "personal")
-            and item.masking_rule == "none"
-        ):
+        if content.open_to_public and item.sensitivity in ("sensitive", "personal") and item.masking_rule == "none":
             p.append(
                 FieldProblem(
                     f"{at}.masking_rule",
@@ -450,17 +433,9 @@ def _check_related(content: ResourceContent, ctx: RuleContext) -> list[FieldProb
     for i, code in enumerate(content.related_codes):
         at = f"related_codes.{i}"
         if code in seen:
-            p.append(
-                FieldProblem(
-                    at, "duplicate", f"关联资源代码 {code} 重复。", f"Related code {code} is repeated."
-                )
-            )
+            p.append(FieldProblem(at, "duplicate", f"关联资源代码 {code} 重复。", f"Related code {code} is repeated."))
         elif ctx.own_code is not None and code == ctx.own_code:
-            p.append(
-                FieldProblem(
-                    at, "self_reference", "资源不能关联自身。", "A resource cannot relate to itself."
-                )
-            )
+            p.append(FieldProblem(at, "self_reference", "资源不能关联自身。", "A resource cannot relate to itself."))
         elif code not in ctx.live_codes:
             p.append(
                 FieldProblem(
@@ -482,7 +457,7 @@ def require_valid(content: ResourceContent, ctx: RuleContext) -> None:
 
 # --- ownership and the workflow -----------------------------------------------------------------------------
 
-# Resource status: draft (never published) -> published -> withdrawn; a never-published draft may be discarded.
+# Resource status: draft (never published) -> published -> withdrawn; an unpublished draft may be discarded.
 # Version status: draft -> submitted -> returned -> draft ... -> published -> superseded | withdrawn.
 EDITABLE = frozenset({"draft", "returned"})
 

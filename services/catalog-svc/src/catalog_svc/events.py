@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from govshare_common.events import EventRegistry
 from pydantic import BaseModel, Field
+
+from govshare_common.events import EventRegistry
 
 from catalog_svc.domain import ResourceContent
 
@@ -91,12 +92,8 @@ class ObligationOverdue(BaseModel):
 
 
 registry.register(SUBMITTED, ResourceSubmitted, "a department submitted a resource version for review")
-registry.register(
-    RETURNED, ResourceReturned, "the platform office returned a submitted version with comments"
-)
+registry.register(RETURNED, ResourceReturned, "the platform office returned a submitted version with comments")
 registry.register(PUBLISHED, ResourcePublished, "a resource was published for the first time")
 registry.register(UPDATED, ResourceUpdated, "a new version of a published resource was published")
 registry.register(WITHDRAWN, ResourceWithdrawn, "a published resource was withdrawn")
-registry.register(
-    OBLIGATION_OVERDUE, ObligationOverdue, "a department missed its deadline to update its catalog"
-)
+registry.register(OBLIGATION_OVERDUE, ObligationOverdue, "a department missed its deadline to update its catalog")

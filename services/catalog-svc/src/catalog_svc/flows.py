@@ -73,7 +73,7 @@ async def rule_context(
     )
 
 
-# --- drafts ---------------------------------------------------------------------------------------------------
+# --- drafts -------------------------------------------------------------------------------------------------
 
 
 async def create_draft(
@@ -230,9 +230,7 @@ async def submit(
     )
     domain.require_valid(content, ctx)
     now = uow.clock.now()
-    await store.mark_submitted(
-        uow.conn, resource_id, version, actor=principal.subject, now=now, reason=why or None
-    )
+    await store.mark_submitted(uow.conn, resource_id, version, actor=principal.subject, now=now, reason=why or None)
     await store.history(
         uow.conn,
         resource_id=resource_id,
@@ -277,9 +275,7 @@ async def return_for_changes(uow: UnitOfWork, principal: Principal, resource_id:
     content = await _version_content(uow, resource_id, version)
     assert content is not None
     now = uow.clock.now()
-    await store.mark_returned(
-        uow.conn, resource_id, version, actor=principal.subject, now=now, comment=comment
-    )
+    await store.mark_returned(uow.conn, resource_id, version, actor=principal.subject, now=now, comment=comment)
     await store.history(
         uow.conn,
         resource_id=resource_id,
@@ -346,8 +342,9 @@ async def publish(
     )
     await store.upsert_published(
         uow.conn,
-        [store.published_row(snapshot.model_dump(mode="json"), content.classification_code(), document)],
+        [store.published_row(snapshot.model_dump(mode="json"), document)],
     )
+    await search.index_postings(uow.conn, [resource_id])
     await store.history(
         uow.conn,
         resource_id=resource_id,
@@ -434,7 +431,7 @@ async def withdraw(uow: UnitOfWork, principal: Principal, resource_id: str, *, r
     )
 
 
-# --- spreadsheet imports ---------------------------------------------------------------------------------------
+# --- spreadsheet imports ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -451,9 +448,7 @@ async def import_check(
     """Every rule problem of every imported resource (by position), and the existing resources updated."""
     codes = [r.code for r in resources if r.code]
     existing = await store.resources_by_code(uow.conn, codes) if codes else {}
-    ctx = await rule_context(
-        uow, [r.content for r in resources], department=principal.department, profile=profile
-    )
+    ctx = await rule_context(uow, [r.content for r in resources], department=principal.department, profile=profile)
     problems: list[list[FieldProblem]] = []
     for r in resources:
         state = existing.get(r.code) if r.code else None
@@ -474,15 +469,11 @@ async def import_check(
                 )
             elif state.provider_code != principal.department:
                 p.append(
-                    FieldProblem(
-                        "code", "not_own_department", "该信息资源属于其他部门。", "Another department's."
-                    )
+                    FieldProblem("code", "not_own_department", "该信息资源属于其他部门。", "Another department's.")
                 )
             elif state.pending_status == "submitted":
                 p.append(
-                    FieldProblem(
-                        "code", "under_review", "该信息资源有版本正在审核中。", "A version is under review."
-                    )
+                    FieldProblem("code", "under_review", "该信息资源有版本正在审核中。", "A version is under review.")
                 )
         problems.append(p)
     return problems, existing
@@ -503,9 +494,7 @@ async def import_resources(
         if r.code:
             state = existing[r.code]
             version = await save_draft(uow, principal, state.id, r.content, profile=profile, reason=reason)
-            out.append(
-                {"id": state.id, "code": r.code, "name": r.content.name, "version": version, "new": False}
-            )
+            out.append({"id": state.id, "code": r.code, "name": r.content.name, "version": version, "new": False})
         else:
             resource_id = str(uuid.uuid4())
             new_rows.append(_new_resource_row(resource_id, r.content, principal, uow, reason))
@@ -540,9 +529,7 @@ async def import_workbook(
         elif resource.code:
             seen_codes[resource.code] = resource.first_row
     if not parsed.resources and not errors:
-        raise domain.violation(
-            [FieldProblem("file", "empty", "表格中没有信息资源。", "The sheet holds no resources.")]
-        )
+        raise domain.violation([FieldProblem("file", "empty", "表格中没有信息资源。", "The sheet holds no resources.")])
     spreadsheet.refuse_if_errors(errors)
     return await import_resources(
         uow, principal, imported, existing, profile=profile, reason=f"表格导入：{filename or '未命名文件'}"
@@ -555,7 +542,7 @@ def _read_sheet(data: bytes, department: str | None) -> spreadsheet.ParsedSheet:
     return parsed
 
 
-# --- obligations ----------------------------------------------------------------------------------------------
+# --- obligations --------------------------------------------------------------------------------------------
 
 
 async def record_obligation(
@@ -634,9 +621,7 @@ async def _own_resources(uow: UnitOfWork, principal: Principal, resource_ids: li
                 )
             )
     if len(set(resource_ids)) != len(resource_ids):
-        problems.append(
-            FieldProblem("resource_ids", "duplicate", "信息资源重复登记。", "A resource is listed twice.")
-        )
+        problems.append(FieldProblem("resource_ids", "duplicate", "信息资源重复登记。", "A resource is listed twice."))
     if problems:
         raise domain.violation(problems)
 
@@ -675,9 +660,7 @@ async def set_project_resources(
     if row["department_code"] != principal.department:
         raise domain.NotOwner("只能维护本部门的信息化项目。", "A department maintains only its own projects.")
     if row["status"] == "accepted":
-        raise domain.WorkflowConflict(
-            "项目已通过验收，信息资源目录不能再变更。", "The project is already accepted."
-        )
+        raise domain.WorkflowConflict("项目已通过验收，信息资源目录不能再变更。", "The project is already accepted.")
     await _own_resources(uow, principal, resource_ids)
     await store.set_project_resources(uow.conn, project_id, resource_ids)
 
@@ -697,9 +680,7 @@ async def approve_project(uow: UnitOfWork, principal: Principal, project_id: str
                 )
             ]
         )
-    await store.set_project_status(
-        uow.conn, project_id, "approved", actor=principal.subject, now=uow.clock.now()
-    )
+    await store.set_project_status(uow.conn, project_id, "approved", actor=principal.subject, now=uow.clock.now())
 
 
 async def accept_project(uow: UnitOfWork, principal: Principal, project_id: str) -> None:
@@ -721,6 +702,4 @@ async def accept_project(uow: UnitOfWork, principal: Principal, project_id: str)
             problems,
             code="acceptance_refused",
         )
-    await store.set_project_status(
-        uow.conn, project_id, "accepted", actor=principal.subject, now=uow.clock.now()
-    )
+    await store.set_project_status(uow.conn, project_id, "accepted", actor=principal.subject, now=uow.clock.now())

@@ -30,9 +30,7 @@ class Column:
     header: str
     field: str
     level: Literal["resource", "item", "info"]
-    kind: Literal["text", "code2", "code3", "digits", "enum", "bool", "int", "list", "date", "serial"] = (
-        "text"
-    )
+    kind: Literal["text", "code2", "code3", "digits", "enum", "bool", "int", "list", "date", "serial"] = "text"
     vocab: dict[str, str] | None = None
     width: int = 14
 
@@ -88,9 +86,7 @@ OPTIONAL_HEADERS = {
     "是否涉密",
     "使用要求",
 }
-_BY_FIELD = {("resource", c.field): c for c in RESOURCE_COLUMNS} | {
-    ("item", c.field): c for c in ITEM_COLUMNS
-}
+_BY_FIELD = {("resource", c.field): c for c in RESOURCE_COLUMNS} | {("item", c.field): c for c in ITEM_COLUMNS}
 _LIST_SPLIT = re.compile(r"[,，;；、\s]+")
 _TRUE = {"是", "y", "yes", "true", "1", "√"}
 _FALSE = {"否", "n", "no", "false", "0", "×"}
@@ -170,9 +166,7 @@ class ParsedSheet:
         return self._error(row, column, path, code, zh, en)
 
     def _error(self, row: int, column: Column, path: str, code: str, zh: str, en: str) -> SheetError:
-        return SheetError(
-            self.sheet, row, self.letters.get(column.header, "?"), column.header, path, code, zh, en
-        )
+        return SheetError(self.sheet, row, self.letters.get(column.header, "?"), column.header, path, code, zh, en)
 
 
 def _column_number(letter: str) -> int:
@@ -232,9 +226,7 @@ def _convert(column: Column, raw: Any) -> Any:
     if kind in ("code2", "code3", "digits"):
         width = {"code2": 2, "code3": 3, "digits": 0}[kind]
         if not value.isdigit():
-            raise _CellError(
-                "not_digits", f"「{column.header}」须为数字编码。", f"{column.header} must be digits."
-            )
+            raise _CellError("not_digits", f"「{column.header}」须为数字编码。", f"{column.header} must be digits.")
         return value.zfill(width) if width else value
     if kind == "enum":
         assert column.vocab is not None
@@ -255,9 +247,7 @@ def _convert(column: Column, raw: Any) -> Any:
             return True
         if v in _FALSE:
             return False
-        raise _CellError(
-            "not_yes_no", f"「{column.header}」须填写 是 或 否。", f"{column.header} must be 是 or 否."
-        )
+        raise _CellError("not_yes_no", f"「{column.header}」须填写 是 或 否。", f"{column.header} must be 是 or 否.")
     if kind == "int":
         try:
             number = float(value)
@@ -293,9 +283,7 @@ def _pydantic_problems(exc: ValidationError) -> list[FieldProblem]:
     problems = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"])
-        problems.append(
-            FieldProblem(path, err["type"], _PYDANTIC_ZH.get(err["type"], "取值无效。"), err["msg"])
-        )
+        problems.append(FieldProblem(path, err["type"], _PYDANTIC_ZH.get(err["type"], "取值无效。"), err["msg"]))
     return problems
 
 
@@ -344,9 +332,7 @@ def read(data: bytes, *, department: str | None) -> ParsedSheet:
         workbook.close()
 
 
-def _group(
-    parsed: ParsedSheet, rows: Iterable[tuple[Any, ...]], index: dict[str, int], department: str | None
-) -> None:
+def _group(parsed: ParsedSheet, rows: Iterable[tuple[Any, ...]], index: dict[str, int], department: str | None) -> None:
     current: SheetResource | None = None
     name_at = index["信息资源名称"]
     code_at = index.get("信息资源代码")
@@ -432,9 +418,7 @@ def check_contents(parsed: ParsedSheet) -> None:
             r.content = ResourceContent.model_validate({**r.values, "data_items": r.items})
         except ValidationError as exc:
             for p in _pydantic_problems(exc):
-                parsed.errors.append(
-                    parsed.locate(r, p.field, p.code, f"「{_header_for(p.field)}」{p.zh}", p.en)
-                )
+                parsed.errors.append(parsed.locate(r, p.field, p.code, f"「{_header_for(p.field)}」{p.zh}", p.en))
 
 
 def _header_for(path: str) -> str:
@@ -454,7 +438,7 @@ def refuse_if_errors(errors: list[SheetError]) -> None:
         raise ImportRefused(list(unique.values()))
 
 
-# --- export --------------------------------------------------------------------------------------------------
+# --- export -------------------------------------------------------------------------------------------------
 
 
 def _cell_value(column: Column, value: Any) -> Any:

@@ -13,11 +13,14 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
+from catalog_svc import search
 from catalog_svc.domain import ResourceState
 
 # --- resources and versions ---------------------------------------------------------------------------------
 
-_STATE_COLUMNS = "id::text AS id, provider_code, status, code, published_version, pending_version, pending_status, latest_version"
+_STATE_COLUMNS = (
+    "id::text AS id, provider_code, status, code, published_version, pending_version, pending_status, latest_version"
+)
 
 
 async def resource_state(conn: Any, resource_id: str, *, lock: bool = False) -> ResourceState | None:
@@ -27,9 +30,7 @@ async def resource_state(conn: Any, resource_id: str, *, lock: bool = False) -> 
         return None
     row = (
         await conn.execute(
-            text(
-                f"SELECT {_STATE_COLUMNS} FROM resource WHERE id = CAST(:id AS uuid){' FOR UPDATE' if lock else ''}"
-            ),
+            text(f"SELECT {_STATE_COLUMNS} FROM resource WHERE id = CAST(:id AS uuid){' FOR UPDATE' if lock else ''}"),
             {"id": resource_id},
         )
     ).one_or_none()
@@ -50,7 +51,8 @@ _INSERT_RESOURCE = text(
 )
 _INSERT_VERSION = text(
     "INSERT INTO resource_version (resource_id, version, status, content, change_reason, diff, created_by, "
-    "created_at, updated_by, updated_at) VALUES (CAST(:id AS uuid), :version, 'draft', :content, :reason, :diff, "
+    "created_at, updated_by, updated_at) VALUES (CAST(:id AS uuid), :version, 'draft', :content, :reason, "
+    ":diff, "
     ":actor, :now, :actor, :now)"
 ).bindparams(bindparam("content", type_=JSONB), bindparam("diff", type_=JSONB))
 _INSERT_HISTORY = text(
@@ -64,9 +66,7 @@ async def insert_resources(conn: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     await conn.execute(_INSERT_RESOURCE, rows)
-    await conn.execute(
-        _INSERT_VERSION, [{**r, "version": 1, "reason": r.get("reason"), "diff": []} for r in rows]
-    )
+    await conn.execute(_INSERT_VERSION, [{**r, "version": 1, "reason": r.get("reason"), "diff": []} for r in rows])
     await conn.execute(
         _INSERT_HISTORY,
         [{**r, "version": 1, "action": "created", "note": r.get("reason"), "diff": []} for r in rows],
@@ -118,7 +118,8 @@ async def update_draft(
 ) -> None:
     await conn.execute(
         text(
-            "UPDATE resource_version SET content = :content, change_reason = coalesce(:reason, change_reason), "
+            "UPDATE resource_version SET content = :content, change_reason = coalesce(:reason, "
+            "change_reason), "
             "diff = :diff, status = 'draft', updated_by = :actor, updated_at = :now "
             "WHERE resource_id = CAST(:id AS uuid) AND version = :version"
         ).bindparams(bindparam("content", type_=JSONB), bindparam("diff", type_=JSONB)),
@@ -177,7 +178,8 @@ async def version_row(conn: Any, resource_id: str, version: int) -> Any:
         await conn.execute(
             text(
                 "SELECT version, status, content, change_reason, diff, created_by, created_at, updated_by, "
-                "updated_at, submitted_by, submitted_at, reviewed_by, reviewed_at, review_comment, published_on "
+                "updated_at, submitted_by, submitted_at, reviewed_by, reviewed_at, review_comment, "
+                "published_on "
                 "FROM resource_version WHERE resource_id = CAST(:id AS uuid) AND version = :v"
             ),
             {"id": resource_id, "v": version},
@@ -197,16 +199,12 @@ async def mark_submitted(
         {"id": resource_id, "v": version, "actor": actor, "now": now, "reason": reason},
     )
     await conn.execute(
-        text(
-            "UPDATE resource SET pending_status = 'submitted', updated_at = :now WHERE id = CAST(:id AS uuid)"
-        ),
+        text("UPDATE resource SET pending_status = 'submitted', updated_at = :now WHERE id = CAST(:id AS uuid)"),
         {"id": resource_id, "now": now},
     )
 
 
-async def mark_returned(
-    conn: Any, resource_id: str, version: int, *, actor: str, now: datetime, comment: str
-) -> None:
+async def mark_returned(conn: Any, resource_id: str, version: int, *, actor: str, now: datetime, comment: str) -> None:
     await conn.execute(
         text(
             "UPDATE resource_version SET status = 'returned', reviewed_by = :actor, reviewed_at = :now, "
@@ -215,9 +213,7 @@ async def mark_returned(
         {"id": resource_id, "v": version, "actor": actor, "now": now, "comment": comment},
     )
     await conn.execute(
-        text(
-            "UPDATE resource SET pending_status = 'returned', updated_at = :now WHERE id = CAST(:id AS uuid)"
-        ),
+        text("UPDATE resource SET pending_status = 'returned', updated_at = :now WHERE id = CAST(:id AS uuid)"),
         {"id": resource_id, "now": now},
     )
 
@@ -228,7 +224,8 @@ async def next_sequence(conn: Any, classification_code: str) -> int:
             await conn.execute(
                 text(
                     "INSERT INTO code_sequence (classification_code, last_value) VALUES (:c, 1) "
-                    "ON CONFLICT (classification_code) DO UPDATE SET last_value = code_sequence.last_value + 1 "
+                    "ON CONFLICT (classification_code) DO UPDATE SET last_value = code_sequence.last_value "
+                    "+ 1 "
                     "RETURNING last_value"
                 ),
                 {"c": classification_code},
@@ -253,21 +250,25 @@ async def mark_published(
     if previous is not None:
         await conn.execute(
             text(
-                "UPDATE resource_version SET status = 'superseded' WHERE resource_id = CAST(:id AS uuid) AND version = :v"
+                "UPDATE resource_version SET status = 'superseded' WHERE resource_id = CAST(:id AS uuid) "
+                "AND version = :v"
             ),
             {"id": resource_id, "v": previous},
         )
     await conn.execute(
         text(
             "UPDATE resource_version SET status = 'published', reviewed_by = :actor, reviewed_at = :now, "
-            "review_comment = :comment, published_on = :today WHERE resource_id = CAST(:id AS uuid) AND version = :v"
+            "review_comment = :comment, published_on = :today WHERE resource_id = CAST(:id AS uuid) AND "
+            "version = :v"
         ),
         {"id": resource_id, "v": version, "actor": actor, "now": now, "today": today, "comment": comment},
     )
     await conn.execute(
         text(
-            "UPDATE resource SET status = 'published', code = :code, published_version = :v, pending_version = NULL, "
-            "pending_status = NULL, name = :name, provider_name = :pn, updated_at = :now WHERE id = CAST(:id AS uuid)"
+            "UPDATE resource SET status = 'published', code = :code, published_version = :v, "
+            "pending_version = NULL, "
+            "pending_status = NULL, name = :name, provider_name = :pn, updated_at = :now WHERE id = "
+            "CAST(:id AS uuid)"
         ),
         {
             "id": resource_id,
@@ -291,15 +292,14 @@ async def mark_withdrawn(
     reason: str,
 ) -> None:
     await conn.execute(
-        text(
-            "UPDATE resource_version SET status = 'withdrawn' WHERE resource_id = CAST(:id AS uuid) AND version = :v"
-        ),
+        text("UPDATE resource_version SET status = 'withdrawn' WHERE resource_id = CAST(:id AS uuid) AND version = :v"),
         {"id": resource_id, "v": published},
     )
     if pending is not None:
         await conn.execute(
             text(
-                "UPDATE resource_version SET status = 'discarded' WHERE resource_id = CAST(:id AS uuid) AND version = :v"
+                "UPDATE resource_version SET status = 'discarded' WHERE resource_id = CAST(:id AS uuid) "
+                "AND version = :v"
             ),
             {"id": resource_id, "v": pending},
         )
@@ -311,17 +311,15 @@ async def mark_withdrawn(
         ),
         {"id": resource_id, "actor": actor, "now": now, "reason": reason},
     )
-    await conn.execute(
-        text("DELETE FROM published_resource WHERE resource_id = CAST(:id AS uuid)"), {"id": resource_id}
-    )
+    await search.remove_postings(conn, [resource_id])
+    for table in ("published_resource", "published_snapshot"):
+        await conn.execute(text(f"DELETE FROM {table} WHERE resource_id = CAST(:id AS uuid)"), {"id": resource_id})
 
 
 async def discard_pending(conn: Any, *, state: ResourceState, now: datetime) -> None:
     """Drop the working draft; a resource that was never published goes with it (kept, marked discarded)."""
     await conn.execute(
-        text(
-            "UPDATE resource_version SET status = 'discarded' WHERE resource_id = CAST(:id AS uuid) AND version = :v"
-        ),
+        text("UPDATE resource_version SET status = 'discarded' WHERE resource_id = CAST(:id AS uuid) AND version = :v"),
         {"id": state.id, "v": state.pending_version},
     )
     status = "'discarded'" if state.published_version is None else "status"
@@ -336,37 +334,39 @@ async def discard_pending(conn: Any, *, state: ResourceState, now: datetime) -> 
 
 _UPSERT_PUBLISHED = text(
     """
-    INSERT INTO published_resource (resource_id, code, version, name, summary, provider_code, provider_name,
-        resource_class, classification_code, share_type, share_method_class, share_method_type, update_cycle,
-        format_category, open_to_public, publish_date, document, snapshot)
-    VALUES (CAST(:resource_id AS uuid), :code, :version, :name, :summary, :provider_code, :provider_name,
-        :resource_class, :classification_code, :share_type, :share_method_class, :share_method_type,
-        :update_cycle, :format_category, :open_to_public, :publish_date, CAST(:document AS tsvector), :snapshot)
-    ON CONFLICT (resource_id) DO UPDATE SET code = excluded.code, version = excluded.version,
-        name = excluded.name, summary = excluded.summary, provider_code = excluded.provider_code,
-        provider_name = excluded.provider_name, resource_class = excluded.resource_class,
-        classification_code = excluded.classification_code, share_type = excluded.share_type,
-        share_method_class = excluded.share_method_class, share_method_type = excluded.share_method_type,
+    INSERT INTO published_resource (resource_id, code, name, provider_code, resource_class, share_type,
+        share_method_type, update_cycle, format_category, open_to_public, publish_date, document)
+    VALUES (CAST(:resource_id AS uuid), :code, :name, :provider_code, :resource_class, :share_type,
+        :share_method_type, :update_cycle, :format_category, :open_to_public, :publish_date,
+        CAST(:document AS tsvector))
+    ON CONFLICT (resource_id) DO UPDATE SET code = excluded.code, name = excluded.name,
+        provider_code = excluded.provider_code, resource_class = excluded.resource_class,
+        share_type = excluded.share_type, share_method_type = excluded.share_method_type,
         update_cycle = excluded.update_cycle, format_category = excluded.format_category,
         open_to_public = excluded.open_to_public, publish_date = excluded.publish_date,
-        document = excluded.document, snapshot = excluded.snapshot
+        document = excluded.document
     """
+)
+_UPSERT_SNAPSHOT = text(
+    "INSERT INTO published_snapshot (resource_id, snapshot) VALUES (CAST(:resource_id AS uuid), :snapshot) "
+    "ON CONFLICT (resource_id) DO UPDATE SET snapshot = excluded.snapshot"
 ).bindparams(bindparam("snapshot", type_=JSONB))
+_UPSERT_PROVIDER = text(
+    "INSERT INTO provider (code, name) VALUES (:provider_code, :provider_name) "
+    "ON CONFLICT (code) DO UPDATE SET name = excluded.name"
+)
 
 
-def published_row(snapshot: dict[str, Any], classification_code: str, document: str) -> dict[str, Any]:
+def published_row(snapshot: dict[str, Any], document: str) -> dict[str, Any]:
+    """The live catalog's row of a published snapshot (JSON form), with its search document."""
     return {
         "resource_id": snapshot["id"],
         "code": snapshot["code"],
-        "version": snapshot["version"],
         "name": snapshot["name"],
-        "summary": snapshot["summary"],
         "provider_code": snapshot["provider_code"],
         "provider_name": snapshot["provider_name"],
         "resource_class": snapshot["resource_class"],
-        "classification_code": classification_code,
         "share_type": snapshot["share_type"],
-        "share_method_class": snapshot["share_method_class"],
         "share_method_type": snapshot["share_method_type"],
         "update_cycle": snapshot["update_cycle"],
         "format_category": snapshot["format_category"],
@@ -379,12 +379,14 @@ def published_row(snapshot: dict[str, Any], classification_code: str, document: 
 
 async def upsert_published(conn: Any, rows: list[dict[str, Any]]) -> None:
     await conn.execute(_UPSERT_PUBLISHED, rows)
+    await conn.execute(_UPSERT_SNAPSHOT, rows)
+    await conn.execute(_UPSERT_PROVIDER, rows)
 
 
 async def published_snapshot(conn: Any, resource_id: str) -> dict[str, Any] | None:
     return (
         await conn.execute(
-            text("SELECT snapshot FROM published_resource WHERE resource_id = CAST(:id AS uuid)"),
+            text("SELECT snapshot FROM published_snapshot WHERE resource_id = CAST(:id AS uuid)"),
             {"id": resource_id},
         )
     ).scalar_one_or_none()
@@ -393,21 +395,18 @@ async def published_snapshot(conn: Any, resource_id: str) -> dict[str, Any] | No
 async def live_codes(conn: Any, codes: list[str]) -> frozenset[str]:
     if not codes:
         return frozenset()
-    rows = await conn.execute(
-        text("SELECT code FROM published_resource WHERE code = ANY(:codes)"), {"codes": codes}
-    )
+    rows = await conn.execute(text("SELECT code FROM published_resource WHERE code = ANY(:codes)"), {"codes": codes})
     return frozenset(r.code for r in rows)
 
 
 async def resources_by_code(conn: Any, codes: list[str]) -> dict[str, ResourceState]:
-    rows = await conn.execute(
-        text(f"SELECT {_STATE_COLUMNS} FROM resource WHERE code = ANY(:codes)"), {"codes": codes}
-    )
+    rows = await conn.execute(text(f"SELECT {_STATE_COLUMNS} FROM resource WHERE code = ANY(:codes)"), {"codes": codes})
     return {r.code: ResourceState(**r._mapping) for r in rows}
 
 
 _RESOURCE_LIST = (
-    "SELECT r.id::text AS id, r.code, r.name, r.provider_code, r.provider_name, r.status, r.published_version, "
+    "SELECT r.id::text AS id, r.code, r.name, r.provider_code, r.provider_name, r.status, "
+    "r.published_version, "
     "r.pending_version, r.pending_status, r.latest_version, r.created_at, r.updated_at, r.withdrawn_reason, "
     "v.review_comment AS pending_review_comment FROM resource r LEFT JOIN resource_version v "
     "ON v.resource_id = r.id AND v.version = r.pending_version"
@@ -438,9 +437,7 @@ async def review_queue(conn: Any, *, limit: int, offset: int) -> tuple[list[dict
         ),
         {"limit": limit, "offset": offset},
     )
-    total = (
-        await conn.execute(text("SELECT count(*) FROM resource WHERE pending_status = 'submitted'"))
-    ).scalar_one()
+    total = (await conn.execute(text("SELECT count(*) FROM resource WHERE pending_status = 'submitted'"))).scalar_one()
     return [dict(r._mapping) for r in rows], int(total)
 
 
@@ -466,15 +463,11 @@ async def versions(
         ),
         params,
     )
-    total = (
-        await conn.execute(text(f"SELECT count(*) FROM resource_version WHERE {where}"), params)
-    ).scalar_one()
+    total = (await conn.execute(text(f"SELECT count(*) FROM resource_version WHERE {where}"), params)).scalar_one()
     return [dict(r._mapping) for r in rows], int(total)
 
 
-async def history_entries(
-    conn: Any, resource_id: str, *, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+async def history_entries(conn: Any, resource_id: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     params = {"id": resource_id, "limit": limit, "offset": offset}
     rows = await conn.execute(
         text(
@@ -484,20 +477,20 @@ async def history_entries(
         params,
     )
     total = (
-        await conn.execute(
-            text("SELECT count(*) FROM resource_history WHERE resource_id = CAST(:id AS uuid)"), params
-        )
+        await conn.execute(text("SELECT count(*) FROM resource_history WHERE resource_id = CAST(:id AS uuid)"), params)
     ).scalar_one()
     return [dict(r._mapping) for r in rows], int(total)
 
 
 async def working_contents(conn: Any, *, department: str) -> list[dict[str, Any]]:
-    """Each live resource of a department as it stands now: its working draft if it has one, else published."""
+    """Each live resource of a department as it stands: its working draft if it has one, else published."""
     rows = await conn.execute(
         text(
-            "SELECT r.code, v.content, v.published_on AS publish_date FROM resource r JOIN resource_version v "
+            "SELECT r.code, v.content, v.published_on AS publish_date FROM resource r JOIN "
+            "resource_version v "
             "ON v.resource_id = r.id AND v.version = coalesce(r.pending_version, r.published_version) "
-            "WHERE r.provider_code = :d AND r.status IN ('draft', 'published') ORDER BY r.code NULLS LAST, r.created_at"
+            "WHERE r.provider_code = :d AND r.status IN ('draft', 'published') ORDER BY r.code NULLS LAST, "
+            "r.created_at"
         ),
         {"d": department},
     )
@@ -505,9 +498,12 @@ async def working_contents(conn: Any, *, department: str) -> list[dict[str, Any]
 
 
 async def published_contents(conn: Any, *, limit: int, department: str | None = None) -> list[dict[str, Any]]:
-    where = "WHERE provider_code = :d" if department is not None else ""
+    where = "WHERE p.provider_code = :d" if department is not None else ""
     rows = await conn.execute(
-        text(f"SELECT snapshot FROM published_resource {where} ORDER BY code LIMIT :limit"),
+        text(
+            "SELECT s.snapshot FROM published_resource p JOIN published_snapshot s USING (resource_id) "
+            f"{where} ORDER BY p.code LIMIT :limit"
+        ),
         {"limit": limit, "d": department},
     )
     return [r.snapshot for r in rows]
@@ -524,7 +520,8 @@ def is_uuid(value: str) -> bool:
 # --- obligations -------------------------------------------------------------------------------------------
 
 _OBLIGATION_COLUMNS = (
-    "id::text AS id, department_code, department_name, reason, description, recorded_by, recorded_at, recorded_on, "
+    "id::text AS id, department_code, department_name, reason, description, recorded_by, recorded_at, "
+    "recorded_on, "
     "working_days, due_on, due_unknown_years, status, overdue_since, fulfilled_at, "
     "fulfilled_by_resource::text AS fulfilled_by_resource, fulfilled_late, closed_by, closed_note"
 )
@@ -534,8 +531,10 @@ async def insert_obligation(conn: Any, row: dict[str, Any]) -> None:
     await conn.execute(
         text(
             "INSERT INTO obligation (id, department_code, department_name, reason, description, recorded_by, "
-            "recorded_at, recorded_on, working_days, due_on, due_unknown_years, status) VALUES (CAST(:id AS uuid), "
-            ":department_code, :department_name, :reason, :description, :recorded_by, :recorded_at, :recorded_on, "
+            "recorded_at, recorded_on, working_days, due_on, due_unknown_years, status) VALUES (CAST(:id "
+            "AS uuid), "
+            ":department_code, :department_name, :reason, :description, :recorded_by, :recorded_at, "
+            ":recorded_on, "
             ":working_days, :due_on, :due_unknown_years, 'open')"
         ),
         row,
@@ -562,7 +561,8 @@ async def obligation(conn: Any, obligation_id: str, *, lock: bool = False) -> di
 async def obligations(
     conn: Any, *, department: str | None, statuses: list[str] | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    clauses, params = [], {"limit": limit, "offset": offset}
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
     if department is not None:
         clauses.append("department_code = :d")
         params["d"] = department
@@ -581,14 +581,13 @@ async def obligations(
     return [dict(r._mapping) for r in rows], int(total)
 
 
-async def fulfil_obligations(
-    conn: Any, *, department: str, resource_id: str, now: datetime, today: date
-) -> int:
+async def fulfil_obligations(conn: Any, *, department: str, resource_id: str, now: datetime, today: date) -> int:
     """A department's catalog change settles every obligation recorded before it that is still outstanding."""
     result = await conn.execute(
         text(
             "UPDATE obligation SET status = 'fulfilled', fulfilled_at = :now, "
-            "fulfilled_by_resource = CAST(:r AS uuid), fulfilled_late = (status = 'overdue' OR :today > due_on) "
+            "fulfilled_by_resource = CAST(:r AS uuid), fulfilled_late = (status = 'overdue' OR :today > "
+            "due_on) "
             "WHERE department_code = :d AND status IN ('open', 'overdue') AND recorded_at <= :now"
         ),
         {"d": department, "r": resource_id, "now": now, "today": today},
@@ -596,12 +595,11 @@ async def fulfil_obligations(
     return int(result.rowcount or 0)
 
 
-async def close_obligation(
-    conn: Any, obligation_id: str, *, actor: str, note: str, now: datetime, today: date
-) -> None:
+async def close_obligation(conn: Any, obligation_id: str, *, actor: str, note: str, now: datetime, today: date) -> None:
     await conn.execute(
         text(
-            "UPDATE obligation SET status = 'closed', closed_by = :actor, closed_note = :note, fulfilled_at = :now, "
+            "UPDATE obligation SET status = 'closed', closed_by = :actor, closed_note = :note, "
+            "fulfilled_at = :now, "
             "fulfilled_late = (status = 'overdue' OR :today > due_on) WHERE id = CAST(:id AS uuid)"
         ),
         {"id": obligation_id, "actor": actor, "note": note, "now": now, "today": today},
@@ -625,7 +623,8 @@ async def newly_overdue(conn: Any, *, today: date) -> list[dict[str, Any]]:
 async def insert_project(conn: Any, row: dict[str, Any]) -> None:
     await conn.execute(
         text(
-            "INSERT INTO project (id, department_code, name, description, status, registered_by, registered_at) "
+            "INSERT INTO project (id, department_code, name, description, status, registered_by, "
+            "registered_at) "
             "VALUES (CAST(:id AS uuid), :department_code, :name, :description, 'registered', :actor, :now)"
         ),
         row,
@@ -633,9 +632,7 @@ async def insert_project(conn: Any, row: dict[str, Any]) -> None:
 
 
 async def set_project_resources(conn: Any, project_id: str, resource_ids: list[str]) -> None:
-    await conn.execute(
-        text("DELETE FROM project_resource WHERE project_id = CAST(:id AS uuid)"), {"id": project_id}
-    )
+    await conn.execute(text("DELETE FROM project_resource WHERE project_id = CAST(:id AS uuid)"), {"id": project_id})
     if resource_ids:
         await conn.execute(
             text(
@@ -659,9 +656,7 @@ async def project(conn: Any, project_id: str, *, lock: bool = False) -> dict[str
         return None
     row = (
         await conn.execute(
-            text(
-                f"SELECT {_PROJECT_COLUMNS} FROM project WHERE id = CAST(:id AS uuid){' FOR UPDATE' if lock else ''}"
-            ),
+            text(f"SELECT {_PROJECT_COLUMNS} FROM project WHERE id = CAST(:id AS uuid){' FOR UPDATE' if lock else ''}"),
             {"id": project_id},
         )
     ).one_or_none()
@@ -672,16 +667,15 @@ async def project_resources(conn: Any, project_id: str) -> list[dict[str, Any]]:
     rows = await conn.execute(
         text(
             "SELECT r.id::text AS id, r.code, r.name, r.status, r.pending_status FROM project_resource p "
-            "JOIN resource r ON r.id = p.resource_id WHERE p.project_id = CAST(:id AS uuid) ORDER BY p.position"
+            "JOIN resource r ON r.id = p.resource_id WHERE p.project_id = CAST(:id AS uuid) ORDER BY "
+            "p.position"
         ),
         {"id": project_id},
     )
     return [dict(r._mapping) for r in rows]
 
 
-async def projects(
-    conn: Any, *, department: str | None, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+async def projects(conn: Any, *, department: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     where = "department_code = :d" if department is not None else "true"
     params = {"d": department, "limit": limit, "offset": offset}
     rows = await conn.execute(
@@ -698,8 +692,6 @@ async def projects(
 async def set_project_status(conn: Any, project_id: str, status: str, *, actor: str, now: datetime) -> None:
     column = {"approved": "approved", "accepted": "accepted"}[status]
     await conn.execute(
-        text(
-            f"UPDATE project SET status = :s, {column}_by = :actor, {column}_at = :now WHERE id = CAST(:id AS uuid)"
-        ),
+        text(f"UPDATE project SET status = :s, {column}_by = :actor, {column}_at = :now WHERE id = CAST(:id AS uuid)"),
         {"id": project_id, "s": status, "actor": actor, "now": now},
     )

@@ -121,9 +121,9 @@ async def _grant_expired(env: Envelope, uow: UnitOfWork) -> None:
 
 
 def _resource_fields(data: dict[str, Any]) -> tuple[str, str, str]:
-    snapshot = data.get("resource") or data.get("snapshot") or data
-    provider = snapshot.get("provider_code") or (snapshot.get("provider") or {}).get("code")
-    return str(snapshot["code"]), str(provider), str(snapshot["share_type"])
+    """Code, provider and share type from catalog-svc's event (the live version is under `published`)."""
+    published = data["published"]
+    return str(data.get("code") or published["code"]), str(data["provider_code"]), str(published["share_type"])
 
 
 @resources.on("catalog.resource.published", "catalog.resource.updated")
@@ -143,8 +143,7 @@ async def _resource_published(env: Envelope, uow: UnitOfWork) -> None:
 
 @resources.on("catalog.resource.withdrawn")
 async def _resource_withdrawn(env: Envelope, uow: UnitOfWork) -> None:
-    snapshot = env.data.get("resource") or env.data.get("snapshot") or env.data
-    code = str(snapshot["code"])
+    code = str(env.data.get("code") or env.data["published"]["code"])
     await uow.execute(
         text("UPDATE resource_projection SET status = 'withdrawn', updated_at = now() WHERE code = :code"),
         {"code": code},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+
 from govshare_common.auth import Principal, require_roles
 from govshare_common.profiles import Profile
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
 from govshare_common.auth import CurrentPrincipal, Principal
 from govshare_common.clock import china_date
 from govshare_common.identifiers import InvalidIdentifier, validate_uscc
 from govshare_common.profiles import Profile
 from govshare_common.service import UoW
-from pydantic import BaseModel, Field
 
 from catalog_svc import domain, flows, store
 from catalog_svc.domain import FieldProblem, ObligationReason
@@ -85,9 +86,7 @@ def _scope(principal: Principal, department: str | None) -> str | None:
     if principal.has("platform_admin", "auditor"):
         return department
     if principal.department is None or (department is not None and department != principal.department):
-        raise domain.NotOwner(
-            "只能查看本部门的目录更新义务。", "You may see only your department's obligations."
-        )
+        raise domain.NotOwner("只能查看本部门的目录更新义务。", "You may see only your department's obligations.")
     return principal.department
 
 
@@ -101,14 +100,16 @@ async def list_obligations(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     items, total = await store.obligations(
-        uow.conn, department=_scope(principal, department), statuses=status, limit=limit, offset=offset
+        uow.conn,
+        department=_scope(principal, department),
+        statuses=list(status) if status else None,
+        limit=limit,
+        offset=offset,
     )
     return page(items, total, limit, offset)
 
 
-async def _visible(
-    uow: UoW, principal: Principal, obligation_id: str, *, lock: bool = False
-) -> dict[str, Any]:
+async def _visible(uow: UoW, principal: Principal, obligation_id: str, *, lock: bool = False) -> dict[str, Any]:
     row = await store.obligation(uow.conn, obligation_id, lock=lock)
     if row is None or not sees_drafts(principal, row["department_code"]):
         raise domain.Missing("目录更新义务不存在。", "No such obligation.")

@@ -1,14 +1,15 @@
-"""IT projects (政务信息化项目): a project registers its resource catalog before approval, and at acceptance the
-platform checks that every resource in it is published."""
+"""IT projects (政务信息化项目): a project registers its resource catalog before approval, and at acceptance
+the platform checks that every resource in it is published."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
 from govshare_common.auth import CurrentPrincipal, Principal
 from govshare_common.service import UoW
-from pydantic import BaseModel, Field
 
 from catalog_svc import domain, flows, store
 from catalog_svc.routes.common import PREFIX, DeptAdmin, Limit, Offset, PlatformAdmin, page, sees_drafts
@@ -45,9 +46,7 @@ async def register(uow: UoW, body: ProjectBody, principal: DeptAdmin) -> dict[st
 
 
 @router.get("", summary="信息化项目")
-async def list_projects(
-    uow: UoW, principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+async def list_projects(uow: UoW, principal: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
     department = None if principal.has("platform_admin", "auditor") else principal.department
     if department is None and not principal.has("platform_admin", "auditor"):
         return page([], 0, limit, offset)
@@ -61,9 +60,7 @@ async def detail(uow: UoW, project_id: str, principal: CurrentPrincipal) -> dict
 
 
 @router.put("/{project_id}/resources", summary="调整项目信息资源目录（验收前）")
-async def set_resources(
-    uow: UoW, project_id: str, body: ProjectResourcesBody, principal: DeptAdmin
-) -> dict[str, Any]:
+async def set_resources(uow: UoW, project_id: str, body: ProjectResourcesBody, principal: DeptAdmin) -> dict[str, Any]:
     await flows.set_project_resources(uow, principal, project_id, body.resource_ids)
     return await _detail(uow, principal, project_id)
 

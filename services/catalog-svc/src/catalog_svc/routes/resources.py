@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path
+from pydantic import BaseModel, Field
+
 from govshare_common.auth import CurrentPrincipal, Principal
 from govshare_common.profiles import Profile
 from govshare_common.service import UoW
-from pydantic import BaseModel, Field
 
 from catalog_svc import domain, flows, store
 from catalog_svc.domain import ResourceContent
@@ -31,7 +32,7 @@ ResourceId = Annotated[str, Path(description="信息资源 id")]
 
 
 class DraftBody(ResourceContent):
-    """A resource's elements, plus why this version is being written (required for changes to published ones)."""
+    """A resource's elements, plus why this version is written (required when changing a published one)."""
 
     change_reason: str | None = Field(default=None, max_length=2000, description="变更原因")
 
@@ -121,9 +122,7 @@ async def _visible_row(uow: UoW, principal: Principal, resource_id: str) -> dict
 async def save_draft(
     uow: UoW, resource_id: ResourceId, body: DraftBody, principal: DeptAdmin, prof: CurrentProfile
 ) -> dict[str, Any]:
-    await flows.save_draft(
-        uow, principal, resource_id, body.content(), profile=prof, reason=_strip(body.change_reason)
-    )
+    await flows.save_draft(uow, principal, resource_id, body.content(), profile=prof, reason=_strip(body.change_reason))
     return await _detail(uow, principal, resource_id)
 
 
@@ -143,9 +142,7 @@ async def submit(
     prof: CurrentProfile,
     body: Annotated[SubmitBody | None, Body()] = None,
 ) -> dict[str, Any]:
-    await flows.submit(
-        uow, principal, resource_id, profile=prof, reason=_strip(body.change_reason) if body else None
-    )
+    await flows.submit(uow, principal, resource_id, profile=prof, reason=_strip(body.change_reason) if body else None)
     return await _detail(uow, principal, resource_id)
 
 
@@ -153,9 +150,7 @@ async def submit(
 async def return_for_changes(
     uow: UoW, resource_id: ResourceId, body: ReturnBody, principal: PlatformAdmin
 ) -> dict[str, Any]:
-    comment = domain.required_text(
-        body.comment, "comment", "请填写退回意见。", "Give the reason for returning it."
-    )
+    comment = domain.required_text(body.comment, "comment", "请填写退回意见。", "Give the reason for returning it.")
     await flows.return_for_changes(uow, principal, resource_id, comment=comment)
     return await _detail(uow, principal, resource_id)
 
@@ -168,19 +163,13 @@ async def publish(
     prof: CurrentProfile,
     body: Annotated[PublishBody | None, Body()] = None,
 ) -> dict[str, Any]:
-    await flows.publish(
-        uow, principal, resource_id, profile=prof, comment=_strip(body.comment) if body else None
-    )
+    await flows.publish(uow, principal, resource_id, profile=prof, comment=_strip(body.comment) if body else None)
     return await _detail(uow, principal, resource_id)
 
 
 @router.post("/{resource_id}/withdraw", summary="撤销已发布的信息资源（本部门管理员或平台管理员）")
-async def withdraw(
-    uow: UoW, resource_id: ResourceId, body: WithdrawBody, principal: Maintainer
-) -> dict[str, Any]:
-    reason = domain.required_text(
-        body.reason, "reason", "请填写撤销原因。", "Give the reason for withdrawing it."
-    )
+async def withdraw(uow: UoW, resource_id: ResourceId, body: WithdrawBody, principal: Maintainer) -> dict[str, Any]:
+    reason = domain.required_text(body.reason, "reason", "请填写撤销原因。", "Give the reason for withdrawing it.")
     await flows.withdraw(uow, principal, resource_id, reason=reason)
     return await _detail(uow, principal, resource_id)
 
@@ -218,8 +207,6 @@ async def history(
 ) -> dict[str, Any]:
     row = await _visible_row(uow, principal, resource_id)
     if not sees_drafts(principal, row["provider_code"]):
-        raise domain.NotOwner(
-            "只有本部门和平台管理员可查看操作记录。", "Only the department and the platform office."
-        )
+        raise domain.NotOwner("只有本部门和平台管理员可查看操作记录。", "Only the department and the platform office.")
     items, total = await store.history_entries(uow.conn, resource_id, limit=limit, offset=offset)
     return page(items, total, limit, offset)

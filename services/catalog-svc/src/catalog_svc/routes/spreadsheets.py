@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, UploadFile
 from fastapi.responses import Response
+
 from govshare_common.auth import CurrentPrincipal
 from govshare_common.profiles import Profile
 from govshare_common.service import UoW
@@ -22,20 +23,14 @@ MAX_UPLOAD_BYTES = 50 * 2**20
 EXPORT_LIMIT = 20_000
 
 
-@router.post(
-    "/import", status_code=201, summary="上传本部门目录表格（.xlsx，每行一个信息项），全部无误才导入为草稿"
-)
+@router.post("/import", status_code=201, summary="上传本部门目录表格（.xlsx，每行一个信息项），全部无误才导入为草稿")
 async def import_catalog(
     uow: UoW, file: UploadFile, principal: DeptAdmin, prof: Annotated[Profile, Depends(profile)]
 ) -> dict[str, Any]:
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise domain.violation(
-            [
-                domain.FieldProblem(
-                    "file", "too_large", "文件超过 50 MB，请分批上传。", "The file exceeds 50 MB."
-                )
-            ]
+            [domain.FieldProblem("file", "too_large", "文件超过 50 MB，请分批上传。", "The file exceeds 50 MB.")]
         )
     imported = await flows.import_workbook(uow, principal, data, profile=prof, filename=file.filename)
     return {"imported": len(imported), "resources": imported}
@@ -71,7 +66,5 @@ def _xlsx(data: bytes, filename: str) -> Response:
     return Response(
         data,
         media_type=XLSX,
-        headers={
-            "Content-Disposition": f"attachment; filename=catalog.xlsx; filename*=UTF-8''{quote(filename)}"
-        },
+        headers={"Content-Disposition": f"attachment; filename=catalog.xlsx; filename*=UTF-8''{quote(filename)}"},
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+
 from govshare_common.auth import CurrentPrincipal
 from govshare_common.service import UoW
 
@@ -32,16 +33,12 @@ FACET_LABELS: dict[str, dict[Any, str]] = {
     "format_category": domain.FORMAT_CATEGORIES,
     "open_to_public": {True: "是", False: "否"},
 }
-NEGATIVE_COLUMNS = (
-    search.LISTED
-    + ", snapshot->>'share_conditions' AS share_conditions, snapshot->>'legal_basis' AS legal_basis, "
-    "snapshot->>'usage_requirements' AS usage_requirements"
-)
-OPEN_COLUMNS = search.LISTED + ", snapshot->>'open_conditions' AS open_conditions"
+NEGATIVE_FIELDS = (*search.LISTED, "share_conditions", "legal_basis", "usage_requirements")
+OPEN_FIELDS = (*search.LISTED, "open_conditions")
 
 
 async def _search(
-    uow: UoW,
+    request: Request,
     *,
     q: str | None,
     filters: search.Filters,
@@ -49,32 +46,30 @@ async def _search(
     limit: int,
     offset: int,
     facets: bool,
-    columns: str = search.LISTED,
+    fields: tuple[str, ...] = search.LISTED,
 ) -> dict[str, Any]:
     query = await search.parse_query(q)
     result = await search.search(
-        uow.conn,
+        request.app.state.db.engine,
         query=query,
         filters=filters,
         sort=sort,
         limit=limit,
         offset=offset,
         facets=facets,
-        columns=columns,
+        fields=fields,
     )
     for name, entries in (result.get("facets") or {}).items():
         labels = FACET_LABELS.get(name)
         if labels is not None:
             for entry in entries:
                 entry["label"] = labels.get(entry["value"], str(entry["value"]))
-    if query is not None:
-        result["query_tokens"] = query.tokens
-    return page(**result)
+    return result
 
 
 @router.get("/resources", summary="本级政务信息资源目录（全部已发布资源）")
 async def jurisdiction_catalog(
-    uow: UoW,
+    request: Request,
     _principal: CurrentPrincipal,
     filters: CatalogFilters,
     q: TextQuery = None,
@@ -82,12 +77,12 @@ async def jurisdiction_catalog(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    return await _search(uow, q=q, filters=filters, sort=sort, limit=limit, offset=offset, facets=False)
+    return await _search(request, q=q, filters=filters, sort=sort, limit=limit, offset=offset, facets=False)
 
 
 @router.get("/search", summary="全文检索（名称、摘要、信息项），含分面统计")
 async def full_text_search(
-    uow: UoW,
+    request: Request,
     _principal: CurrentPrincipal,
     filters: CatalogFilters,
     q: TextQuery = None,
@@ -95,12 +90,12 @@ async def full_text_search(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    return await _search(uow, q=q, filters=filters, sort=sort, limit=limit, offset=offset, facets=True)
+    return await _search(request, q=q, filters=filters, sort=sort, limit=limit, offset=offset, facets=True)
 
 
 @router.get("/negative-list", summary="负面清单：有条件共享和不予共享的信息资源，含共享条件与依据")
 async def negative_list(
-    uow: UoW,
+    request: Request,
     _principal: CurrentPrincipal,
     filters: CatalogFilters,
     q: TextQuery = None,
@@ -112,20 +107,20 @@ async def negative_list(
         return page([], 0, limit, offset)
     filters.share_types = ("conditional", "not_shared")
     return await _search(
-        uow,
+        request,
         q=q,
         filters=filters,
         sort=sort,
         limit=limit,
         offset=offset,
         facets=False,
-        columns=NEGATIVE_COLUMNS,
+        fields=NEGATIVE_FIELDS,
     )
 
 
 @router.get("/open", summary="开放目录：向社会开放的信息资源（无需登录）")
 async def open_catalog(
-    uow: UoW,
+    request: Request,
     filters: CatalogFilters,
     q: TextQuery = None,
     sort: Sort = "-publish_date",
@@ -134,7 +129,7 @@ async def open_catalog(
 ) -> dict[str, Any]:
     filters.open_to_public = True
     return await _search(
-        uow, q=q, filters=filters, sort=sort, limit=limit, offset=offset, facets=True, columns=OPEN_COLUMNS
+        request, q=q, filters=filters, sort=sort, limit=limit, offset=offset, facets=True, fields=OPEN_FIELDS
     )
 
 
@@ -161,7 +156,7 @@ async def department_catalog(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     own = sees_drafts(principal, department_code)
-    statuses = list(status) if status else None
+    statuses: list[str] | None = list(status) if status else None
     if not own:
         statuses = [s for s in (statuses or ["published"]) if s == "published"]
     items, total = await store.department_resources(
@@ -180,9 +175,7 @@ async def department_catalog(
 
 
 @router.get("/review-queue", summary="待审核的信息资源版本（平台管理员）")
-async def review_queue(
-    uow: UoW, _principal: PlatformAdmin, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+async def review_queue(uow: UoW, _principal: PlatformAdmin, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
     items, total = await store.review_queue(uow.conn, limit=limit, offset=offset)
     return page(items, total, limit, offset)
 

@@ -30,9 +30,7 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE INDEX resource_provider ON resource (provider_code, updated_at DESC)")
-    op.execute(
-        "CREATE INDEX resource_review_queue ON resource (updated_at) WHERE pending_status = 'submitted'"
-    )
+    op.execute("CREATE INDEX resource_review_queue ON resource (updated_at) WHERE pending_status = 'submitted'")
     op.execute(
         """
         CREATE TABLE resource_version (
@@ -81,28 +79,23 @@ def upgrade() -> None:
         )
         """
     )
-    # The live catalog: one row per published resource, flattened for facets, with its search document.
+    # The live catalog, narrow on purpose: search scans it, so it holds only what is matched, ranked, filtered
+    # and counted; what a result shows comes from published_snapshot for the page's rows only.
     op.execute(
         """
         CREATE TABLE published_resource (
             resource_id uuid PRIMARY KEY REFERENCES resource (id),
             code text NOT NULL UNIQUE,
-            version integer NOT NULL,
             name text NOT NULL,
-            summary text NOT NULL,
             provider_code text NOT NULL,
-            provider_name text NOT NULL,
             resource_class text NOT NULL,
-            classification_code text NOT NULL,
             share_type text NOT NULL,
-            share_method_class text,
             share_method_type text,
             update_cycle text NOT NULL,
             format_category text NOT NULL,
             open_to_public boolean NOT NULL,
             publish_date date NOT NULL,
-            document tsvector NOT NULL,
-            snapshot jsonb NOT NULL
+            document tsvector NOT NULL
         )
         """
     )
@@ -110,11 +103,62 @@ def upgrade() -> None:
     op.execute("CREATE INDEX published_resource_recent ON published_resource (publish_date DESC, code)")
     op.execute("CREATE INDEX published_resource_provider ON published_resource (provider_code)")
     op.execute(
-        "CREATE INDEX published_resource_negative ON published_resource (share_type) "
-        "WHERE share_type <> 'unconditional'"
+        "CREATE INDEX published_resource_negative ON published_resource (code) WHERE share_type <> 'unconditional'"
+    )
+    op.execute("CREATE INDEX published_resource_open ON published_resource (publish_date DESC) WHERE open_to_public")
+    op.execute(
+        """
+        CREATE TABLE published_snapshot (
+            resource_id uuid PRIMARY KEY REFERENCES resource (id),
+            snapshot jsonb NOT NULL
+        )
+        """
+    )
+    op.execute("CREATE TABLE provider (code text PRIMARY KEY, id serial UNIQUE, name text NOT NULL)")
+    # Postings: one row per (word, published resource) with the resource's rank for that word alone and its
+    # facets as small codes, plus a row under the empty word for every resource. A one-word search or a
+    # filter-only browse is then an index-only scan in rank order (the page) and over the word's entries
+    # (the counts), however many resources the word is in. Derived from published_resource, rebuilt per
+    # resource on publication.
+    op.execute(
+        """
+        CREATE TABLE search_posting (
+            lexeme text NOT NULL,
+            score real NOT NULL,
+            resource_id uuid NOT NULL REFERENCES resource (id),
+            resource_class smallint NOT NULL,
+            share_type smallint NOT NULL,
+            share_method_type smallint NOT NULL,
+            update_cycle smallint NOT NULL,
+            format_category smallint NOT NULL,
+            open_to_public boolean NOT NULL,
+            provider integer NOT NULL,
+            publish_date date NOT NULL
+        )
+        """
     )
     op.execute(
-        "CREATE INDEX published_resource_open ON published_resource (publish_date DESC) WHERE open_to_public"
+        "CREATE INDEX search_posting_rank ON search_posting (lexeme, score DESC, resource_id) INCLUDE "
+        "(resource_class, share_type, share_method_type, update_cycle, format_category, open_to_public, "
+        "provider, "
+        "publish_date)"
+    )
+    op.execute("CREATE INDEX search_posting_resource ON search_posting (resource_id)")
+    # Facet counts of each word over the whole live catalog, and under the empty word those of the catalog
+    # itself, also given any one facet value (given_facet/given_value; '' and 0 for none). Kept with the
+    # postings: an unfiltered one-word search, or a browse with at most one filter, reads its counts.
+    op.execute(
+        """
+        CREATE TABLE search_stat (
+            lexeme text NOT NULL,
+            given_facet text NOT NULL,
+            given_value integer NOT NULL,
+            facet text NOT NULL,
+            value integer NOT NULL,
+            n integer NOT NULL,
+            PRIMARY KEY (lexeme, given_facet, given_value, facet, value)
+        )
+        """
     )
     op.execute(
         """
