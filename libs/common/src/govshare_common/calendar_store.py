@@ -130,9 +130,13 @@ class CalendarService:
         self._stamp: tuple[Any, ...] | None = None
 
     async def reload(self) -> None:
+        # One snapshot: a year applied between reading the years and reading the days would otherwise pair
+        # the days of a year with a list of years that does not have it yet.
         async with self.db.engine.connect() as conn:
-            self.calendar = await load_calendar(conn)
-            self._stamp = await self._version(conn)
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                self.calendar = await load_calendar(conn)
+                self._stamp = await self._version(conn)
         self._loaded_at = time.monotonic()
 
     async def _version(self, conn: Any) -> tuple[Any, ...]:

@@ -13,6 +13,7 @@ Kafka is the fast path; the feed is the truth.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -302,7 +303,12 @@ class ConsumerRunner:
                 session_timeout_ms=10000,
                 heartbeat_interval_ms=2000,
             )
-            await consumer.start()
+            try:
+                await consumer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), 5)
+                raise
             self._consumer = consumer
         return self._consumer
 
