@@ -208,5 +208,5 @@ def real_services_available() -> bool:
 
 @pytest.fixture
 def real_services() -> None:
-    if not real_services_available():
-        pytest.skip("the services' <module>.app:create_app factories are not all there yet")
+    # Every service is part of the workspace: a missing one is a broken install, and must fail loudly.
+    assert real_services_available(), "a service's <module>.app is not importable; run `make install`"
