@@ -27,6 +27,7 @@ from catalog_svc.events import (
     WITHDRAWN,
     FieldChange,
     ObligationOverdue,
+    ResourceEvent,
     ResourcePublished,
     ResourceReturned,
     ResourceSnapshot,
@@ -198,6 +199,48 @@ def _snapshot(
     return ResourceSnapshot(id=resource_id, code=code, version=version, publish_date=publish_date, **content)
 
 
+async def _record_step(
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    action: str,
+    note: str | None,
+    now: Any,
+    event_type: str,
+    event: type[ResourceEvent],
+    resource_id: str,
+    version: int,
+    code: str | None,
+    provider_code: str,
+    provider_name: str,
+    **fields: Any,
+) -> None:
+    """Every workflow step leaves a history row and announces itself with the resource's common fields."""
+    await store.history(
+        uow.conn,
+        resource_id=resource_id,
+        version=version,
+        action=action,
+        actor=principal.subject,
+        department=principal.department,
+        now=now,
+        note=note,
+    )
+    uow.emit(
+        event_type,
+        resource_id,
+        event(
+            resource_id=resource_id,
+            code=code,
+            version=version,
+            provider_code=provider_code,
+            provider_name=provider_name,
+            actor=principal.subject,
+            **fields,
+        ),
+    )
+
+
 async def submit(
     uow: UnitOfWork, principal: Principal, resource_id: str, *, profile: Profile, reason: str | None
 ) -> int:
@@ -231,16 +274,6 @@ async def submit(
     domain.require_valid(content, ctx)
     now = uow.clock.now()
     await store.mark_submitted(uow.conn, resource_id, version, actor=principal.subject, now=now, reason=why or None)
-    await store.history(
-        uow.conn,
-        resource_id=resource_id,
-        version=version,
-        action="submitted",
-        actor=principal.subject,
-        department=principal.department,
-        now=now,
-        note=why or None,
-    )
     await store.fulfil_obligations(
         uow.conn,
         department=state.provider_code,
@@ -250,21 +283,23 @@ async def submit(
     )
     current = row.content
     live = await store.published_snapshot(uow.conn, resource_id)
-    uow.emit(
-        SUBMITTED,
-        resource_id,
-        ResourceSubmitted(
-            resource_id=resource_id,
-            code=state.code,
-            version=version,
-            provider_code=content.provider_code,
-            provider_name=content.provider_name,
-            actor=principal.subject,
-            change_reason=why or None,
-            submitted=_snapshot(resource_id, current, code=state.code, version=version),
-            published=ResourceSnapshot.model_validate(live) if live else None,
-            changes=[FieldChange(**c) for c in domain.diff(published, current)] if published else [],
-        ),
+    await _record_step(
+        uow,
+        principal,
+        action="submitted",
+        note=why or None,
+        now=now,
+        event_type=SUBMITTED,
+        event=ResourceSubmitted,
+        resource_id=resource_id,
+        version=version,
+        code=state.code,
+        provider_code=content.provider_code,
+        provider_name=content.provider_name,
+        change_reason=why or None,
+        submitted=_snapshot(resource_id, current, code=state.code, version=version),
+        published=ResourceSnapshot.model_validate(live) if live else None,
+        changes=[FieldChange(**c) for c in domain.diff(published, current)] if published else [],
     )
     return version
 
@@ -276,29 +311,21 @@ async def return_for_changes(uow: UnitOfWork, principal: Principal, resource_id:
     assert content is not None
     now = uow.clock.now()
     await store.mark_returned(uow.conn, resource_id, version, actor=principal.subject, now=now, comment=comment)
-    await store.history(
-        uow.conn,
+    await _record_step(
+        uow,
+        principal,
+        action="returned",
+        note=comment,
+        now=now,
+        event_type=RETURNED,
+        event=ResourceReturned,
         resource_id=resource_id,
         version=version,
-        action="returned",
-        actor=principal.subject,
-        department=principal.department,
-        now=now,
-        note=comment,
-    )
-    uow.emit(
-        RETURNED,
-        resource_id,
-        ResourceReturned(
-            resource_id=resource_id,
-            code=state.code,
-            version=version,
-            provider_code=content["provider_code"],
-            provider_name=content["provider_name"],
-            actor=principal.subject,
-            comment=comment,
-            submitted=_snapshot(resource_id, content, code=state.code, version=version),
-        ),
+        code=state.code,
+        provider_code=content["provider_code"],
+        provider_name=content["provider_name"],
+        comment=comment,
+        submitted=_snapshot(resource_id, content, code=state.code, version=version),
     )
     return version
 
@@ -345,38 +372,30 @@ async def publish(
         [store.published_row(snapshot.model_dump(mode="json"), document)],
     )
     await search.index_postings(uow.conn, [resource_id])
-    await store.history(
-        uow.conn,
-        resource_id=resource_id,
-        version=version,
-        action="published",
-        actor=principal.subject,
-        department=principal.department,
-        now=now,
-        note=comment,
-    )
-    common = {
+    step: dict[str, Any] = {
+        "action": "published",
+        "note": comment,
+        "now": now,
         "resource_id": resource_id,
-        "code": code,
         "version": version,
+        "code": code,
         "provider_code": content.provider_code,
         "provider_name": content.provider_name,
-        "actor": principal.subject,
         "published": snapshot,
     }
     if published is None:
-        uow.emit(PUBLISHED, resource_id, ResourcePublished(**common))
+        await _record_step(uow, principal, event_type=PUBLISHED, event=ResourcePublished, **step)
     else:
         assert state.published_version is not None
-        uow.emit(
-            UPDATED,
-            resource_id,
-            ResourceUpdated(
-                **common,
-                previous_version=state.published_version,
-                change_reason=row.change_reason,
-                changes=[FieldChange(**c) for c in domain.diff(published, row.content)],
-            ),
+        await _record_step(
+            uow,
+            principal,
+            event_type=UPDATED,
+            event=ResourceUpdated,
+            previous_version=state.published_version,
+            change_reason=row.change_reason,
+            changes=[FieldChange(**c) for c in domain.diff(published, row.content)],
+            **step,
         )
     return snapshot
 
@@ -405,29 +424,21 @@ async def withdraw(uow: UnitOfWork, principal: Principal, resource_id: str, *, r
         now=now,
         reason=reason,
     )
-    await store.history(
-        uow.conn,
+    await _record_step(
+        uow,
+        principal,
+        action="withdrawn",
+        note=reason,
+        now=now,
+        event_type=WITHDRAWN,
+        event=ResourceWithdrawn,
         resource_id=resource_id,
         version=version,
-        action="withdrawn",
-        actor=principal.subject,
-        department=principal.department,
-        now=now,
-        note=reason,
-    )
-    uow.emit(
-        WITHDRAWN,
-        resource_id,
-        ResourceWithdrawn(
-            resource_id=resource_id,
-            code=state.code,
-            version=version,
-            provider_code=live["provider_code"],
-            provider_name=live["provider_name"],
-            actor=principal.subject,
-            reason=reason,
-            published=ResourceSnapshot.model_validate(live),
-        ),
+        code=state.code,
+        provider_code=live["provider_code"],
+        provider_name=live["provider_name"],
+        reason=reason,
+        published=ResourceSnapshot.model_validate(live),
     )
 
 
