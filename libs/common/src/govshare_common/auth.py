@@ -114,6 +114,10 @@ class TokenVerifier:
             ) from None
         except jwt.PyJWTError:
             raise NotAuthenticated("访问令牌无效。", "The access token is invalid.") from None
+        return self.principal_from_claims(claims)
+
+    def principal_from_claims(self, claims: dict[str, Any]) -> Principal:
+        """How this issuer's claims name a principal (an external issuer maps its own claim names)."""
         return Principal.from_claims(claims)
 
 

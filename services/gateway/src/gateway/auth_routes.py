@@ -117,11 +117,23 @@ def _pepper(request: Request) -> bytes:
     return request.app.state.settings.hash_key()
 
 
-def _access(request: Request, now: datetime, **claims: Any) -> tuple[str, dict[str, Any]]:
+def _token_response(
+    request: Request, now: datetime, *, refresh_token: str | None = None, **claims: Any
+) -> dict[str, Any]:
+    """A new access token for `claims`, in the OAuth2 token response shape."""
     settings = request.app.state.settings
-    return issue_access_token(
+    access, issued = issue_access_token(
         request.app.state.keyring, issuer=settings.token_issuer, audience=settings.token_audience, now=now, **claims
     )
+    response: dict[str, Any] = {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
+        "scope": " ".join(issued["roles"]),
+    }
+    if refresh_token is not None:
+        response["refresh_token"] = refresh_token
+    return response
 
 
 async def _new_session(uow: UnitOfWork, kind: str, principal_id: Any, now: datetime, pepper: bytes) -> tuple[str, str]:
@@ -194,9 +206,10 @@ async def _password_grant(request: Request, uow: UnitOfWork, username: str, pass
         text("UPDATE app_user SET failed_logins = 0, locked_until = NULL WHERE id = :id"), {"id": user.id}
     )
     session_id, refresh = await _new_session(uow, "user", user.id, now, _pepper(request))
-    access, claims = _access(
+    return _token_response(
         request,
         now,
+        refresh_token=refresh,
         subject=str(user.id),
         kind="user",
         name=user.display_name,
@@ -204,13 +217,6 @@ async def _password_grant(request: Request, uow: UnitOfWork, username: str, pass
         roles=list(user.roles),
         session_id=session_id,
     )
-    return {
-        "access_token": access,
-        "token_type": "bearer",
-        "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
-        "refresh_token": refresh,
-        "scope": " ".join(claims["roles"]),
-    }
 
 
 async def _client_grant(request: Request, uow: UnitOfWork, client_id: str, secret: str) -> Any:
@@ -254,7 +260,7 @@ async def _client_grant(request: Request, uow: UnitOfWork, client_id: str, secre
             "This client is bound to a client certificate; connect with that certificate.",
             code="certificate_required",
         )
-    access, claims = _access(
+    return _token_response(
         request,
         now,
         subject=client.client_id,
@@ -265,12 +271,6 @@ async def _client_grant(request: Request, uow: UnitOfWork, client_id: str, secre
         client_id=client.client_id,
         cert_sha256=client.cert_sha256,
     )
-    return {
-        "access_token": access,
-        "token_type": "bearer",
-        "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
-        "scope": " ".join(claims["roles"]),
-    }
 
 
 async def _refresh_grant(request: Request, uow: UnitOfWork, refresh: str) -> Any:
@@ -309,9 +309,10 @@ async def _refresh_grant(request: Request, uow: UnitOfWork, refresh: str) -> Any
         text("UPDATE session SET refresh_hash = :h, last_used_at = :now WHERE id = :id"),
         {"h": secret_hash(new_refresh, pepper), "now": now, "id": row.id},
     )
-    access, claims = _access(
+    return _token_response(
         request,
         now,
+        refresh_token=new_refresh,
         subject=str(row.user_id),
         kind="user",
         name=row.display_name,
@@ -319,13 +320,6 @@ async def _refresh_grant(request: Request, uow: UnitOfWork, refresh: str) -> Any
         roles=list(row.roles),
         session_id=str(row.id),
     )
-    return {
-        "access_token": access,
-        "token_type": "bearer",
-        "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
-        "refresh_token": new_refresh,
-        "scope": " ".join(claims["roles"]),
-    }
 
 
 @router.post("/auth/logout", summary="注销当前会话")

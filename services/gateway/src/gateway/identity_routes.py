@@ -20,6 +20,7 @@ from govshare_common.errors import Conflict, Forbidden, NotFound, ValidationFail
 from govshare_common.identifiers import InvalidIdentifier, validate_uscc
 from govshare_common.service import UoW
 
+from gateway.events import PrincipalChanged
 from gateway.live_state import notify_change
 from gateway.passwords import complexity_problems, hash_password
 from gateway.secrets_util import new_secret, secret_hash
@@ -39,6 +40,38 @@ def _invalid(field: str, zh: str, en: str) -> ValidationFailed:
 
 def _page(limit: int, offset: int, total: int, items: list[Any]) -> dict[str, Any]:
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def _principal_changed(
+    uow: UoW, principal_id: str, *, kind: str, department_code: str | None, roles: list[str], status: str, change: str
+) -> None:
+    uow.emit(
+        "identity.principal.changed",
+        principal_id,
+        PrincipalChanged(
+            principal_id=principal_id,
+            kind=kind,
+            department_code=department_code,
+            roles=sorted(roles),
+            status=status,
+            change=change,
+        ),
+    )
+
+
+async def _department_scoped_page(
+    request: Request, admin: Principal, *, table: str, columns: str, order: str, limit: int, offset: int
+) -> dict[str, Any]:
+    """A page of `table` (users or clients): all of it for platform_admin, one's own department otherwise."""
+    scope = None if admin.has("platform_admin") else admin.department
+    where = "WHERE (CAST(:d AS text) IS NULL OR department_code = :d)"
+    async with request.app.state.db.engine.connect() as conn:
+        total = (await conn.execute(text(f"SELECT count(*) FROM {table} {where}"), {"d": scope})).scalar_one()
+        rows = await conn.execute(
+            text(f"SELECT {columns} FROM {table} {where} ORDER BY {order} LIMIT :l OFFSET :o"),
+            {"d": scope, "l": limit, "o": offset},
+        )
+        return _page(limit, offset, total, [dict(r._mapping) for r in rows])
 
 
 # --- departments ---------------------------------------------------------------------------------------------
@@ -246,17 +279,14 @@ async def create_user(uow: UoW, body: UserIn, admin: Admin) -> dict[str, Any]:
     )
     if inserted.scalar_one_or_none() is None:
         raise Conflict("用户名已被使用。", "The username is taken.", details={"username": body.username})
-    uow.emit(
-        "identity.principal.changed",
+    _principal_changed(
+        uow,
         str(user_id),
-        {
-            "principal_id": str(user_id),
-            "kind": "user",
-            "department_code": body.department_code,
-            "roles": sorted(body.roles),
-            "status": "active",
-            "change": "created",
-        },
+        kind="user",
+        department_code=body.department_code,
+        roles=sorted(body.roles),
+        status="active",
+        change="created",
     )
     return {
         "id": str(user_id),
@@ -273,18 +303,15 @@ async def list_users(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    scope = None if admin.has("platform_admin") else admin.department
-    where = "WHERE (CAST(:d AS text) IS NULL OR department_code = :d)"
-    async with request.app.state.db.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM app_user {where}"), {"d": scope})).scalar_one()
-        rows = await conn.execute(
-            text(
-                "SELECT id::text, username, display_name, department_code, roles, status, locked_until, "
-                f"password_changed_at FROM app_user {where} ORDER BY username LIMIT :l OFFSET :o"
-            ),
-            {"d": scope, "l": limit, "o": offset},
-        )
-        return _page(limit, offset, total, [dict(r._mapping) for r in rows])
+    return await _department_scoped_page(
+        request,
+        admin,
+        table="app_user",
+        columns="id::text, username, display_name, department_code, roles, status, locked_until, password_changed_at",
+        order="username",
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.patch("/users/{user_id}", summary="停用/启用用户或调整角色")
@@ -304,17 +331,14 @@ async def patch_user(uow: UoW, user_id: str, body: UserPatch, admin: Admin) -> d
         )
     ).one()
     await notify_change(uow.conn, "user", user_id)
-    uow.emit(
-        "identity.principal.changed",
+    _principal_changed(
+        uow,
         user_id,
-        {
-            "principal_id": user_id,
-            "kind": "user",
-            "department_code": updated.department_code,
-            "roles": sorted(roles),
-            "status": updated.status,
-            "change": "updated",
-        },
+        kind="user",
+        department_code=updated.department_code,
+        roles=sorted(roles),
+        status=updated.status,
+        change="updated",
     )
     return {"id": user_id, "status": updated.status, "roles": sorted(roles)}
 
@@ -392,17 +416,14 @@ async def create_client(request: Request, uow: UoW, body: ClientIn, admin: Admin
         },
     )
     await notify_change(uow.conn, "client", client_id)
-    uow.emit(
-        "identity.principal.changed",
+    _principal_changed(
+        uow,
         client_id,
-        {
-            "principal_id": client_id,
-            "kind": "client",
-            "department_code": body.department_code,
-            "roles": sorted(body.roles),
-            "status": "active",
-            "change": "created",
-        },
+        kind="client",
+        department_code=body.department_code,
+        roles=sorted(body.roles),
+        status="active",
+        change="created",
     )
     return {
         "client_id": client_id,
@@ -420,25 +441,23 @@ async def list_clients(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    scope = None if admin.has("platform_admin") else admin.department
-    where = "WHERE (CAST(:d AS text) IS NULL OR department_code = :d)"
-    async with request.app.state.db.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM client {where}"), {"d": scope})).scalar_one()
-        rows = await conn.execute(
-            text(
-                "SELECT client_id, name, department_code, roles, status, cert_sha256, rate_per_second, burst, "
-                f"previous_valid_until, created_at FROM client {where} ORDER BY created_at LIMIT :l OFFSET :o"
-            ),
-            {"d": scope, "l": limit, "o": offset},
-        )
-        return _page(limit, offset, total, [dict(r._mapping) for r in rows])
+    return await _department_scoped_page(
+        request,
+        admin,
+        table="client",
+        columns="client_id, name, department_code, roles, status, cert_sha256, rate_per_second, burst, "
+        "previous_valid_until, created_at",
+        order="created_at",
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post("/clients/{client_id}/rotate-secret", summary="轮换客户端密钥（旧密钥在重叠期内仍有效）")
 async def rotate_client_secret(
     request: Request, uow: UoW, client_id: str, body: RotateIn, admin: Admin
 ) -> dict[str, Any]:
-    await _client_row(uow, client_id, admin)
+    row = await _client_row(uow, client_id, admin)
     secret = new_secret()
     until = uow.clock.now() + timedelta(hours=body.overlap_hours)
     await uow.execute(
@@ -448,17 +467,14 @@ async def rotate_client_secret(
         ),
         {"until": until, "h": secret_hash(secret, request.app.state.settings.hash_key()), "c": client_id},
     )
-    uow.emit(
-        "identity.principal.changed",
+    _principal_changed(
+        uow,
         client_id,
-        {
-            "principal_id": client_id,
-            "kind": "client",
-            "department_code": None,
-            "roles": [],
-            "status": "active",
-            "change": "secret_rotated",
-        },
+        kind="client",
+        department_code=row.department_code,
+        roles=list(row.roles),
+        status="active",
+        change="secret_rotated",
     )
     return {"client_id": client_id, "client_secret": secret, "previous_secret_valid_until": until}
 
@@ -468,17 +484,14 @@ async def patch_client(uow: UoW, client_id: str, body: StatusIn, admin: Admin) -
     row = await _client_row(uow, client_id, admin)
     await uow.execute(text("UPDATE client SET status = :s WHERE client_id = :c"), {"s": body.status, "c": client_id})
     await notify_change(uow.conn, "client", client_id)
-    uow.emit(
-        "identity.principal.changed",
+    _principal_changed(
+        uow,
         client_id,
-        {
-            "principal_id": client_id,
-            "kind": "client",
-            "department_code": row.department_code,
-            "roles": list(row.roles),
-            "status": body.status,
-            "change": "status",
-        },
+        kind="client",
+        department_code=row.department_code,
+        roles=list(row.roles),
+        status=body.status,
+        change="status",
     )
     return {"client_id": client_id, "status": body.status}
 
