@@ -93,17 +93,10 @@ def new_secret() -> str:
 
 
 def new_password() -> str:
-    # Readable enough to type from the terminal; 16 chars of url-safe base64 is ~96 bits.
-    # Upper, lower, digits and a symbol, 16 characters: always within the gateway's password rules.
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-    body = [
-        secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ"),
-        secrets.choice("abcdefghijkmnopqrstuvwxyz"),
-        secrets.choice("23456789"),
-    ]
-    body += [secrets.choice(alphabet) for _ in range(12)]
-    secrets.SystemRandom().shuffle(body)
-    return "".join(body) + "-"
+    # The gateway owns the password rules; its generator always satisfies them.
+    from gateway.passwords import generate_password
+
+    return generate_password()
 
 
 def write_json(path: Path, data: Any, *, mode: int = 0o644) -> None:
