@@ -178,12 +178,13 @@ def serve(name: str, port: int) -> None:
 
 def sample_message(note_bytes: int, subjects: int) -> bytes:
     """One envelope exactly as the relay would put it on the wire, for sizing the raw baseline."""
-    from govshare_common.events import Envelope, source_uri
-    from govshare_common.outbox import envelope_json
+    from types import SimpleNamespace
 
-    env = Envelope(
-        id=str(uuid.uuid4()),
-        source=source_uri("alpha"),
+    from govshare_common.events import source_uri
+    from govshare_common.outbox import kafka_message
+
+    row = SimpleNamespace(
+        event_id=uuid.uuid4(),
         type=EVENT_TYPE,
         time=datetime.now(UTC),
         subject=f"item-{subjects - 1}",
@@ -191,7 +192,7 @@ def sample_message(note_bytes: int, subjects: int) -> bytes:
         traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
         data={"item": f"item-{subjects - 1}", "version": 100, "note": "x" * note_bytes},
     )
-    return envelope_json(env)
+    return kafka_message(row, source_uri("alpha"))[1]
 
 
 async def raw_produce(bootstrap: str, n: int, value: bytes, subjects: int, partitions: int) -> dict[str, Any]:

@@ -19,7 +19,6 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from govshare_common.events import Envelope
 from govshare_common.kafka import EventProducer
 from govshare_common.metrics import OUTBOX_LAG, RELAY_PUBLISHED
 
@@ -91,20 +90,23 @@ async def write_outbox(conn: AsyncConnection, schema: str, events: list[dict[str
     await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(schema)})
 
 
-def row_to_envelope(row: Any, source: str) -> Envelope:
-    return Envelope(
-        id=str(row.event_id),
-        source=source,
-        type=row.type,
-        time=row.time,
-        subject=row.subject,
-        seq=row.seq,
-        traceparent=row.traceparent,
-        data=row.data,
-    )
+def envelope_dict(row: Any, source: str) -> dict[str, Any]:
+    """One outbox row as a CloudEvents envelope (the Envelope model's JSON form), for the feed and for Kafka."""
+    return {
+        "specversion": "1.0",
+        "id": str(row.event_id),
+        "source": source,
+        "type": row.type,
+        "time": row.time.isoformat(),
+        "subject": row.subject,
+        "seq": row.seq,
+        "traceparent": row.traceparent,
+        "datacontenttype": "application/json",
+        "data": row.data,
+    }
 
 
-async def read_feed(conn: AsyncConnection, *, source: str, after: int, limit: int) -> list[Envelope]:
+async def read_feed(conn: AsyncConnection, *, source: str, after: int, limit: int) -> list[dict[str, Any]]:
     rows = await conn.execute(
         text(
             "SELECT event_id, seq, type, subject, time, traceparent, data FROM outbox "
@@ -112,7 +114,7 @@ async def read_feed(conn: AsyncConnection, *, source: str, after: int, limit: in
         ),
         {"after": after, "limit": limit},
     )
-    return [row_to_envelope(r, source) for r in rows]
+    return [envelope_dict(r, source) for r in rows]
 
 
 async def feed_bounds(conn: AsyncConnection) -> tuple[int, int]:
@@ -236,29 +238,13 @@ async def prune_outbox(conn: AsyncConnection, *, now: datetime, retention_days: 
     return result.rowcount or 0
 
 
-def envelope_json(envelope: Envelope) -> bytes:
-    return json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")).encode()
-
-
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
 def kafka_message(row: Any, source: str) -> Message:
-    """(key, value, headers) for one outbox row: the Envelope's JSON, built without a model per row."""
-    event_id = str(row.event_id)
-    value = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": source,
-        "type": row.type,
-        "time": row.time.isoformat(),
-        "subject": row.subject,
-        "seq": row.seq,
-        "traceparent": row.traceparent,
-        "datacontenttype": "application/json",
-        "data": row.data,
-    }
-    headers = [("ce_type", row.type.encode()), ("ce_id", event_id.encode())]
+    """(key, value, headers) for one outbox row, built without a model per row (the relay's hot path)."""
+    envelope = envelope_dict(row, source)
+    headers = [("ce_type", row.type.encode()), ("ce_id", envelope["id"].encode())]
     if row.traceparent:
         headers.append(("traceparent", row.traceparent.encode()))
-    return row.subject.encode(), json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), headers
+    return row.subject.encode(), json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode(), headers

@@ -21,6 +21,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govshare_common.auth import TokenVerifier
 from govshare_common.calendar_store import PLATFORM_EVENTS, CalendarService, calendar_subscription
@@ -133,7 +135,7 @@ def _platform_router(spec: ServiceSpec) -> APIRouter:
                         details={"after": after, "oldest_kept": oldest},
                     )
                 events = await read_feed(conn, source=source_uri(spec.name), after=after, limit=limit)
-            return {"events": [e.model_dump(mode="json") for e in events], "head": head}
+            return {"events": events, "head": head}
 
         @router.get("/internal/event-types", tags=["platform"], summary="本服务发出的事件类型及其数据结构")
         async def event_types(_caller: Annotated[str, Depends(require_internal)]) -> dict[str, Any]:
@@ -247,7 +249,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
     jwks_url = settings.jwks_url or f"{settings.service_url('gateway')}/.well-known/jwks.json"
     app.state.verifier = TokenVerifier(jwks_url, issuer=settings.token_issuer, audience=settings.token_audience)
     install_error_handlers(app)
-    _install_request_middleware(app, spec.name)
+    app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.include_router(_platform_router(spec))
     for router in spec.routers:
         app.include_router(router)
@@ -274,21 +276,36 @@ def _outbox_pruning_job(settings: Settings) -> Job:
     return Job("outbox-retention", 3600.0, prune)
 
 
-def _install_request_middleware(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        request_id = (
-            getattr(request.state, "request_id", None) or request.headers.get("x-request-id") or uuid.uuid4().hex
-        )
-        request.state.request_id = request_id
+class RequestContextMiddleware:
+    """Request id (echoed as x-request-id) and HTTP metrics, as plain ASGI: no per-request task group."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        request_id = state.get("request_id") or Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex
+        state["request_id"] = request_id
         started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, path, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(service, path).observe(time.perf_counter() - started)
-        response.headers["x-request-id"] = request_id
-        return response
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, path).observe(time.perf_counter() - started)
 
 
 def _instrument_app(app: FastAPI) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 
 from govshare_common.db import Database
+from govshare_common.identifiers import hash_identifier
 
 from gateway.events import Access
 
@@ -76,6 +77,4 @@ class AccessRecorder:
 
 
 def hashed_subjects(values: list[str], key: bytes) -> list[str]:
-    from govshare_common.identifiers import hash_identifier
-
     return [hash_identifier(v, key=key) for v in values if v]

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from starlette.responses import Response as StarletteResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govshare_common.auth import authenticate, bearer_token
 from govshare_common.errors import AppError, Forbidden, NotAuthenticated, NotFound, TooManyRequests
@@ -41,52 +42,92 @@ class AccessContext:
     bytes_out: int = 0
 
 
-def install_door(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def door(request: Request, call_next: Any) -> StarletteResponse:
+UNLOGGED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class DoorMiddleware:
+    """Logs every request as a gateway.access event, after its response is sent (plain ASGI, so a streamed
+    answer is not wrapped in a task group and its bytes are counted in full)."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.access = ctx = AccessContext()
-        response: StarletteResponse = await call_next(request)
-        if request.url.path in ("/healthz", "/readyz", "/metrics") or request.url.path.startswith("/internal/"):
-            return response
-        principal = getattr(request.state, "principal", None)
-        status = response.status_code
+        headers = Headers(scope=scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = headers.get("x-request-id") or uuid.uuid4().hex
+        state["access"] = ctx = AccessContext()
+        status, length = 500, 0
+
+        async def observe(message: Message) -> None:
+            nonlocal status, length
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                length = int(Headers(raw=message.get("headers", [])).get("content-length") or 0)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            path = scope["path"]
+            if path not in UNLOGGED_PATHS and not path.startswith("/internal/"):
+                self._record(scope, state, ctx, headers, status, length, started)
+
+    def _record(
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        ctx: AccessContext,
+        headers: Headers,
+        status: int,
+        length: int,
+        started: float,
+    ) -> None:
+        principal = state.get("principal")
         outcome = "denied" if status in DENIED_STATUSES else ("failed" if status >= 500 else "allowed")
         if outcome == "denied":
             log.warning(
                 "access denied: %s %s status %s reason %s principal %s",
-                request.method,
-                request.url.path,
+                scope["method"],
+                scope["path"],
                 status,
                 ctx.reason or "",
                 principal.subject if principal else "anonymous",
             )
-        recorder = getattr(request.app.state, "access_recorder", None)
-        if recorder is not None:
-            settings = request.app.state.settings
-            recorder.record(
-                Access(
-                    request_id=request.state.request_id,
-                    at=request.app.state.clock.now(),
-                    principal=principal.subject if principal else None,
-                    principal_kind=principal.kind if principal else None,
-                    department=principal.department if principal else None,
-                    client_id=principal.client_id if principal else None,
-                    method=request.method,
-                    route=request.url.path,
-                    resource=ctx.resource,
-                    purpose=ctx.purpose,
-                    subjects_hashed=hashed_subjects(ctx.subjects, settings.hash_key()),
-                    outcome=outcome,
-                    reason=ctx.reason,
-                    status=status,
-                    latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                    bytes_in=ctx.bytes_in or int(request.headers.get("content-length") or 0),
-                    bytes_out=ctx.bytes_out or int(response.headers.get("content-length") or 0),
-                )
+        app_state = self.owner.state
+        recorder = getattr(app_state, "access_recorder", None)
+        if recorder is None:
+            return
+        recorder.record(
+            Access(
+                request_id=state["request_id"],
+                at=app_state.clock.now(),
+                principal=principal.subject if principal else None,
+                principal_kind=principal.kind if principal else None,
+                department=principal.department if principal else None,
+                client_id=principal.client_id if principal else None,
+                method=scope["method"],
+                route=scope["path"],
+                resource=ctx.resource,
+                purpose=ctx.purpose,
+                subjects_hashed=hashed_subjects(ctx.subjects, app_state.settings.hash_key()),
+                outcome=outcome,
+                reason=ctx.reason,
+                status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                bytes_in=ctx.bytes_in or int(headers.get("content-length") or 0),
+                bytes_out=ctx.bytes_out or length,
             )
-        return response
+        )
+
+
+def install_door(app: FastAPI) -> None:
+    app.add_middleware(DoorMiddleware, owner=app)
 
 
 router = APIRouter()

@@ -36,12 +36,28 @@ class LiveState:
         self.revoked_sessions: set[str] = set()
         self.disabled_principals: set[str] = set()
         self.grants: dict[str, GrantView] = {}
+        # The door asks "which grants does this department hold for this resource" on every data request.
+        self._grants_by_pair: dict[tuple[str, str], dict[str, GrantView]] = {}
         self.resources: dict[str, ResourceView] = {}
         self.client_limits: dict[str, tuple[float, int]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def grants_for(self, consumer: str, resource: str) -> list[GrantView]:
-        return [g for g in self.grants.values() if g.consumer_code == consumer and g.resource_code == resource]
+        return list(self._grants_by_pair.get((consumer, resource), {}).values())
+
+    def _set_grants(self, grants: list[GrantView]) -> None:
+        self.grants = {g.grant_id: g for g in grants}
+        self._grants_by_pair = {}
+        for g in grants:
+            self._grants_by_pair.setdefault((g.consumer_code, g.resource_code), {})[g.grant_id] = g
+
+    def _put_grant(self, grant_id: str, grant: GrantView | None) -> None:
+        old = self.grants.pop(grant_id, None)
+        if old is not None:
+            self._grants_by_pair.get((old.consumer_code, old.resource_code), {}).pop(grant_id, None)
+        if grant is not None:
+            self.grants[grant_id] = grant
+            self._grants_by_pair.setdefault((grant.consumer_code, grant.resource_code), {})[grant_id] = grant
 
     async def load_all(self) -> None:
         async with self.engine.connect() as conn:
@@ -58,7 +74,7 @@ class LiveState:
                 )
             )
             self.disabled_principals = {r[0] for r in disabled}
-            self.grants = {g.grant_id: g for g in await self._grants(conn, None)}
+            self._set_grants(await self._grants(conn, None))
             self.resources = {r.code: r for r in await self._resources(conn, None)}
             limits = await conn.execute(text("SELECT client_id, rate_per_second, burst FROM client"))
             self.client_limits = {r.client_id: (float(r.rate_per_second), int(r.burst)) for r in limits}
@@ -99,10 +115,7 @@ class LiveState:
         async with self.engine.connect() as conn:
             if kind == "grant":
                 found = await self._grants(conn, key)
-                if found:
-                    self.grants[key] = found[0]
-                else:
-                    self.grants.pop(key, None)
+                self._put_grant(key, found[0] if found else None)
             elif kind == "resource":
                 found_r = await self._resources(conn, key)
                 if found_r:
