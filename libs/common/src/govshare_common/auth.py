@@ -55,6 +55,9 @@ class Principal(BaseModel):
         )
 
 
+VERIFIED_CACHE_SIZE = 10_000
+
+
 class TokenVerifier:
     def __init__(self, jwks_url: str, *, issuer: str, audience: str, http: httpx.AsyncClient | None = None) -> None:
         self.jwks_url = jwks_url
@@ -64,6 +67,9 @@ class TokenVerifier:
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
+        # token -> (principal, exp, key): a signature check costs ~0.5 ms, and every call carries the same
+        # token for its few minutes of life. Only successes are kept, and only until the token's exp.
+        self._verified: dict[str, tuple[Principal, float, Any]] = {}
 
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
@@ -98,7 +104,18 @@ class TokenVerifier:
             )
         return self.verify_with_key(token, key)
 
+    def already_verified(self, token: str) -> tuple[Principal, Any] | None:
+        """The principal of a token whose signature was checked before and has not expired, with the key
+        that checked it (the caller decides whether that key is still trusted)."""
+        hit = self._verified.get(token)
+        if hit is None or time.time() >= hit[1]:
+            return None
+        return hit[0], hit[2]
+
     def verify_with_key(self, token: str, key: Any) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None and hit[2] is key and time.time() < hit[1]:
+            return hit[0]
         try:
             claims = jwt.decode(
                 token,
@@ -114,7 +131,11 @@ class TokenVerifier:
             ) from None
         except jwt.PyJWTError:
             raise NotAuthenticated("访问令牌无效。", "The access token is invalid.") from None
-        return self.principal_from_claims(claims)
+        principal = self.principal_from_claims(claims)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (principal, float(claims["exp"]), key)
+        return principal
 
     def principal_from_claims(self, claims: dict[str, Any]) -> Principal:
         """How this issuer's claims name a principal (an external issuer maps its own claim names)."""

@@ -43,11 +43,27 @@ _STATUS_TEXT = {
 }
 
 
+def app_error_response(request: Request, exc: AppError) -> JSONResponse:
+    body = error_body(request, exc.code, exc.message_zh, exc.message_en, exc.details)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+
+def internal_error_response(request: Request) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = error_body(
+        request,
+        "internal_error",
+        "服务内部错误，已记录。请稍后重试；如持续出现，请将 trace_id 提供给平台运维。",
+        "Internal error, logged. Retry later; if it persists, give the trace_id to platform operations.",
+        {},
+    )
+    return JSONResponse(body, status_code=500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        body = error_body(request, exc.code, exc.message_zh, exc.message_en, exc.details)
-        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+        return app_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -75,12 +91,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = error_body(
-            request,
-            "internal_error",
-            "服务内部错误，已记录。请稍后重试；如持续出现，请将 trace_id 提供给平台运维。",
-            "Internal error, logged. Retry later; if it persists, give the trace_id to platform operations.",
-            {},
-        )
-        return JSONResponse(body, status_code=500)
+        return internal_error_response(request)

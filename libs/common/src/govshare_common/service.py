@@ -61,6 +61,8 @@ class ServiceSpec:
     uses_broker: bool = True
     # The gateway owns the calendar master; everyone else follows its calendar events.
     follows_calendar: bool = True
+    # The gateway's app class serves its proxied paths ahead of FastAPI's middleware stack.
+    app_class: type[FastAPI] = FastAPI
 
     @property
     def schema(self) -> str:
@@ -236,7 +238,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
             if engine is not None:
                 await engine.dispose()
 
-    app = FastAPI(
+    app = spec.app_class(
         title=f"govshare {spec.name} — {spec.title}",
         version="0.1.0",
         lifespan=lifespan,

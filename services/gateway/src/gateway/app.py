@@ -66,12 +66,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         title="统一身份认证与访问网关",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
-        routers=[auth_routes.router, identity_routes.router, calendar_routes.router, door.router],
+        routers=[auth_routes.router, identity_routes.router, calendar_routes.router],
         subscriptions=[grants, resources],
         on_startup=[_start],
         on_shutdown=[_stop],
         follows_calendar=False,
+        app_class=door.GatewayApp,
     )
     app = create_service_app(spec, settings, clock)
+    assert isinstance(app, door.GatewayApp)
     door.install_door(app)
     return app

@@ -69,6 +69,10 @@ AREAS: dict[str, Area] = {
 }
 
 
+# /api/v1 areas the gateway serves itself (identity administration, the calendar master).
+LOCAL_AREAS = frozenset({"identity", "platform"})
+
+
 @dataclass(frozen=True)
 class RouteMatch:
     area: Area

@@ -1,7 +1,10 @@
 """The gateway's door: every request is identified, authorised, rate-limited, proxied and logged.
 
-Local routes (tokens, identity administration, calendar) pass the same door: the middleware here logs every
-request as a gateway.access event, allowed or denied, with what the handlers learned about it.
+Requests for another service's area (/api/v1/<area>/…, /console/…) are served here as plain ASGI, straight
+to the upstream and back: at the gateway each request's framework overhead is paid on every call of every
+department, so the hot path skips routing, dependency injection and per-request tracing unless spans are
+exported. The gateway's own routes (tokens, identity administration, calendar) go on to FastAPI. Either way
+the request becomes a gateway.access event, allowed or denied, with what was learned about it.
 """
 
 from __future__ import annotations
@@ -9,23 +12,32 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import FastAPI, Request
+from multidict import CIMultiDict
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govshare_common.auth import authenticate, bearer_token
+from govshare_common.error_handlers import app_error_response, internal_error_response
 from govshare_common.errors import AppError, Forbidden, NotAuthenticated, NotFound, TooManyRequests
+from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from govshare_common.tracing import exporting_spans
 
 from gateway.access_log import hashed_subjects
 from gateway.auth_routes import presented_certificate
-from gateway.domain import decide_data_access, is_anonymous, match_route, required_roles
+from gateway.domain import LOCAL_AREAS, READ_METHODS, decide_data_access, is_anonymous, match_route, required_roles
 from gateway.events import Access
+from gateway.proxy import HOP_BY_HOP
 from gateway.ratelimit import retry_after_header
 
 log = logging.getLogger("govshare.gateway.door")
+tracer = trace.get_tracer("govshare.gateway")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_INGEST_BYTES = 256 * 1024 * 1024
@@ -45,9 +57,17 @@ class AccessContext:
 UNLOGGED_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
+def is_proxied(path: str) -> bool:
+    if path.startswith("/console/"):
+        return True
+    if not path.startswith("/api/v1/"):
+        return False
+    return path[8:].split("/", 1)[0] not in LOCAL_AREAS
+
+
 class DoorMiddleware:
-    """Logs every request as a gateway.access event, after its response is sent (plain ASGI, so a streamed
-    answer is not wrapped in a task group and its bytes are counted in full)."""
+    """Serves proxied areas itself and logs every request as a gateway.access event after its response is
+    sent (plain ASGI, so a streamed answer is not wrapped in a task group and its bytes are counted in full)."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
@@ -60,23 +80,188 @@ class DoorMiddleware:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         state = scope.setdefault("state", {})
-        state["request_id"] = headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        state["request_id"] = request_id
         state["access"] = ctx = AccessContext()
-        status, length = 500, 0
+        status, length, responded = 500, 0, False
+        path = scope["path"]
+        proxied = is_proxied(path)
 
         async def observe(message: Message) -> None:
-            nonlocal status, length
+            nonlocal status, length, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 length = int(Headers(raw=message.get("headers", [])).get("content-length") or 0)
+                if proxied:
+                    message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
-            await self.app(scope, receive, observe)
+            if not proxied:
+                await self.app(scope, receive, observe)
+                return
+            request = Request(scope, receive)
+            with self._span(scope, headers):
+                try:
+                    await self._proxy(request, scope, receive, observe, ctx, headers)
+                except AppError as exc:
+                    if responded:
+                        raise
+                    await app_error_response(request, exc)(scope, receive, observe)
+                except Exception:
+                    if responded:
+                        raise
+                    await internal_error_response(request)(scope, receive, observe)
         finally:
-            path = scope["path"]
+            if proxied:
+                route = "/console" if path.startswith("/console/") else "/api/v1/" + path[8:].split("/", 1)[0]
+                HTTP_REQUESTS.labels("gateway", scope["method"], route, str(status)).inc()
+                HTTP_LATENCY.labels("gateway", route).observe(time.perf_counter() - started)
             if path not in UNLOGGED_PATHS and not path.startswith("/internal/"):
                 self._record(scope, state, ctx, headers, status, length, started)
+
+    @staticmethod
+    def _span(scope: Scope, headers: Headers) -> AbstractContextManager[Any]:
+        if not exporting_spans():
+            return nullcontext()
+        return tracer.start_as_current_span(
+            f"{scope['method']} {scope['path']}", kind=trace.SpanKind.SERVER, context=extract(headers)
+        )
+
+    async def _proxy(
+        self, request: Request, scope: Scope, receive: Receive, send: Send, ctx: AccessContext, headers: Headers
+    ) -> None:
+        state = self.owner.state
+        method = scope["method"].upper()
+        path = scope["path"]
+        # The raw path keeps %2F inside a resource code from becoming a path separator.
+        raw_path = (scope.get("raw_path") or path.encode()).decode("latin-1")
+        if path.startswith("/console/"):
+            # The operator console's pages are public HTML; what they show comes from the authorised API.
+            if method not in ("GET", "HEAD"):
+                raise NotFound("控制台页面只支持读取。", "Console pages are read-only.")
+            await state.upstreams["console"].forward(
+                method=method,
+                raw_path=raw_path,
+                query=scope.get("query_string", b""),
+                headers=self._upstream_headers(scope, request, None),
+                body=None,
+                stream_from=None,
+                send=send,
+                counter=ctx,
+            )
+            return
+        match = match_route(raw_path)
+        if match is None:
+            area = path[8:].split("/", 1)[0]
+            ctx.reason = "unknown_area"
+            raise NotFound(f"没有名为 {area} 的接口区域。", f"There is no API area named {area!r}.")
+        ctx.resource = match.resource_code
+        query = scope.get("query_string", b"")
+        params = request.query_params if query else None
+        ctx.purpose = headers.get("x-govshare-purpose") or (params.get("purpose") if params else None)
+        ctx.subjects = params.getlist("subject") if params else []
+
+        principal = None
+        if not (is_anonymous(match.area, path, method) and bearer_token(request) is None):
+            principal = await authenticate(request)
+            self._authorise(request, principal, match, method, ctx)
+
+        limit = MAX_INGEST_BYTES if path.endswith("/batches") else MAX_BODY_BYTES
+        declared = headers.get("content-length")
+        if declared is not None and int(declared) > limit:
+            ctx.reason = "too_large"
+            raise AppError(
+                f"请求内容超过 {limit // (1024 * 1024)} MB 上限，请拆分后重试。",
+                f"The body exceeds the {limit // (1024 * 1024)} MB limit; split it.",
+                code="too_large",
+                status=413,
+            )
+        body: bytes | None = None
+        stream_from: Receive | None = None
+        if method in READ_METHODS:
+            pass
+        elif declared is not None and method in ("POST", "PATCH"):
+            stream_from = receive  # its length is declared and within the limit: pass it through as it comes
+        else:
+            body = await request.body()
+            if len(body) > limit:
+                ctx.reason = "too_large"
+                raise AppError(
+                    "请求内容过大，请拆分后重试。", "The body is too large; split it.", code="too_large", status=413
+                )
+            ctx.bytes_in = len(body)
+        await state.upstreams[match.area.service].forward(
+            method=method,
+            raw_path=raw_path,
+            query=query,
+            headers=self._upstream_headers(scope, request, principal),
+            body=body,
+            stream_from=stream_from,
+            send=send,
+            counter=ctx,
+        )
+
+    def _authorise(self, request: Request, principal: Any, match: Any, method: str, ctx: AccessContext) -> None:
+        state = self.owner.state
+        if principal.cert_sha256 and presented_certificate(request) != principal.cert_sha256:
+            ctx.reason = "certificate_mismatch"
+            raise NotAuthenticated(
+                "此令牌绑定了客户端证书，请使用该证书发起请求。",
+                "This token is bound to a client certificate; call with that certificate.",
+                code="certificate_required",
+            )
+        needed = required_roles(match.area, method)
+        if not principal.has(*needed):
+            ctx.reason = "role"
+            raise Forbidden(
+                "您的角色无权访问此接口。",
+                "Your roles do not allow this route.",
+                details={"required_roles": sorted(needed)},
+            )
+        rate, burst = state.live.client_limits.get(principal.client_id or "", (None, None))
+        wait = state.rate_limiter.take(principal.client_id or principal.subject, rate, burst)
+        if wait > 0:
+            ctx.reason = "rate_limited"
+            raise TooManyRequests(
+                "请求过于频繁，请稍后重试。",
+                "Too many requests; retry after the time in Retry-After.",
+                headers={"Retry-After": retry_after_header(wait)},
+                details={"retry_after_seconds": round(wait, 3)},
+            )
+        if match.area.data_route and match.resource_code:
+            decision = decide_data_access(
+                department=principal.department,
+                resource=state.live.resources.get(match.resource_code),
+                grants=state.live.grants_for(principal.department or "", match.resource_code),
+                purpose=ctx.purpose,
+                now=state.clock.now(),
+            )
+            if not decision.allowed:
+                ctx.reason = decision.reason
+                raise Forbidden(
+                    _DATA_REFUSALS.get(decision.reason, "无权访问该信息资源。"),
+                    f"No access to resource {match.resource_code}: {decision.reason}.",
+                    code="no_grant",
+                    details={"resource": match.resource_code, "reason": decision.reason},
+                )
+
+    def _upstream_headers(self, scope: Scope, request: Request, principal: Any) -> CIMultiDict[str]:
+        out: CIMultiDict[str] = CIMultiDict()
+        for key, value in scope["headers"]:
+            if key not in HOP_BY_HOP:
+                out.add(key.decode("latin-1"), value.decode("latin-1"))
+        out["x-request-id"] = scope["state"]["request_id"]
+        authorization = _forwarded_authorization(request, principal)
+        if authorization is not None:
+            out["authorization"] = authorization
+        client = scope.get("client")
+        out["x-forwarded-for"] = client[0] if client else ""
+        if exporting_spans():
+            carrier: dict[str, str] = {}
+            inject(carrier)
+            out.update(carrier)
+        return out
 
     def _record(
         self,
@@ -126,97 +311,23 @@ class DoorMiddleware:
         )
 
 
-def install_door(app: FastAPI) -> None:
-    app.add_middleware(DoorMiddleware, owner=app)
+class GatewayApp(FastAPI):
+    """The gateway's FastAPI app, with proxied paths taken to the door before FastAPI's middleware stack
+    (error, telemetry and body-limit layers that the gateway's own routes need and a proxied call does not)."""
+
+    door: DoorMiddleware
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_proxied(scope["path"]):
+            scope["app"] = self
+            await self.door(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
-router = APIRouter()
-
-
-@router.api_route(
-    "/api/v1/{area}/{rest:path}",
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
-    include_in_schema=False,
-)
-async def proxy(request: Request, area: str, rest: str) -> Response:
-    path = request.url.path
-    ctx: AccessContext = request.state.access
-    # The raw path keeps %2F inside a resource code from becoming a path separator.
-    match = match_route(request.scope.get("raw_path", path.encode()).decode("latin-1"))
-    if match is None:
-        ctx.reason = "unknown_area"
-        raise NotFound(f"没有名为 {area} 的接口区域。", f"There is no API area named {area!r}.")
-    ctx.resource = match.resource_code
-    ctx.purpose = request.headers.get("x-govshare-purpose") or request.query_params.get("purpose")
-    ctx.subjects = request.query_params.getlist("subject")
-    state = request.app.state
-    method = request.method.upper()
-
-    anonymous = is_anonymous(match.area, path, method) and bearer_token(request) is None
-    principal = None
-    if not anonymous:
-        principal = await authenticate(request)
-        if principal.cert_sha256 and presented_certificate(request) != principal.cert_sha256:
-            ctx.reason = "certificate_mismatch"
-            raise NotAuthenticated(
-                "此令牌绑定了客户端证书，请使用该证书发起请求。",
-                "This token is bound to a client certificate; call with that certificate.",
-                code="certificate_required",
-            )
-        needed = required_roles(match.area, method)
-        if not principal.has(*needed):
-            ctx.reason = "role"
-            raise Forbidden(
-                "您的角色无权访问此接口。",
-                "Your roles do not allow this route.",
-                details={"required_roles": sorted(needed)},
-            )
-        rate, burst = state.live.client_limits.get(principal.client_id or "", (None, None))
-        wait = state.rate_limiter.take(principal.client_id or principal.subject, rate, burst)
-        if wait > 0:
-            ctx.reason = "rate_limited"
-            raise TooManyRequests(
-                "请求过于频繁，请稍后重试。",
-                "Too many requests; retry after the time in Retry-After.",
-                headers={"Retry-After": retry_after_header(wait)},
-                details={"retry_after_seconds": round(wait, 3)},
-            )
-        if match.area.data_route and match.resource_code:
-            decision = decide_data_access(
-                department=principal.department,
-                resource=state.live.resources.get(match.resource_code),
-                grants=state.live.grants_for(principal.department or "", match.resource_code),
-                purpose=ctx.purpose,
-                now=state.clock.now(),
-            )
-            if not decision.allowed:
-                ctx.reason = decision.reason
-                raise Forbidden(
-                    _DATA_REFUSALS.get(decision.reason, "无权访问该信息资源。"),
-                    f"No access to resource {match.resource_code}: {decision.reason}.",
-                    code="no_grant",
-                    details={"resource": match.resource_code, "reason": decision.reason},
-                )
-
-    limit = MAX_INGEST_BYTES if path.endswith("/batches") else MAX_BODY_BYTES
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit:
-        ctx.reason = "too_large"
-        raise AppError(
-            f"请求内容超过 {limit // (1024 * 1024)} MB 上限，请拆分后重试。",
-            f"The body exceeds the {limit // (1024 * 1024)} MB limit; split it.",
-            code="too_large",
-            status=413,
-        )
-    body = await request.body() if method not in ("GET", "HEAD", "OPTIONS") else None
-    if body is not None and len(body) > limit:
-        ctx.reason = "too_large"
-        raise AppError("请求内容过大，请拆分后重试。", "The body is too large; split it.", code="too_large", status=413)
-    ctx.bytes_in = len(body or b"")
-    upstream = state.upstreams[match.area.service]
-    raw_path = request.scope.get("raw_path", path.encode()).decode("latin-1")
-    authorization = _forwarded_authorization(request, principal)
-    return await upstream.forward(request, path=raw_path, body=body, authorization=authorization)
+def install_door(app: GatewayApp) -> None:
+    app.add_middleware(DoorMiddleware, owner=app)  # logs the gateway's own routes
+    app.door = DoorMiddleware(app.router, owner=app)  # serves and logs proxied paths
 
 
 def _forwarded_authorization(request: Request, principal: Any) -> str | None:
@@ -240,13 +351,6 @@ def _forwarded_authorization(request: Request, principal: Any) -> str | None:
         ttl=FORWARD_TTL,
     )
     return f"Bearer {token}"
-
-
-@router.api_route("/console/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
-async def console(request: Request, rest: str) -> Response:
-    """The operator console's pages are public HTML; what they show comes from the authorised API."""
-    raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-    return await request.app.state.upstreams["console"].forward(request, path=raw_path, body=None)
 
 
 _DATA_REFUSALS = {

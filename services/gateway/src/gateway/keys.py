@@ -12,6 +12,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,8 +32,9 @@ class SigningKey:
     public_jwk: dict[str, Any]
     created_at: datetime
 
-    @property
+    @cached_property
     def public(self) -> Ed25519PublicKey:
+        # One object per key, so a verified token's cache entry can tell it was checked against this key.
         return self.private.public_key()
 
 
@@ -73,6 +75,9 @@ class KeyRing:
 
     def by_kid(self, kid: str) -> SigningKey | None:
         return next((k for k in self.keys if k.kid == kid), None)
+
+    def trusts(self, public: Any) -> bool:
+        return any(k.public is public for k in self.keys)
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.public_jwk for k in self.keys]}

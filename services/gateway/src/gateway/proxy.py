@@ -1,22 +1,24 @@
-"""Forwarding /api/v1/<area>/… to the service that owns it.
+"""Forwarding /api/v1/<area>/… to the service that owns it, straight from ASGI to the upstream and back.
 
-Pooled keep-alive connections per upstream, a connect and a read timeout, one retry of an idempotent request
-when the connection itself failed, and a circuit breaker: after repeated failures an upstream gets a fast 503
-for a cool-down instead of every caller waiting for it to time out. The caller's bearer token goes along
-unchanged: the service verifies it against the gateway's JWKS itself (never a trusted plain header).
+Pooled keep-alive connections per upstream (aiohttp: its connection pool and C parser cost a fraction of
+httpx's per request, which at the gateway is most of the budget), a connect and a read timeout, one retry of
+an idempotent request when the connection itself failed, and a circuit breaker: after repeated failures an
+upstream gets a fast 503 for a cool-down instead of every caller waiting for it to time out. The caller's
+bearer token goes along unchanged: the service verifies it against the gateway's JWKS itself (never a
+trusted plain header). Bodies stream both ways; nothing is decompressed or re-encoded on the way.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
-import httpx
-from fastapi import Request
-from starlette.background import BackgroundTask
-from starlette.responses import StreamingResponse
+import aiohttp
+from multidict import CIMultiDict
+from starlette.types import Receive, Send
+from yarl import URL
 
 from govshare_common.errors import AppError, Unavailable
 
@@ -24,18 +26,19 @@ from gateway.domain import IDEMPOTENT_METHODS
 
 log = logging.getLogger("govshare.gateway.proxy")
 
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-}
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+    }
+)
 
 
 class GatewayTimeout(AppError):
@@ -44,7 +47,7 @@ class GatewayTimeout(AppError):
 
 
 class CircuitBreaker:
-    def __init__(self, *, threshold: int = 5, cool_down: float = 10.0, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *, threshold: int = 5, cool_down: float = 10.0, clock: Callable[[], float] = time.monotonic):
         self.threshold = threshold
         self.cool_down = cool_down
         self._clock = clock
@@ -65,19 +68,56 @@ class CircuitBreaker:
             self.open_until = self._clock() + self.cool_down
 
 
+class Counter(Protocol):
+    """Where the bytes that went through are counted, for the access record."""
+
+    bytes_in: int
+    bytes_out: int
+
+
+async def _stream_body(receive: Receive, counter: Counter) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        if chunk:
+            counter.bytes_in += len(chunk)
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
 class Upstream:
     def __init__(self, name: str, base_url: str, *, connect_timeout: float, read_timeout: float) -> None:
         self.name = name
-        self.client = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         self.breaker = CircuitBreaker()
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, keepalive_timeout=30.0),
+                timeout=self.timeout,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
+            )
+        return self._session
 
     async def forward(
-        self, request: Request, *, path: str, body: bytes | None, authorization: str | None = None
-    ) -> StreamingResponse:
+        self,
+        *,
+        method: str,
+        raw_path: str,
+        query: bytes,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+        stream_from: Receive | None,
+        send: Send,
+        counter: Counter,
+    ) -> None:
+        """Send the request upstream and stream its answer to `send`. Refusals before the answer starts
+        raise AppError (503 when unreachable or the breaker is open, 504 on a timeout)."""
         if not self.breaker.allow():
             raise Unavailable(
                 f"服务 {self.name} 暂时不可用（熔断中），请稍后重试。",
@@ -85,56 +125,53 @@ class Upstream:
                 details={"service": self.name},
                 headers={"Retry-After": str(int(self.breaker.cool_down))},
             )
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        headers["x-request-id"] = request.state.request_id
-        if authorization is not None:
-            headers["authorization"] = authorization
-        headers["x-forwarded-for"] = request.client.host if request.client else ""
-        method = request.method.upper()
-        attempts = 2 if method in IDEMPOTENT_METHODS else 1
+        url = URL(self.base_url + raw_path + ("?" + query.decode("latin-1") if query else ""), encoded=True)
+        # A streamed body cannot be sent twice; only a buffered (or absent) one is retried.
+        attempts = 2 if method in IDEMPOTENT_METHODS and stream_from is None else 1
         for attempt in range(attempts):
+            data: Any = body if stream_from is None else _stream_body(stream_from, counter)
             try:
-                upstream_request = self.client.build_request(
-                    method, path, params=request.query_params, headers=headers, content=body
-                )
-                response = await self.client.send(upstream_request, stream=True)
-            except httpx.ConnectError as exc:
+                response = await self._client().request(method, url, headers=headers, data=data, allow_redirects=False)
+            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
                 if attempt + 1 < attempts:
                     continue
                 self.breaker.failed()
-                log.warning("upstream %s unreachable: %s", self.name, exc)
+                log.warning("upstream %s unreachable: %s", self.name, exc.__class__.__name__)
                 raise Unavailable(
                     f"服务 {self.name} 无法连接，请稍后重试。",
                     f"Service {self.name} cannot be reached; retry shortly.",
                     details={"service": self.name},
                 ) from None
-            except httpx.TimeoutException:
+            except TimeoutError:
                 self.breaker.failed()
-                log.warning("upstream %s timed out on %s %s", self.name, method, path)
+                log.warning("upstream %s timed out on %s %s", self.name, method, raw_path)
                 raise GatewayTimeout(
                     f"服务 {self.name} 响应超时。",
                     f"Service {self.name} did not answer in time.",
                     details={"service": self.name},
                 ) from None
-            if response.status_code >= 500:
+            if response.status >= 500:
                 self.breaker.failed()
             else:
                 self.breaker.succeeded()
-            out_headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
-            counter = request.state.access
+            await self._relay(response, send, counter)
+            return
 
-            async def body_stream(resp: httpx.Response = response, counter: Any = counter) -> AsyncIterator[bytes]:
-                async for chunk in resp.aiter_raw():
-                    counter.bytes_out += len(chunk)
-                    yield chunk
-
-            return StreamingResponse(
-                body_stream(),
-                status_code=response.status_code,
-                headers=out_headers,
-                background=BackgroundTask(response.aclose),
-            )
-        raise AssertionError("unreachable")
+    @staticmethod
+    async def _relay(response: aiohttp.ClientResponse, send: Send, counter: Counter) -> None:
+        try:
+            out_headers = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in HOP_BY_HOP]
+            if response.headers.get("transfer-encoding"):
+                # aiohttp hands over the de-chunked body: its length is unknown until the end.
+                out_headers = [(k, v) for k, v in out_headers if k != b"content-length"]
+            await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+            async for chunk in response.content.iter_any():
+                counter.bytes_out += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            response.release()
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()

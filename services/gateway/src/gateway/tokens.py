@@ -77,6 +77,9 @@ class LocalVerifier(TokenVerifier):
                 if principal.subject in self.live.disabled_principals:
                     raise NotAuthenticated("账号已停用。", "The account is disabled.", code="token_revoked")
                 return principal
+        hit = self.already_verified(token)
+        if hit is not None and self.ring.trusts(hit[1]):
+            return self._still_live(hit[0])
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
@@ -86,7 +89,9 @@ class LocalVerifier(TokenVerifier):
             raise NotAuthenticated(
                 "访问令牌的签名密钥不被信任。", "The token is signed by a key this platform does not trust."
             )
-        principal = self.verify_with_key(token, key.public)
+        return self._still_live(self.verify_with_key(token, key.public))
+
+    def _still_live(self, principal: Principal) -> Principal:
         if principal.session_id and principal.session_id in self.live.revoked_sessions:
             raise NotAuthenticated(
                 "会话已注销，请重新登录。", "The session has ended; sign in again.", code="token_revoked"
