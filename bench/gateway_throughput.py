@@ -7,7 +7,7 @@ not built yet). Three targets in front of it:
 - nginx: Debian's nginx (apt-get) with proxy_pass and a keep-alive upstream block, one worker;
 - gateway: the real gateway in its own process (`python -m uvicorn gateway.app:create_app --factory`, as
   `govshare up` starts it) on embedded PostgreSQL and Tansu: token check, role check, grant check against its
-  live projections, rate limit, proxy over its pooled httpx client, and a gateway.access event per request
+  live projections, rate limit, proxy over its pooled aiohttp client, and a gateway.access event per request
   written through its outbox and published by its relay.
 
 The departments, the consumer's client and its token are set up through the gateway's own API. The resource
