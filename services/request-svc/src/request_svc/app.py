@@ -7,17 +7,43 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from govshare_common.clock import Clock
+from govshare_common.db import UnitOfWork
+from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
-from request_svc.events import registry
+from request_svc import flows
+from request_svc.events import catalog, registry
+from request_svc.routes import routers
+
+DEADLINE_JOB = "request-deadlines"
+GRANT_EXPIRY_JOB = "grant-expiry"
+# Deadlines are whole days: every ten minutes marks a missed one early on the working day after.
+DEADLINE_INTERVAL_SECONDS = 600.0
+# A grant ends at an instant; the gateway also checks valid_until itself, so a minute's lag here only delays
+# the grant.expired event, never lets data through.
+GRANT_EXPIRY_INTERVAL_SECONDS = 60.0
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    holder: dict[str, FastAPI] = {}
+
+    async def deadlines(uow: UnitOfWork) -> None:
+        state = holder["app"].state
+        await flows.check_deadlines(uow, calendar=state.calendar, profile=state.profile)
+
     spec = ServiceSpec(
         name="request",
         title="共享申请与授权服务",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
+        routers=routers,
+        subscriptions=[catalog],
+        jobs=[
+            Job(DEADLINE_JOB, DEADLINE_INTERVAL_SECONDS, deadlines),
+            Job(GRANT_EXPIRY_JOB, GRANT_EXPIRY_INTERVAL_SECONDS, flows.expire_grants),
+        ],
     )
-    return create_service_app(spec, settings, clock)
+    app = create_service_app(spec, settings, clock)
+    holder["app"] = app
+    return app

@@ -1,7 +1,230 @@
-"""What request-svc emits (registered with payload schemas) and how it handles what it consumes."""
+"""What request-svc emits (topic `<prefix>.request`) and the catalog projection it keeps from catalog events.
+
+Payloads follow docs/event-contracts.md: grant.* exactly, request.* with the common fields every consumer
+reads, plus what each step adds. Subjects are the request id, grant id or transfer id.
+"""
 
 from __future__ import annotations
 
-from govshare_common.events import EventRegistry
+import json
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from govshare_common.consumer import Subscription
+from govshare_common.db import UnitOfWork
+from govshare_common.events import Envelope, EventRegistry
 
 registry = EventRegistry()
+
+SUBMITTED = "request.submitted"
+INFO_REQUESTED = "request.info_requested"
+INFO_PROVIDED = "request.info_provided"
+APPROVED = "request.approved"
+REJECTED = "request.rejected"
+ESCALATED = "request.escalated"
+DECIDED = "request.decided"
+OVERDUE = "request.overdue"
+DUE_SOON = "request.due_soon"
+WITHDRAWN = "request.withdrawn"
+GRANT_ISSUED = "grant.issued"
+GRANT_REVOKED = "grant.revoked"
+GRANT_EXPIRED = "grant.expired"
+TRANSFER_REQUESTED = "transfer.requested"
+TRANSFER_CONSENTED = "transfer.consented"
+TRANSFER_APPROVED = "transfer.approved"
+TRANSFER_REFUSED = "transfer.refused"
+
+
+class RequestEvent(BaseModel):
+    request_id: str
+    consumer_code: str
+    provider_code: str
+    resource_code: str
+    state: str
+    due_date: date | None = Field(description="the current deadline (the day the answer is due)")
+    actor: str = Field(description="the principal's subject, or 'system' for jobs")
+
+
+class RequestSubmitted(RequestEvent):
+    share_type: str
+    items: list[str]
+    purposes: list[str]
+    escalation_level: int = Field(description="-1: the provider reviews; >=0: straight to that escalation step")
+
+
+class InfoRequested(RequestEvent):
+    question: str
+
+
+class InfoProvided(RequestEvent):
+    previous_due_date: date | None
+    paused_working_days: int = Field(description="working days the consumer took; the deadline moved by these")
+
+
+class RequestApproved(RequestEvent):
+    grant_id: str
+    items: list[str]
+
+
+class RequestRejected(RequestEvent):
+    reason: str
+
+
+class RequestEscalated(RequestEvent):
+    level: int
+    step: str = Field(description="negotiation | coordinator | leading_group")
+    step_label: str
+    reason: str
+
+
+class RequestDecided(RequestEvent):
+    level: int
+    step: str
+    outcome: str = Field(description="approve | reject")
+    reason: str
+    grant_id: str | None
+    binding: bool
+
+
+class RequestOverdue(RequestEvent):
+    days_late: int
+    awaiting: str = Field(description="provider | platform_office: who failed to answer in time")
+
+
+class RequestWithdrawn(RequestEvent):
+    pass
+
+
+class GrantIssued(BaseModel):
+    grant_id: str
+    request_id: str | None
+    consumer_code: str
+    provider_code: str
+    resource_id: str | None
+    resource_code: str
+    items: list[str]
+    unmasked_items: list[str]
+    purposes: list[str]
+    scope: str
+    conditions: list[str]
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+
+class GrantRevoked(BaseModel):
+    grant_id: str
+    consumer_code: str
+    resource_code: str
+    reason: str
+    revoked_by: str = Field(description="department code of the revoker ('platform' for the platform office)")
+    actor: str
+
+
+class GrantExpired(BaseModel):
+    grant_id: str
+    consumer_code: str
+    resource_code: str
+    expired_at: datetime
+
+
+class TransferEvent(BaseModel):
+    transfer_id: str
+    grant_id: str
+    consumer_code: str
+    provider_code: str
+    third_party: str
+    state: str
+    actor: str
+
+
+class TransferConsented(TransferEvent):
+    party: str = Field(description="platform_office | provider")
+
+
+class TransferRefused(TransferEvent):
+    party: str
+    reason: str
+
+
+for _type, _model, _description in (
+    (SUBMITTED, RequestSubmitted, "a consumer applied for a conditional or not-shared resource"),
+    (INFO_REQUESTED, InfoRequested, "the provider asked for more information; the clock stopped"),
+    (INFO_PROVIDED, InfoProvided, "the consumer answered; the clock restarted and the deadline moved"),
+    (APPROVED, RequestApproved, "the provider approved; a grant was issued"),
+    (REJECTED, RequestRejected, "the provider refused, with its reason"),
+    (ESCALATED, RequestEscalated, "the consumer took the request to negotiation or coordination"),
+    (DECIDED, RequestDecided, "a decision at an escalation step (the coordinator's binds)"),
+    (OVERDUE, RequestOverdue, "the deadline passed without an answer (无故不受理共享申请)"),
+    (DUE_SOON, RequestEvent, "one working day is left to answer"),
+    (WITHDRAWN, RequestWithdrawn, "the consumer withdrew its request"),
+    (GRANT_ISSUED, GrantIssued, "a grant was issued"),
+    (GRANT_REVOKED, GrantRevoked, "a grant was revoked by the provider or the platform office"),
+    (GRANT_EXPIRED, GrantExpired, "a grant reached its end"),
+    (TRANSFER_REQUESTED, TransferEvent, "a consumer asked to pass granted data to a third party"),
+    (TRANSFER_CONSENTED, TransferConsented, "the platform office or the provider approved a transfer"),
+    (TRANSFER_APPROVED, TransferEvent, "both approved: the transfer may take place"),
+    (TRANSFER_REFUSED, TransferRefused, "the platform office or the provider refused a transfer"),
+):
+    registry.register(_type, _model, _description)
+
+
+# --- the catalog projection ----------------------------------------------------------------------------------
+
+catalog = Subscription(source="catalog")
+
+
+def _projection_row(data: dict[str, Any], status: str) -> dict[str, Any]:
+    snapshot = data["published"]
+    return {
+        "code": str(data.get("code") or snapshot["code"]),
+        "resource_id": str(data["resource_id"]),
+        "name": str(snapshot.get("name") or ""),
+        "provider_code": str(data["provider_code"]),
+        "provider_name": str(data.get("provider_name") or snapshot.get("provider_name") or ""),
+        "share_type": str(snapshot["share_type"]),
+        "status": status,
+        "data_items": json.dumps(
+            [
+                {
+                    "name": i["name"],
+                    "label": i.get("label"),
+                    "sensitivity": i.get("sensitivity"),
+                    "masking_rule": i.get("masking_rule"),
+                }
+                for i in snapshot.get("data_items", [])
+            ],
+            ensure_ascii=False,
+        ),
+        "legal_basis": snapshot.get("legal_basis"),
+        "share_conditions": snapshot.get("share_conditions"),
+        "version": int(data.get("version") or 0),
+    }
+
+
+async def _upsert(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    await uow.execute(
+        text(
+            "INSERT INTO resource_projection (code, resource_id, name, provider_code, provider_name, share_type, "
+            "status, data_items, legal_basis, share_conditions, version, updated_at) VALUES (:code, :resource_id, "
+            ":name, :provider_code, :provider_name, :share_type, :status, CAST(:data_items AS jsonb), :legal_basis, "
+            ":share_conditions, :version, now()) ON CONFLICT (code) DO UPDATE SET resource_id = excluded.resource_id, "
+            "name = excluded.name, provider_code = excluded.provider_code, provider_name = excluded.provider_name, "
+            "share_type = excluded.share_type, status = excluded.status, data_items = excluded.data_items, "
+            "legal_basis = excluded.legal_basis, share_conditions = excluded.share_conditions, "
+            "version = excluded.version, updated_at = now()"
+        ),
+        row,
+    )
+
+
+@catalog.on("catalog.resource.published", "catalog.resource.updated")
+async def _published(env: Envelope, uow: UnitOfWork) -> None:
+    await _upsert(uow, _projection_row(env.data, "published"))
+
+
+@catalog.on("catalog.resource.withdrawn")
+async def _withdrawn(env: Envelope, uow: UnitOfWork) -> None:
+    await _upsert(uow, _projection_row(env.data, "withdrawn"))
