@@ -6,7 +6,11 @@ API); this module is the one place that says in which order they run and who log
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import httpx
 
 from govshare_stack.demo import DemoContext, demo_step
 
@@ -47,12 +51,40 @@ async def identities(ctx: DemoContext) -> None:
     _merge(ctx, await seed(ctx.client, await login(ctx, "admin", ctx.admin_password), departments()))
 
 
-@demo_step(20, "catalog.resources")
-async def catalog(ctx: DemoContext) -> None:
-    from catalog_svc.demo import PLATFORM_ADMIN, seed
+async def department_admin_tokens(ctx: DemoContext) -> dict[str, str]:
+    """What every service's `seed(http, tokens)` takes: a dept_admin token per department code, and the
+    platform office's under "platform_admin"."""
     from gateway.demo import DEMO_PASSWORD
 
-    tokens = {PLATFORM_ADMIN: await login(ctx, "admin", ctx.admin_password)}
+    tokens = {"platform_admin": await login(ctx, "admin", ctx.admin_password)}
     for code, _name, short in departments()[1:]:
         tokens[code] = await login(ctx, f"{short}_admin", DEMO_PASSWORD)
-    await seed(ctx.client, tokens)
+    return tokens
+
+
+@demo_step(20, "catalog.resources")
+async def catalog(ctx: DemoContext) -> None:
+    from catalog_svc.demo import seed
+
+    await seed(ctx.client, await department_admin_tokens(ctx))
+
+
+async def once_projections_caught_up(seed: Callable[[], Awaitable[None]], *, attempts: int = 40) -> None:
+    """Run an idempotent seed that depends on another service's events, retrying while its service has not
+    yet learnt them (a fresh platform publishes the catalog a moment before request-svc has read it)."""
+    for attempt in range(attempts):
+        try:
+            await seed()
+            return
+        except (RuntimeError, httpx.HTTPStatusError):
+            if attempt + 1 == attempts:
+                raise
+            await asyncio.sleep(0.5)
+
+
+@demo_step(30, "request.requests")
+async def requests(ctx: DemoContext) -> None:
+    from request_svc.demo import seed
+
+    tokens = await department_admin_tokens(ctx)
+    await once_projections_caught_up(lambda: seed(ctx.client, tokens))
