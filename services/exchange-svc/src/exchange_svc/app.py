@@ -10,7 +10,10 @@ from govshare_common.clock import Clock
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
+from exchange_svc import jobs
 from exchange_svc.events import registry
+from exchange_svc.projections import catalog, grants
+from exchange_svc.routes import routers
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -19,5 +22,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         title="数据交换服务",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
+        routers=routers,
+        subscriptions=[catalog, grants],
+        jobs=jobs.JOBS,
     )
     return create_service_app(spec, settings, clock)

@@ -1,0 +1,267 @@
+"""Checking one ingested row against the catalog's data items (R2.2, R2.3).
+
+Owns: the value rules per data type of the catalog guide (C N Y D T L M G B I F), lengths, required items, the
+check digits of resident ID numbers (an error) and of unified social credit codes (a warning the provider may
+confirm), and a row's operation (upsert or delete by key). Values come from JSON (typed) or CSV (text); both are
+normalised to the same JSON values, so a record reads the same whichever way it arrived.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from govshare_common.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
+
+from exchange_svc.domain.resources import HostedResource, Item, record_key
+
+OP_FIELD = "_op"
+OPS = ("upsert", "delete")
+_TRUE = {"true", "1", "y", "yes", "t", "是"}
+_FALSE = {"false", "0", "n", "no", "f", "否"}
+_ID_REASONS = {
+    "length": ("长度应为 18 位", "must be 18 characters"),
+    "charset": ("含有不允许的字符", "has characters that are not allowed"),
+    "birth_date": ("出生日期不存在", "has an impossible birth date"),
+    "check_char": ("校验码不正确", "has a wrong check character"),
+    "area_code": ("登记管理机关行政区划码不正确", "has a malformed area code"),
+}
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One problem of one row: `row` counts data rows from 1 (a CSV header is not a row)."""
+
+    row: int
+    item: str | None
+    code: str
+    zh: str
+    en: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "item": self.item, "code": self.code, "reason": self.zh, "reason_en": self.en}
+
+
+@dataclass
+class CheckedRow:
+    row: int
+    op: str
+    key: str
+    subject: str | None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+class BadValue(ValueError):
+    def __init__(self, code: str, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.code, self.zh, self.en = code, zh, en
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise InvalidOperation
+    d = Decimal(str(value).strip())
+    if not d.is_finite():
+        raise InvalidOperation
+    return d
+
+
+def normalise(item: Item, value: Any, *, today: date) -> tuple[Any, str | None]:
+    """The stored JSON value of `value` for `item`, and a warning code (uscc_check) when the provider may confirm.
+
+    Raises BadValue when the value cannot be accepted.
+    """
+    t = item.data_type
+    if t in ("C", "M", "G"):
+        if isinstance(value, (dict, list)):
+            raise BadValue("type", "应为文本", "must be text")
+        text = str(value).strip() if not isinstance(value, str) else value.strip()
+        if item.length is not None and len(text) > item.length:
+            raise BadValue("length", f"超过长度上限 {item.length}", f"is longer than {item.length}")
+        if item.identifier_kind == "resident_id":
+            try:
+                return validate_resident_id(text, today=today), None
+            except InvalidIdentifier as exc:
+                zh, en = _ID_REASONS.get(exc.reason_code, ("格式不正确", "is malformed"))
+                raise BadValue("resident_id", f"公民身份号码{zh}", f"resident ID number {en}") from None
+        if item.identifier_kind == "uscc":
+            try:
+                result = validate_uscc(text)
+            except InvalidIdentifier as exc:
+                zh, en = _ID_REASONS.get(exc.reason_code, ("格式不正确", "is malformed"))
+                raise BadValue("uscc", f"统一社会信用代码{zh}", f"unified social credit code {en}") from None
+            return result.value, (None if result.check_ok else "uscc_check")
+        return text, None
+    if t in ("N", "Y"):
+        try:
+            d = _decimal(value)
+        except (InvalidOperation, ValueError):
+            raise BadValue("type", "应为数值", "must be a number") from None
+        digits = len(d.as_tuple().digits)
+        if item.length is not None and digits > item.length:
+            raise BadValue("length", f"数值位数超过 {item.length}", f"has more than {item.length} digits")
+        if t == "Y" and -d.as_tuple().exponent > 2:  # type: ignore[operator]
+            raise BadValue("type", "货币金额最多两位小数", "money has at most two decimals")
+        return str(d), None
+    if t == "I":
+        if isinstance(value, bool):
+            raise BadValue("type", "应为整数", "must be an integer")
+        try:
+            d = _decimal(value)
+            if d != d.to_integral_value():
+                raise InvalidOperation
+            return int(d), None
+        except (InvalidOperation, ValueError):
+            raise BadValue("type", "应为整数", "must be an integer") from None
+    if t == "F":
+        try:
+            return float(_decimal(value)), None
+        except (InvalidOperation, ValueError):
+            raise BadValue("type", "应为数值", "must be a number") from None
+    if t == "D":
+        text = str(value).strip()
+        try:
+            parsed = date.fromisoformat(text) if "-" in text else datetime.strptime(text, "%Y%m%d").date()
+        except ValueError:
+            raise BadValue("type", "应为日期（YYYY-MM-DD）", "must be a date (YYYY-MM-DD)") from None
+        return parsed.isoformat(), None
+    if t == "T":
+        try:
+            return datetime.fromisoformat(str(value).strip()).isoformat(), None
+        except ValueError:
+            raise BadValue("type", "应为日期时间（ISO 8601）", "must be a date-time (ISO 8601)") from None
+    if t == "L":
+        if isinstance(value, bool):
+            return value, None
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True, None
+        if text in _FALSE:
+            return False, None
+        raise BadValue("type", "应为逻辑值（是/否）", "must be a boolean")
+    if t == "B":
+        try:
+            base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadValue("type", "二进制内容应为 Base64 编码", "binary content must be Base64") from None
+        return str(value), None
+    return value, None
+
+
+def check_row(
+    number: int,
+    raw: dict[str, Any],
+    resource: HostedResource,
+    *,
+    full_row: bool,
+    today: date,
+) -> tuple[CheckedRow | None, list[RowProblem], list[RowProblem]]:
+    """A row's normalised values, its problems and its warnings.
+
+    full_row: the row comes from the resource's own provider, so its required items must be there; a
+    contributing department (a declared single source for some items) sends only the key and its items.
+    """
+    problems: list[RowProblem] = []
+    warnings: list[RowProblem] = []
+    op = str(raw.get(OP_FIELD) or "upsert").strip().lower()
+    if op not in OPS:
+        problems.append(
+            RowProblem(number, OP_FIELD, "op", "操作类型只能是 upsert 或 delete", "_op must be upsert or delete")
+        )
+    key_items = resource.key_items
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == OP_FIELD:
+            continue
+        item = resource.item(name)
+        if item is None:
+            problems.append(
+                RowProblem(number, name, "unknown_item", "目录中没有该信息项", "no such data item in the catalog")
+            )
+            continue
+        if _blank(value):
+            values[name] = None
+            continue
+        if op == "delete" and name not in key_items:
+            continue
+        try:
+            normalised, warning = normalise(item, value, today=today)
+        except BadValue as exc:
+            problems.append(RowProblem(number, name, exc.code, f"{item.label}{exc.zh}", f"{name} {exc.en}"))
+            continue
+        if warning:
+            warnings.append(
+                RowProblem(
+                    number,
+                    name,
+                    warning,
+                    f"{item.label}校验码不符，如确认无误请带 confirm_uscc_warnings=true 重新提交",
+                    f"{name} fails its check character; resend with confirm_uscc_warnings=true if it is right",
+                )
+            )
+        values[name] = normalised
+    flagged = {p.item for p in problems}
+    for name in key_items:
+        if values.get(name) is None and name not in flagged:
+            problems.append(RowProblem(number, name, "key_missing", "缺少记录主键信息项", "the record key is missing"))
+    if op == "upsert" and full_row:
+        for item in resource.items:
+            if item.required and item.name not in key_items and values.get(item.name) is None:
+                if item.name not in flagged:
+                    problems.append(
+                        RowProblem(number, item.name, "required", f"{item.label}为必填项", f"{item.name} is required")
+                    )
+    if problems:
+        return None, problems, warnings
+    subject_item = resource.subject_item
+    subject = values.get(subject_item.name) if subject_item else None
+    return (
+        CheckedRow(number, op, record_key(values, key_items), subject, values if op == "upsert" else {}),
+        problems,
+        warnings,
+    )
+
+
+@dataclass
+class Merge:
+    """What one upsert does to one record."""
+
+    data: dict[str, Any]
+    changed: list[str]
+    conflicts: list[tuple[str, str, Any, Any]]  # item, authoritative provider, served value, candidate value
+
+
+def merge(
+    existing: dict[str, Any] | None,
+    incoming: dict[str, Any],
+    *,
+    sender: str,
+    authority: dict[str, str],
+    key_items: tuple[str, ...],
+) -> Merge:
+    """Apply a row to a record under single source (一数一源, R2.1).
+
+    Each item has one authoritative provider (`authority`: item -> department). The authoritative provider's
+    values are written; another department's value that differs from the served one is not written but opens a
+    conflict for the platform office to arbitrate, and the served value stays meanwhile.
+    """
+    data = dict(existing or {})
+    changed: list[str] = []
+    conflicts: list[tuple[str, str, Any, Any]] = []
+    for name, value in incoming.items():
+        current = data.get(name)
+        if name in key_items or authority[name] == sender:
+            if existing is None or current != value:
+                data[name] = value
+                changed.append(name)
+        elif value != current:
+            conflicts.append((name, authority[name], current, value))
+    return Merge(data, changed, conflicts)

@@ -1,0 +1,17 @@
+"""exchange-svc's periodic jobs; each reads time from the unit of work's clock (tests call run_once)."""
+
+from __future__ import annotations
+
+from govshare_common.jobs import Job
+
+from exchange_svc import disputes, freshness
+
+FRESHNESS_JOB = "exchange-freshness"
+DISPUTES_JOB = "exchange-disputes-overdue"
+# Cycles are a day or longer; checking every ten minutes flags a missed one promptly.
+INTERVAL_SECONDS = 600.0
+
+JOBS: list[Job] = [
+    Job(FRESHNESS_JOB, INTERVAL_SECONDS, freshness.mark_stale),
+    Job(DISPUTES_JOB, INTERVAL_SECONDS, disputes.mark_overdue),
+]

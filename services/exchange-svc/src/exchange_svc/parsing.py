@@ -1,0 +1,95 @@
+"""Reading a batch body as it arrives: JSON lines or CSV, row by row, without holding the raw body.
+
+Rows are numbered from 1 in the order they come (a CSV header is not a row; a blank line is skipped but keeps
+the JSON-lines numbering aligned with line numbers). A line that cannot be read becomes a row problem, so the
+provider gets every bad row at once.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from exchange_svc.domain.validation import RowProblem
+
+FORMATS = ("jsonl", "csv")
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
+    """Complete text lines per received chunk (UTF-8, a leading BOM dropped)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    tail = ""
+    async for chunk in chunks:
+        text = tail + decoder.decode(chunk)
+        lines = text.split("\n")
+        tail = lines.pop()
+        if lines:
+            yield lines
+    text = tail + decoder.decode(b"", final=True)
+    if text:
+        yield [text]
+
+
+async def jsonl_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
+    number = 0
+    async for lines in _lines(chunks):
+        for line in lines:
+            number += 1
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                yield number, RowProblem(number, None, "json", "该行不是合法的 JSON", "the line is not valid JSON")
+                continue
+            if not isinstance(row, dict):
+                yield (
+                    number,
+                    RowProblem(number, None, "json", "每行应为一个 JSON 对象", "each line must be a JSON object"),
+                )
+                continue
+            yield number, row
+
+
+async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
+    header: list[str] | None = None
+    number = 0
+    pending = ""  # a record whose quoted field runs on over a line break
+    async for lines in _lines(chunks):
+        records: list[str] = []
+        for line in lines:
+            pending = f"{pending}\n{line}" if pending else line
+            if pending.count('"') % 2 == 0:
+                records.append(pending.rstrip("\r"))
+                pending = ""
+        for fields in csv.reader(records):
+            if header is None:
+                header = [h.strip() for h in fields]
+                continue
+            if not any(f.strip() for f in fields):
+                continue
+            number += 1
+            if len(fields) != len(header):
+                yield (
+                    number,
+                    RowProblem(
+                        number,
+                        None,
+                        "columns",
+                        f"该行有 {len(fields)} 列，表头有 {len(header)} 列",
+                        f"the row has {len(fields)} columns, the header {len(header)}",
+                    ),
+                )
+                continue
+            yield number, dict(zip(header, fields, strict=True))
+    if pending:
+        number += 1
+        yield number, RowProblem(number, None, "csv", "引号未闭合", "an unterminated quoted field")
+
+
+def rows(fmt: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
+    return csv_rows(chunks) if fmt == "csv" else jsonl_rows(chunks)

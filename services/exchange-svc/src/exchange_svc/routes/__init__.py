@@ -1,0 +1,16 @@
+"""HTTP handlers under /api/v1/exchange: parse, authorise, call the flows, shape the answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from exchange_svc.routes import conflicts, disputes, exports, files, records, subscriptions
+
+routers: list[APIRouter] = [
+    records.router,
+    subscriptions.router,
+    conflicts.router,
+    disputes.router,
+    exports.router,
+    files.router,
+]

@@ -1,0 +1,37 @@
+"""What every exchange handler shares: roles, the purpose header, pagination, the identifier hash key.
+
+Resource-bound routes are /api/v1/exchange/resources/<code>/…, the code percent-encoded (it contains "/"), so
+the gateway checks the grant at the door; `{code:path}` takes the decoded code back apart here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+
+from govshare_common.auth import Principal, require_roles
+
+PREFIX = "/api/v1/exchange"
+RESOURCE = f"{PREFIX}/resources/{{code:path}}"
+
+DEPT_ROLES = ("dept_admin", "dept_reviewer", "dept_system")
+Reader = Annotated[Principal, Depends(require_roles(*DEPT_ROLES, "platform_admin", "federation_peer"))]
+Sender = Annotated[Principal, Depends(require_roles("dept_system", "dept_admin"))]
+DeptAdmin = Annotated[Principal, Depends(require_roles("dept_admin"))]
+PlatformAdmin = Annotated[Principal, Depends(require_roles("platform_admin"))]
+Staff = Annotated[Principal, Depends(require_roles(*DEPT_ROLES, "platform_admin"))]
+Purpose = Annotated[
+    str | None,
+    Header(alias="X-Govshare-Purpose", description="共享用途：administrative_basis / work_reference / …"),
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="每页条数")]
+Offset = Annotated[int, Query(ge=0, description="跳过条数")]
+
+
+def hash_key(request: Request) -> bytes:
+    return request.app.state.settings.hash_key()  # type: ignore[no-any-return]
+
+
+def page(items: list[Any], total: int, limit: int, offset: int, **extra: Any) -> dict[str, Any]:
+    return {"items": items, "total": total, "limit": limit, "offset": offset, **extra}

@@ -1,0 +1,216 @@
+"""Exchange behind the gateway: a provider's batch goes in through the door; a consumer without a grant is refused
+at the door and again by exchange-svc when it calls the service directly; with a grant (request-svc's event, sent
+here by a stand-in until request-svc exists) it receives only the granted items, masked as the grant says."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from govshare_common.events import EventRegistry
+from govshare_common.identifiers import resident_id_check_char
+from govshare_common.service import ServiceSpec, create_service_app
+from govshare_common.testing import serve
+from govshare_stack.demo_steps import departments
+
+from catalog_svc.demo import CIVIL, PSB
+from gateway.demo import DEMO_PASSWORD
+from gateway.demo import seed as seed_identities
+
+
+class GrantIssued(BaseModel):
+    """request-svc's grant.issued, as docs/event-contracts.md fixes it."""
+
+    grant_id: str
+    request_id: str | None
+    consumer_code: str
+    provider_code: str
+    resource_id: str | None
+    resource_code: str
+    items: list[str]
+    unmasked_items: list[str]
+    purposes: list[str]
+    scope: str
+    conditions: list[str]
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+
+def request_peer() -> ServiceSpec:
+    registry = EventRegistry()
+    registry.register("grant.issued", GrantIssued)
+    return ServiceSpec(
+        name="request",
+        title="共享申请服务（测试替身）",
+        migrations_dir=Path(__file__).parent / "peers",
+        registry=registry,
+        follows_calendar=False,
+    )
+
+
+ZHANG = "11010519491231002X"
+LI = "32040419800101001" + resident_id_check_char("32040419800101001")
+
+RESOURCE = {
+    "resource_class": "departmental",
+    "category_code": "01",
+    "category_name": "公安",
+    "subcategory_code": "002",
+    "subcategory_name": "户政管理",
+    "name": "户籍人口登记信息",
+    "summary": "户籍人口的登记信息，含姓名、公民身份号码和户籍地址。",
+    "provider_code": PSB.code,
+    "provider_name": PSB.name,
+    "format_category": "database",
+    "format_detail": "关系型数据库表",
+    "data_items": [
+        {
+            "name": "GMSFHM",
+            "label": "公民身份号码",
+            "data_type": "C",
+            "length": 18,
+            "required": True,
+            "identifier_kind": "resident_id",
+            "sensitivity": "personal",
+            "masking_rule": "resident_id",
+        },
+        {
+            "name": "XM",
+            "label": "姓名",
+            "data_type": "C",
+            "length": 50,
+            "sensitivity": "personal",
+            "masking_rule": "name",
+        },
+        {
+            "name": "HJDZ",
+            "label": "户籍地址",
+            "data_type": "C",
+            "length": 200,
+            "sensitivity": "personal",
+            "masking_rule": "address",
+        },
+        {"name": "MZ", "label": "民族", "data_type": "C", "length": 2, "sensitivity": "public"},
+    ],
+    "share_type": "conditional",
+    "share_conditions": "仅限社会救助对象身份核验。",
+    "share_method_class": "platform",
+    "share_method_type": "interface",
+    "update_cycle": "daily",
+}
+
+
+async def eventually(check: Any, timeout: float = 30.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("not reached in time")
+        await asyncio.sleep(0.1)
+
+
+async def client_bearer(http: Any, creds: dict[str, Any], department_name: str) -> dict[str, str]:
+    client = next(c for c in creds["clients"].values() if c["department"] == department_name)
+    r = await http.post(
+        "/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def test_batch_in_and_granted_masked_query_out_through_the_gateway(platform) -> None:
+    async with platform("gateway", "catalog", "exchange") as p:
+        gw, ex = p.apps["gateway"], p.apps["exchange"]
+        peer = create_service_app(request_peer(), gw.state.settings.model_copy())
+        request_port = int(gw.state.settings.service_urls["request"].rsplit(":", 1)[1])
+        async with serve(peer, request_port), p.client() as http:
+            admin_token = await p.token()
+            admin = {"Authorization": f"Bearer {admin_token}"}
+            creds = await seed_identities(http, admin_token, departments())
+            psb_admin = {"Authorization": f"Bearer {await p.token('gaj_admin', DEMO_PASSWORD)}"}
+            provider = await client_bearer(http, creds, PSB.name)
+            consumer = {**await client_bearer(http, creds, CIVIL.name), "X-Govshare-Purpose": "data_verification"}
+
+            rid = (await http.post("/api/v1/catalog/resources", json=RESOURCE, headers=psb_admin)).json()["id"]
+            assert (await http.post(f"/api/v1/catalog/resources/{rid}/submit", headers=psb_admin)).status_code == 200
+            code = (await http.post(f"/api/v1/catalog/resources/{rid}/publish", headers=admin)).json()["code"]
+            await eventually(lambda: asyncio.sleep(0, code in gw.state.live.resources))
+            base = f"/api/v1/exchange/resources/{quote(code, safe='')}"
+
+            async def exchange_knows() -> bool:
+                async with ex.state.db.engine.connect() as conn:
+                    return bool((await conn.execute(text("SELECT count(*) FROM resource"))).scalar())
+
+            await eventually(exchange_knows)
+            rows = [
+                {"GMSFHM": ZHANG, "XM": "张三", "HJDZ": "江苏省常州市钟楼区南大街1号", "MZ": "01"},
+                {"GMSFHM": LI, "XM": "李四", "HJDZ": "江苏省常州市钟楼区西新桥二村5幢", "MZ": "01"},
+            ]
+            body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+            sent = await http.post(f"{base}/batches", params={"batch_id": "2026-11-21"}, content=body, headers=provider)
+            assert sent.status_code == 200, sent.text
+            assert sent.json()["inserted"] == 2
+
+            # No grant: refused at the door, and by exchange-svc itself when called directly.
+            refused = await http.get(f"{base}/records", params={"subject": ZHANG}, headers=consumer)
+            assert refused.status_code == 403 and refused.json()["details"]["reason"] == "no_live_grant"
+            async with p.client("exchange") as direct:
+                bypass = await direct.get(f"{base}/records", params={"subject": ZHANG}, headers=consumer)
+            assert bypass.status_code == 403 and bypass.json()["details"]["reason"] == "no_live_grant"
+            assert set(bypass.json()) == {"code", "message", "details", "trace_id"}
+
+            async with peer.state.db.unit_of_work() as uow:
+                uow.emit(
+                    "grant.issued",
+                    "g-civil-1",
+                    GrantIssued(
+                        grant_id="g-civil-1",
+                        request_id="req-1",
+                        consumer_code=CIVIL.code,
+                        provider_code=PSB.code,
+                        resource_id=rid,
+                        resource_code=code,
+                        items=["GMSFHM", "XM", "HJDZ"],
+                        unmasked_items=[],
+                        purposes=["data_verification"],
+                        scope="低保审核经办人员",
+                        conditions=["仅用于身份核验"],
+                        valid_from=None,
+                        valid_until=None,
+                    ),
+                )
+
+            async def allowed() -> Any:
+                r = await http.get(f"{base}/records", params={"subject": [ZHANG, LI]}, headers=consumer)
+                return r if r.status_code == 200 else None
+
+            got = (await eventually(allowed)).json()
+            data = sorted((i["data"] for i in got["items"]), key=lambda d: d["GMSFHM"])
+            assert data == [
+                {"GMSFHM": "110105********002X", "XM": "张*", "HJDZ": "江苏省常州市钟楼区***"},
+                {"GMSFHM": LI[:6] + "********" + LI[-4:], "XM": "李*", "HJDZ": "江苏省常州市钟楼区***"},
+            ]
+            wrong_purpose = await http.get(
+                f"{base}/records", params={"subject": ZHANG}, headers={**consumer, "X-Govshare-Purpose": "other"}
+            )
+            assert wrong_purpose.status_code == 403
+
+        async with ex.state.db.engine.connect() as conn:
+            accesses = [
+                r[0] for r in await conn.execute(text("SELECT data FROM outbox WHERE type = 'exchange.access'"))
+            ]
+        assert [(a["department_code"], a["rows"], a["grant_id"]) for a in accesses] == [(CIVIL.code, 2, "g-civil-1")]
