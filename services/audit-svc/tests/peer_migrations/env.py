@@ -1,0 +1,5 @@
+from alembic import context
+
+from govshare_common.migrations import run_env
+
+run_env(context)
