@@ -1,59 +1,22 @@
 """Exchange behind the gateway: a provider's batch goes in through the door; a consumer without a grant is refused
-at the door and again by exchange-svc when it calls the service directly; with a grant (request-svc's event, sent
-here by a stand-in until request-svc exists) it receives only the granted items, masked as the grant says."""
+at the door and again by exchange-svc when it calls the service directly; once the provider approves its share
+request in request-svc, it receives only the granted items, masked as the grant says."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel
 from sqlalchemy import text
 
-from govshare_common.events import EventRegistry
 from govshare_common.identifiers import resident_id_check_char
-from govshare_common.service import ServiceSpec, create_service_app
-from govshare_common.testing import serve
 from govshare_stack.demo_steps import departments
 
 from catalog_svc.demo import CIVIL, PSB
 from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
-
-
-class GrantIssued(BaseModel):
-    """request-svc's grant.issued, as docs/event-contracts.md fixes it."""
-
-    grant_id: str
-    request_id: str | None
-    consumer_code: str
-    provider_code: str
-    resource_id: str | None
-    resource_code: str
-    items: list[str]
-    unmasked_items: list[str]
-    purposes: list[str]
-    scope: str
-    conditions: list[str]
-    valid_from: datetime | None
-    valid_until: datetime | None
-
-
-def request_peer() -> ServiceSpec:
-    registry = EventRegistry()
-    registry.register("grant.issued", GrantIssued)
-    return ServiceSpec(
-        name="request",
-        title="共享申请服务（测试替身）",
-        migrations_dir=Path(__file__).parent / "peers",
-        registry=registry,
-        follows_calendar=False,
-    )
-
 
 ZHANG = "11010519491231002X"
 LI = "32040419800101001" + resident_id_check_char("32040419800101001")
@@ -133,15 +96,14 @@ async def client_bearer(http: Any, creds: dict[str, Any], department_name: str) 
 
 
 async def test_batch_in_and_granted_masked_query_out_through_the_gateway(platform) -> None:
-    async with platform("gateway", "catalog", "exchange") as p:
+    async with platform("gateway", "catalog", "request", "exchange") as p:
         gw, ex = p.apps["gateway"], p.apps["exchange"]
-        peer = create_service_app(request_peer(), gw.state.settings.model_copy())
-        request_port = int(gw.state.settings.service_urls["request"].rsplit(":", 1)[1])
-        async with serve(peer, request_port), p.client() as http:
+        async with p.client() as http:
             admin_token = await p.token()
             admin = {"Authorization": f"Bearer {admin_token}"}
             creds = await seed_identities(http, admin_token, departments())
             psb_admin = {"Authorization": f"Bearer {await p.token('gaj_admin', DEMO_PASSWORD)}"}
+            civil_admin = {"Authorization": f"Bearer {await p.token('mzj_admin', DEMO_PASSWORD)}"}
             provider = await client_bearer(http, creds, PSB.name)
             consumer = {**await client_bearer(http, creds, CIVIL.name), "X-Govshare-Purpose": "data_verification"}
 
@@ -173,26 +135,30 @@ async def test_batch_in_and_granted_masked_query_out_through_the_gateway(platfor
             assert bypass.status_code == 403 and bypass.json()["details"]["reason"] == "no_live_grant"
             assert set(bypass.json()) == {"code", "message", "details", "trace_id"}
 
-            async with peer.state.db.unit_of_work() as uow:
-                uow.emit(
-                    "grant.issued",
-                    "g-civil-1",
-                    GrantIssued(
-                        grant_id="g-civil-1",
-                        request_id="req-1",
-                        consumer_code=CIVIL.code,
-                        provider_code=PSB.code,
-                        resource_id=rid,
-                        resource_code=code,
-                        items=["GMSFHM", "XM", "HJDZ"],
-                        unmasked_items=[],
-                        purposes=["data_verification"],
-                        scope="低保审核经办人员",
-                        conditions=["仅用于身份核验"],
-                        valid_from=None,
-                        valid_until=None,
-                    ),
+            # The consumer applies for three of the four items; the provider approves them, masked.
+            async def request_svc_knows() -> Any:
+                r = await http.post(
+                    "/api/v1/requests",
+                    json={
+                        "resource_code": code,
+                        "items": ["GMSFHM", "XM", "HJDZ"],
+                        "purposes": ["data_verification"],
+                        "scope": "低保审核经办人员",
+                        "security_measures": "专网访问，操作留痕",
+                        "business_matter": "最低生活保障对象身份核验",
+                    },
+                    headers=civil_admin,
                 )
+                return r if r.status_code == 201 else None
+
+            request_id = (await eventually(request_svc_knows)).json()["id"]
+            approved = await http.post(
+                f"/api/v1/requests/{request_id}/approve",
+                json={"conditions": ["仅用于身份核验"]},
+                headers=psb_admin,
+            )
+            assert approved.status_code == 200, approved.text
+            grant_id = approved.json()["grant_id"]
 
             async def allowed() -> Any:
                 r = await http.get(f"{base}/records", params={"subject": [ZHANG, LI]}, headers=consumer)
@@ -213,4 +179,4 @@ async def test_batch_in_and_granted_masked_query_out_through_the_gateway(platfor
             accesses = [
                 r[0] for r in await conn.execute(text("SELECT data FROM outbox WHERE type = 'exchange.access'"))
             ]
-        assert [(a["department_code"], a["rows"], a["grant_id"]) for a in accesses] == [(CIVIL.code, 2, "g-civil-1")]
+        assert [(a["department_code"], a["rows"], a["grant_id"]) for a in accesses] == [(CIVIL.code, 2, grant_id)]

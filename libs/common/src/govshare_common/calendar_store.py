@@ -182,6 +182,15 @@ class CalendarService:
         """The gateway's write: store the year and tell every service."""
         await store_year(uow.conn, event, source="notice")
         uow.emit(YEAR_PUBLISHED, f"calendar-{event.year}", event)
+        self.invalidate()
+
+    async def apply_published_year(self, uow: Any, env: Envelope) -> None:
+        """Another service's side of a published year: store it in this service's calendar."""
+        await store_year(uow.conn, YearPublished.model_validate(env.data), source="notice")
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Reload the calendar at its next use (the stored years changed)."""
         self._loaded_at = 0.0
         self._stamp = None
 
@@ -191,8 +200,6 @@ def calendar_subscription(service: CalendarService) -> Subscription:
 
     @sub.on(YEAR_PUBLISHED)
     async def _apply(env: Envelope, uow: Any) -> None:
-        await store_year(uow.conn, YearPublished.model_validate(env.data), source="notice")
-        service._loaded_at = 0.0
-        service._stamp = None
+        await service.apply_published_year(uow, env)
 
     return sub

@@ -7,7 +7,7 @@ the events go to the service's outbox table in the same transaction, so a rollba
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -46,6 +46,7 @@ class UnitOfWork:
         self.registry = registry
         self.clock = clock
         self._pending: list[dict[str, Any]] = []
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._traceparent: str | bool | None = False  # not looked up yet
 
     async def execute(self, statement: Any, params: Any = None) -> Any:
@@ -69,6 +70,17 @@ class UnitOfWork:
             )
         )
         return event_id
+
+    def before_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` in this transaction just before its events are written and it commits (e.g. to
+        write in one statement what several handlers collected)."""
+        self._before_commit.append(callback)
+
+    async def finish(self) -> None:
+        """What closes the unit of work before its commit: the before-commit callbacks, then the outbox."""
+        while self._before_commit:
+            await self._before_commit.pop(0)()
+        await self.flush_events()
 
     async def flush_events(self) -> None:
         if not self._pending:
@@ -105,7 +117,7 @@ class Database:
             uow = UnitOfWork(conn, schema=self.schema, source=self.source, registry=self.registry, clock=self.clock)
             try:
                 yield uow
-                await uow.flush_events()
+                await uow.finish()
                 await trans.commit()
             except BaseException:
                 if trans.is_active:

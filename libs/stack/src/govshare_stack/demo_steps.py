@@ -82,6 +82,13 @@ async def once_projections_caught_up(seed: Callable[[], Awaitable[None]], *, att
             await asyncio.sleep(0.5)
 
 
+@demo_step(25, "exchange.records")
+async def records(ctx: DemoContext) -> None:
+    from exchange_svc.demo import seed
+
+    await seed(ctx.client, await department_admin_tokens(ctx))  # waits for exchange-svc to learn the catalog
+
+
 @demo_step(30, "request.requests")
 async def requests(ctx: DemoContext) -> None:
     from request_svc.demo import seed

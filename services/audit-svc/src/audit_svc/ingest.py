@@ -8,12 +8,11 @@ inbox cursor, so a batch is logged together with the cursor that says it was han
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from govshare_common.calendar_store import YEAR_PUBLISHED, YearPublished, store_year
+from govshare_common.calendar_store import YEAR_PUBLISHED
 from govshare_common.consumer import Subscription
 from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope
@@ -61,25 +60,22 @@ class Ingest:
             INGEST_LAG.labels(source).set(max(0.0, (now - env.time).total_seconds()))
 
     def _batch(self, uow: UnitOfWork) -> list[Envelope]:
-        """The events of this unit of work, written when it flushes (before its commit)."""
+        """The events of this unit of work, written in one batch just before it commits."""
         batch: list[Envelope] | None = uow.__dict__.get(_BATCH_ATTR)
         if batch is None:
             pending: list[Envelope] = []
             uow.__dict__[_BATCH_ATTR] = pending
-            flush_events: Callable[[], Awaitable[None]] = uow.flush_events
 
-            async def flush() -> None:
+            async def write_batch() -> None:
+                if not pending:
+                    return
                 try:
-                    if pending:
-                        taken = pending[:]
-                        pending.clear()
-                        await self.write(uow, taken)
-                    await flush_events()
+                    await self.write(uow, pending)
                 except BaseException:
                     self.ledger.forget_months()
                     raise
 
-            uow.flush_events = flush  # type: ignore[method-assign]
+            uow.before_commit(write_batch)
             batch = pending
         return batch
 
@@ -88,10 +84,7 @@ class Ingest:
 
     async def handle_calendar_year(self, env: Envelope, uow: UnitOfWork) -> None:
         """The gateway's calendar year: logged like everything else, and applied to this service's calendar."""
-        await store_year(uow.conn, YearPublished.model_validate(env.data), source="notice")
-        calendar = self.app.state.calendar
-        calendar._loaded_at = 0.0
-        calendar._stamp = None
+        await self.app.state.calendar.apply_published_year(uow, env)
         await self.handle(env, uow)
 
     def subscriptions(self) -> list[Subscription]:

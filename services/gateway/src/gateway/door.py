@@ -41,6 +41,8 @@ tracer = trace.get_tracer("govshare.gateway")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_INGEST_BYTES = 256 * 1024 * 1024
+# Ingest batches and file uploads may be large; they stream through to exchange-svc.
+BULK_UPLOAD_SUFFIXES = ("/batches", "/files")
 DENIED_STATUSES = {401, 403, 413, 429}
 
 
@@ -167,7 +169,7 @@ class DoorMiddleware:
             principal = await authenticate(request)
             self._authorise(request, principal, match, method, ctx)
 
-        limit = MAX_INGEST_BYTES if path.endswith("/batches") else MAX_BODY_BYTES
+        limit = MAX_INGEST_BYTES if path.endswith(BULK_UPLOAD_SUFFIXES) else MAX_BODY_BYTES
         declared = headers.get("content-length")
         if declared is not None and int(declared) > limit:
             ctx.reason = "too_large"
