@@ -76,7 +76,7 @@ test: $(STAMP)
 # Every check runs even when an earlier one fails; the target fails if any did.
 lint: $(STAMP)
 	@failed=""; \
-	for check in "ruff check ." "ruff format --check ." "mypy libs/common/src" "lint-imports"; do \
+	for check in "ruff check ." "ruff format --check ." "mypy libs/common/src libs/stack/src $(wildcard services/*/src)" "lint-imports"; do \
 	  echo "== $$check"; \
 	  $(RUN) $$check || failed="$$failed\n  $$check"; \
 	done; \
