@@ -3,30 +3,19 @@ auditor traces a person's ID number through the gateway, and the stored log hold
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 
 from govshare_common.identifiers import uscc_check_char
+from govshare_common.testing import eventually
 from govshare_common.workdays import china_today
 
 PASSWORD = "Str0ng-Passw0rd!"
 PERSON = "11010519491231002X"
 OFFICE = "11320404MB1234500" + uscc_check_char("11320404MB1234500")
 SAMR = "11320404MB1234502" + uscc_check_char("11320404MB1234502")
-
-
-async def _eventually(check: Any, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not reached in time")
-        await asyncio.sleep(0.2)
 
 
 async def _login(http: Any, username: str) -> dict[str, str]:
@@ -87,7 +76,7 @@ async def test_gateway_accesses_are_chained_and_an_auditor_traces_an_id_through_
                 assert r.status_code == 200, r.text
                 return r.json() if r.json()["total"] else None
 
-            found = await _eventually(traced)
+            found = await eventually(traced)
             (hit,) = found["items"]
             assert hit["type"] == "gateway.access" and hit["data"]["department"] == SAMR
             assert hit["data"]["outcome"] == "denied" and hit["data"]["resource"] == "101001/000001"

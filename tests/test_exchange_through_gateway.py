@@ -12,6 +12,7 @@ from urllib.parse import quote
 from sqlalchemy import text
 
 from govshare_common.identifiers import resident_id_check_char
+from govshare_common.testing import eventually
 from govshare_stack.demo_steps import departments
 
 from catalog_svc.demo import CIVIL, PSB
@@ -68,17 +69,6 @@ RESOURCE = {
     "share_method_type": "interface",
     "update_cycle": "daily",
 }
-
-
-async def eventually(check: Any, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not reached in time")
-        await asyncio.sleep(0.1)
 
 
 async def client_bearer(http: Any, creds: dict[str, Any], department_name: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from govshare_common.events import EventRegistry
 from govshare_common.service import ServiceSpec, create_service_app
-from govshare_common.testing import TokenIssuer, free_port, serve
+from govshare_common.testing import TokenIssuer, eventually, free_port, serve
 
 from gateway.proxy import Upstream
 from gateway.tokens import issue_access_token
@@ -69,17 +69,6 @@ async def access_events(gateway_app: Any) -> list[dict[str, Any]]:
     async with gateway_app.state.db.engine.connect() as conn:
         rows = await conn.execute(text("SELECT data FROM outbox WHERE type = 'gateway.access' ORDER BY id"))
         return [r[0] for r in rows]
-
-
-async def eventually(check: Any, timeout: float = 5.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def test_grant_types_and_every_refusal_is_a_401_or_403_with_an_access_event(platform) -> None:
@@ -168,7 +157,7 @@ async def test_grant_types_and_every_refusal_is_a_401_or_403_with_an_access_even
             bearer = {"Authorization": f"Bearer {second['access_token']}"}
             assert (await http.get("/api/v1/identity/users", headers=bearer)).status_code == 200
             assert (await http.post("/auth/logout", headers=bearer)).status_code == 200
-            await eventually(lambda: _status(http, "/api/v1/identity/users", bearer, 401))
+            await eventually(lambda: _status(http, "/api/v1/identity/users", bearer, 401), timeout=5.0)
 
             # a valid token without the role: 403 (dept_admin cannot register departments)
             third = (
@@ -371,7 +360,7 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
                             published=PublishedSnapshot(code=code, share_type="conditional"),
                         ),
                     )
-                await eventually(lambda: _has_resource(gw, code))
+                await eventually(lambda: _has_resource(gw, code), timeout=5.0)
                 refused = await http.get(path, headers=bearer)
                 assert refused.status_code == 403 and refused.json()["details"]["reason"] == "no_live_grant"
 

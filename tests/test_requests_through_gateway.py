@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from govshare_common.testing import eventually_equals
 from govshare_stack.demo_steps import departments
 
 from catalog_svc.demo import CIVIL, HRSS, PLATFORM_ADMIN, PSB
@@ -31,14 +32,6 @@ async def door_reason(http: httpx.AsyncClient, path: str, headers: dict[str, str
     if r.status_code == 403 and r.json().get("code") == "no_grant":
         return str(r.json()["details"]["reason"])
     return "passed"
-
-
-async def eventually(check: Any, expected: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (value := await check()) != expected:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still {value!r}, expected {expected!r}")
-        await asyncio.sleep(0.1)
 
 
 async def start(p: Any, http: httpx.AsyncClient) -> dict[str, str]:
@@ -72,7 +65,7 @@ async def test_grant_opens_the_data_route_at_the_gateway_revocation_and_expiry_c
         consumer = tokens[HRSS.code]
         reviewer = await p.token(f"{SHORT[PSB.code]}_reviewer", DEMO_PASSWORD)
         code = await resource_code(http, consumer, "户籍迁移登记信息")  # conditional, held by 公安
-        await eventually(lambda: learnt(p, code), True)
+        await eventually_equals(lambda: learnt(p, code), True, timeout=10.0)
         path = f"/api/v1/exchange/resources/{code.replace('/', '%2F')}/records"
         data_call = bearer(consumer, **{"X-Govshare-Purpose": "business_collaboration"})
         assert await door_reason(http, path, data_call) == "no_live_grant"
@@ -103,7 +96,7 @@ async def test_grant_opens_the_data_route_at_the_gateway_revocation_and_expiry_c
         )
         assert approved.status_code == 200, approved.text
         grant_id = approved.json()["grant_id"]
-        await eventually(lambda: door_reason(http, path, data_call), "passed")
+        await eventually_equals(lambda: door_reason(http, path, data_call), "passed", timeout=10.0)
         wrong_purpose = bearer(consumer, **{"X-Govshare-Purpose": "work_reference"})
         assert await door_reason(http, path, wrong_purpose) == "purpose_not_granted"
 
@@ -111,7 +104,7 @@ async def test_grant_opens_the_data_route_at_the_gateway_revocation_and_expiry_c
             f"/api/v1/grants/{grant_id}/revoke", json={"reason": "超出约定用途"}, headers=bearer(reviewer)
         )
         assert revoked.status_code == 200, revoked.text
-        await eventually(lambda: door_reason(http, path, data_call), "no_live_grant")
+        await eventually_equals(lambda: door_reason(http, path, data_call), "no_live_grant", timeout=10.0)
 
         # A grant that runs out: request-svc's job announces the expiry and the gateway's projection follows.
         until = datetime.now(UTC) + timedelta(seconds=3)
@@ -120,17 +113,17 @@ async def test_grant_opens_the_data_route_at_the_gateway_revocation_and_expiry_c
             f"/api/v1/requests/{rid2}/approve", json={"valid_until": until.isoformat()}, headers=bearer(reviewer)
         )
         grant2 = second.json()["grant_id"]
-        await eventually(lambda: door_reason(http, path, data_call), "passed")
+        await eventually_equals(lambda: door_reason(http, path, data_call), "passed", timeout=10.0)
         await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.2)
         assert await p.apps["request"].state.jobs.run_once("grant-expiry")
-        await eventually(lambda: projected_status(p, grant2), "expired")
+        await eventually_equals(lambda: projected_status(p, grant2), "expired", timeout=10.0)
         assert await door_reason(http, path, data_call) == "no_live_grant"
         listed = (await http.get("/api/v1/grants", headers=bearer(consumer))).json()
         assert {g["id"]: g["status"] for g in listed["items"]} == {grant_id: "revoked", grant2: "expired"}
 
         # The demo requests: every state a reviewer meets, seeded twice without duplicates.
         for name in ("户籍迁移登记信息", "最低生活保障对象信息", "刑事案件侦办信息"):
-            await eventually(lambda n=name: _learnt_name(p, n), True)
+            await eventually_equals(lambda n=name: _learnt_name(p, n), True, timeout=10.0)
         await seed_requests(http, tokens)
         admin = bearer(tokens[PLATFORM_ADMIN])
         listed = (await http.get("/api/v1/requests", params={"limit": 200}, headers=admin)).json()

@@ -5,7 +5,6 @@ Real embedded PostgreSQL and broker from the root conftest."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +21,7 @@ from govshare_common.clock import Clock
 from govshare_common.events import EventRegistry
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
-from govshare_common.testing import TokenIssuer, free_port, serve
+from govshare_common.testing import TokenIssuer, eventually, free_port, serve
 
 from catalog_svc.app import create_app as create_catalog
 from exchange_svc.app import create_app as create_exchange
@@ -50,17 +49,6 @@ def request_peer_spec() -> ServiceSpec:
 
 def path(code: str, rest: str) -> str:
     return f"{API}/resources/{quote(code, safe='')}/{rest}"
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not reached in time")
-        await asyncio.sleep(0.1)
 
 
 class Exchange:

@@ -4,11 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.05) -> T:
+    """Await `check()` until it gives something truthy, and return that; fail after `timeout` seconds (what
+    another service learns from events arrives a moment later)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not reached within {timeout} s (last: {result!r})")
+        await asyncio.sleep(interval)
+
+
+async def eventually_equals(check: Callable[[], Awaitable[Any]], expected: Any, *, timeout: float = 30.0) -> None:
+    """Await `check()` until it gives `expected`; fail naming the last value after `timeout` seconds."""
+    last: list[Any] = []
+
+    async def matches() -> bool:
+        last[:] = [await check()]
+        return bool(last[0] == expected)
+
+    try:
+        await eventually(matches, timeout=timeout)
+    except AssertionError:
+        raise AssertionError(f"still {last[0]!r}, expected {expected!r}") from None
 
 
 def free_port() -> int:
