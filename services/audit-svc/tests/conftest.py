@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,15 +125,3 @@ def audit(make_settings: Callable[..., Settings], issuer: TokenIssuer) -> Callab
             yield Audit(app, running, http, issuer)
 
     return start
-
-
-def envelope(source: str, seq: int, type_: str, subject: str, payload: BaseModel, at: datetime) -> Envelope:
-    return Envelope(
-        id=str(uuid.uuid4()),
-        source=f"govshare/{source}",
-        type=type_,
-        time=at,
-        subject=subject,
-        seq=seq,
-        data=payload.model_dump(mode="json"),
-    )

@@ -3,11 +3,12 @@ producers that stand in for those services until they exist."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
 from pydantic import BaseModel
 
-from govshare_common.events import EventRegistry
+from govshare_common.events import Envelope, EventRegistry
 
 
 class RequestEvent(BaseModel):
@@ -86,3 +87,15 @@ def exchange_registry() -> EventRegistry:
     for state in ("opened", "answered", "corrected", "overdue"):
         registry.register(f"exchange.dispute.{state}", DisputeEvent)
     return registry
+
+
+def envelope(source: str, seq: int, type_: str, subject: str, payload: BaseModel, at: datetime) -> Envelope:
+    return Envelope(
+        id=str(uuid.uuid4()),
+        source=f"govshare/{source}",
+        type=type_,
+        time=at,
+        subject=subject,
+        seq=seq,
+        data=payload.model_dump(mode="json"),
+    )

@@ -16,9 +16,7 @@ from govshare_common.settings import to_async_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from contracts import ExchangeAccess
-
-from conftest import envelope
+from contracts import ExchangeAccess, envelope
 
 CONSUMER = "11320404MB1234502"
 AT = datetime(2025, 6, 1, 8, tzinfo=UTC)

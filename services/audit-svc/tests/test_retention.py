@@ -17,9 +17,7 @@ from govshare_common.settings import to_async_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from contracts import ExchangeAccess
-
-from conftest import envelope
+from contracts import ExchangeAccess, envelope
 
 
 def access(i: int, at: datetime) -> tuple[str, str, ExchangeAccess]:

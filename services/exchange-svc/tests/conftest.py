@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -30,8 +29,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from exchange_helpers import GrantExpired, GrantIssued, GrantRevoked
 
-API = "/api/v1/exchange"
-
 
 def request_peer_spec() -> ServiceSpec:
     registry = EventRegistry()
@@ -45,10 +42,6 @@ def request_peer_spec() -> ServiceSpec:
         registry=registry,
         follows_calendar=False,
     )
-
-
-def path(code: str, rest: str) -> str:
-    return f"{API}/resources/{quote(code, safe='')}/{rest}"
 
 
 class Exchange:

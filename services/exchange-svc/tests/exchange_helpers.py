@@ -7,10 +7,17 @@ import copy
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
 from govshare_common.identifiers import resident_id_check_char, uscc_check_char
+
+API = "/api/v1/exchange"
+
+
+def path(code: str, rest: str) -> str:
+    return f"{API}/resources/{quote(code, safe='')}/{rest}"
 
 
 def uscc(first17: str) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import chinese_calendar
-from exchange_helpers import HRSS, LI, PSB, ZHANG, error_shape, jsonl, person, resource_body
+from exchange_helpers import API, HRSS, LI, PSB, ZHANG, error_shape, jsonl, path, person, resource_body
 
-from conftest import API, path
 from govshare_common.clock import FrozenClock
 
 from exchange_svc.jobs import DISPUTES_JOB, FRESHNESS_JOB

@@ -7,9 +7,7 @@ import csv
 import io
 import json
 
-from exchange_helpers import CIVIL, HRSS, PSB, jsonl, person, resident_id, resource_body
-
-from conftest import API, path
+from exchange_helpers import API, CIVIL, HRSS, PSB, jsonl, path, person, resident_id, resource_body
 
 from exchange_svc import exports
 

@@ -3,9 +3,7 @@ masking, and the service's own refusal without a grant."""
 
 from __future__ import annotations
 
-from exchange_helpers import CIVIL, HRSS, LI, PSB, WANG, ZHANG, error_shape, jsonl, person, resource_body
-
-from conftest import path
+from exchange_helpers import CIVIL, HRSS, LI, PSB, WANG, ZHANG, error_shape, jsonl, path, person, resource_body
 
 
 async def test_provider_ingests_and_a_granted_consumer_gets_only_its_items_masked(exchange) -> None:

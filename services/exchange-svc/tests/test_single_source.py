@@ -3,9 +3,7 @@ office arbitrates; then the chosen value is served."""
 
 from __future__ import annotations
 
-from exchange_helpers import CIVIL, HRSS, PSB, ZHANG, base_body, error_shape, jsonl, person
-
-from conftest import API, path
+from exchange_helpers import API, CIVIL, HRSS, PSB, ZHANG, base_body, error_shape, jsonl, path, person
 
 
 async def test_two_providers_disagree_conflict_arbitration_chosen_value_served(exchange) -> None:

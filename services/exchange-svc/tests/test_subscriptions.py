@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from exchange_helpers import HRSS, LI, PSB, WANG, ZHANG, jsonl, person, resource_body
-
-from conftest import path
+from exchange_helpers import HRSS, LI, PSB, WANG, ZHANG, jsonl, path, person, resource_body
 
 
 async def test_subscription_sees_every_change_once_in_order_across_a_restart(exchange) -> None:

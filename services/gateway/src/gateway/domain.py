@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote
 
+from govshare_common.sharing import grant_in_force
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -122,11 +124,7 @@ class GrantView:
     status: str  # active | revoked | expired
 
     def live(self, now: datetime) -> bool:
-        if self.status != "active":
-            return False
-        if self.valid_from is not None and now < self.valid_from:
-            return False
-        return self.valid_until is None or now < self.valid_until
+        return grant_in_force(self.status, self.valid_from, self.valid_until, now)
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,6 @@ from typing import Literal
 from govshare_common.errors import AppError, Conflict, Forbidden, ValidationFailed, field_error
 from govshare_common.profiles import EscalationStep, Profile
 
-PURPOSES: dict[str, str] = {
-    "administrative_basis": "行政依据",
-    "work_reference": "工作参考",
-    "data_verification": "数据校核",
-    "business_collaboration": "业务协同",
-    "other": "其他",
-}
-Purpose = Literal["administrative_basis", "work_reference", "data_verification", "business_collaboration", "other"]
-
 STATES: dict[str, str] = {
     "submitted": "待提供部门答复",
     "info_requested": "待使用部门补充材料（计时暂停）",

@@ -13,16 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from govshare_common.identifiers import mask_address, mask_name, mask_phone, mask_resident_id
+from govshare_common.sharing import PURPOSES, grant_in_force
 
 from exchange_svc.domain.resources import HostedResource, Item
-
-PURPOSES: dict[str, str] = {
-    "administrative_basis": "行政依据",
-    "work_reference": "工作参考",
-    "data_verification": "数据校核",
-    "business_collaboration": "业务协同",
-    "other": "其他",
-}
 
 
 @dataclass(frozen=True)
@@ -38,11 +31,7 @@ class GrantView:
     status: str
 
     def live(self, now: datetime) -> bool:
-        if self.status != "active":
-            return False
-        if self.valid_from is not None and now < self.valid_from:
-            return False
-        return self.valid_until is None or now < self.valid_until
+        return grant_in_force(self.status, self.valid_from, self.valid_until, now)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from govshare_common.auth import CurrentPrincipal, Principal, require_roles
 from govshare_common.calendar_store import CalendarService
 from govshare_common.errors import Forbidden
 from govshare_common.profiles import Profile
+from govshare_common.sharing import PURPOSES
 
 from request_svc import domain
 
@@ -76,7 +77,7 @@ def show_request(row: dict[str, Any], prof: Profile) -> dict[str, Any]:
     return {
         **{k: v for k, v in row.items() if k not in ("info_requested_on",)},
         "state_label": domain.STATES.get(row["state"], row["state"]),
-        "purpose_labels": [domain.PURPOSES.get(p, p) for p in row["purposes"]],
+        "purpose_labels": [PURPOSES.get(p, p) for p in row["purposes"]],
         "escalation_step": (
             {"level": row["escalation_level"], "name": s.name, "label": s.label, "deadline_wd": s.deadline_wd}
             if s is not None and row["escalation_level"] >= 0
@@ -93,7 +94,7 @@ def show_grant(row: dict[str, Any]) -> dict[str, Any]:
     return {
         **row,
         "status_label": domain.GRANT_STATES.get(row["status"], row["status"]),
-        "purpose_labels": [domain.PURPOSES.get(p, p) for p in row["purposes"]],
+        "purpose_labels": [PURPOSES.get(p, p) for p in row["purposes"]],
     }
 
 

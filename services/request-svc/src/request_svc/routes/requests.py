@@ -12,9 +12,10 @@ from govshare_common.auth import Principal, require_roles
 from govshare_common.clock import china_date
 from govshare_common.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from govshare_common.service import UoW
+from govshare_common.sharing import PURPOSES, Purpose
 
 from request_svc import domain, flows, store
-from request_svc.domain import Application, Purpose
+from request_svc.domain import Application
 from request_svc.routes.common import (
     Calendar,
     CurrentProfile,
@@ -110,7 +111,7 @@ async def rules(_principal: Reader, prof: CurrentProfile) -> dict[str, Any]:
         "conditional_needs_policy_basis": prof.conditional_needs_policy_basis,
         "third_party_transfer_allowed_with_approval": prof.third_party_transfer_allowed_with_approval,
         "log_retention_years": prof.log_retention_years,
-        "purposes": domain.PURPOSES,
+        "purposes": PURPOSES,
         "states": domain.STATES,
     }
 
