@@ -132,22 +132,14 @@ async def arbitrate(
             )
         ).one_or_none()
         if record is not None and record.data.get(row.item) != row.candidate_value:
-            after = {**record.data, row.item: row.candidate_value}
-            await uow.execute(
-                text(
-                    "UPDATE record SET data = CAST(:d AS jsonb), version = version + 1, updated_at = :at, "
-                    "updated_by_batch = NULL WHERE resource_code = :c AND record_key = :k"
-                ),
-                {"d": json.dumps(after, ensure_ascii=False), "at": now, "c": row.resource_code, "k": row.record_key},
-            )
-            await record_change(
+            await set_record_item(
                 uow,
                 code=row.resource_code,
                 key=row.record_key,
                 subject=record.subject,
-                items=[row.item],
                 before=record.data,
-                after=after,
+                item=row.item,
+                value=row.candidate_value,
                 source=f"arbitration:{conflict_id}",
                 provider=row.candidate_provider,
             )
@@ -179,19 +171,29 @@ async def arbitrate(
     return _conflict_view(done)
 
 
-async def record_change(
+async def set_record_item(
     uow: UnitOfWork,
     *,
     code: str,
     key: str,
     subject: str | None,
-    items: list[str],
     before: dict[str, Any],
-    after: dict[str, Any],
+    item: str,
+    value: Any,
     source: str,
     provider: str,
 ) -> None:
-    """One change outside a batch (arbitration, dispute correction), in the same log subscribers read."""
+    """Change one item of a record outside a batch (arbitration, dispute correction), logged in the same change
+    log subscribers read."""
+    after = {**before, item: value}
+    now = uow.clock.now()
+    await uow.execute(
+        text(
+            "UPDATE record SET data = CAST(:d AS jsonb), version = version + 1, updated_at = :at, "
+            "updated_by_batch = NULL WHERE resource_code = :c AND record_key = :k"
+        ),
+        {"d": json.dumps(after, ensure_ascii=False), "at": now, "c": code, "k": key},
+    )
     await uow.execute(
         text(
             "INSERT INTO record_change (resource_code, record_key, subject, op, changed_items, before, after, batch_id, "
@@ -202,11 +204,11 @@ async def record_change(
             "c": code,
             "k": key,
             "s": subject,
-            "items": items,
+            "items": [item],
             "before": json.dumps(before, ensure_ascii=False),
             "after": json.dumps(after, ensure_ascii=False),
             "source": source,
             "p": provider,
-            "at": uow.clock.now(),
+            "at": now,
         },
     )

@@ -20,7 +20,7 @@ from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden, NotFound, ValidationFailed
 from govshare_common.profiles import Profile
 
-from exchange_svc.conflicts import record_change
+from exchange_svc.conflicts import set_record_item
 from exchange_svc.domain.disputes import ensure_answerable, is_overdue
 from exchange_svc.domain.validation import BadValue, normalise
 from exchange_svc.events import (
@@ -213,23 +213,15 @@ async def correct(uow: UnitOfWork, principal: Principal, *, dispute_id: str, val
     ).one_or_none()
     if record is None:
         raise NotFound("该记录已删除。", "The record was deleted.", code="record_not_found")
-    after = {**record.data, row.item: normalised}
     now = uow.clock.now()
-    await uow.execute(
-        text(
-            "UPDATE record SET data = CAST(:d AS jsonb), version = version + 1, updated_at = :at, "
-            "updated_by_batch = NULL WHERE resource_code = :c AND record_key = :k"
-        ),
-        {"d": json.dumps(after, ensure_ascii=False), "at": now, "c": row.resource_code, "k": row.record_key},
-    )
-    await record_change(
+    await set_record_item(
         uow,
         code=row.resource_code,
         key=row.record_key,
         subject=record.subject,
-        items=[row.item],
         before=record.data,
-        after=after,
+        item=row.item,
+        value=normalised,
         source=f"dispute:{dispute_id}",
         provider=row.provider_code,
     )
