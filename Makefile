@@ -17,10 +17,11 @@ ARGS ?=
 # Which bench scripts make bench runs: make bench BENCH=bench/outbox_throughput.py
 BENCH ?= $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 
-# The machine's Python 3.11; uv must use it and never download an interpreter of its own.
+# The machine's Python (3.11, 3.12 or 3.13); uv must use it and never download an interpreter of its own.
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 # The project's environment is ./.venv whatever virtualenv the calling shell has active.
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 unexport VIRTUAL_ENV
@@ -37,7 +38,8 @@ endif
 
 # Any change to a package definition or the lock reinstalls.
 PROJECT_FILES := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
-STAMP := .venv/.govshare-installed
+# The stamp names the Python, so `make test PYTHON=python3.13` rebuilds the environment on that Python.
+STAMP := .venv/.govshare-installed-$(PYTHON_VERSION)
 RUN := $(UV) run --no-sync
 
 .PHONY: help install run test lint bench clean clean-data
@@ -53,9 +55,9 @@ $(CURDIR)/.tools/bin/uv:
 	.tools/bin/pip install --quiet --disable-pip-version-check uv
 
 $(STAMP): $(PROJECT_FILES) $(UV_DEP)
-	@if [ -z "$$UV_PYTHON" ]; then echo "error: '$(PYTHON)' was not found; govshare needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; fi
-	@if ! "$$UV_PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
-	  echo "error: $$UV_PYTHON is Python $$("$$UV_PYTHON" -c 'import platform; print(platform.python_version())'), govshare needs 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; fi
+	@if [ -z "$$UV_PYTHON" ]; then echo "error: '$(PYTHON)' was not found; govshare needs Python 3.11, 3.12 or 3.13 (set PYTHON=/path/to/python3)" >&2; exit 1; fi
+	@if ! "$$UV_PYTHON" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))'; then \
+	  echo "error: $$UV_PYTHON is Python $$("$$UV_PYTHON" -c 'import platform; print(platform.python_version())'), govshare needs 3.11, 3.12 or 3.13 (set PYTHON=/path/to/python3)" >&2; exit 1; fi
 	@if ! $(UV) lock --check >/dev/null 2>&1; then \
 	  echo "" >&2; \
 	  echo "error: uv.lock is out of date with the pyproject.toml files." >&2; \
@@ -63,6 +65,7 @@ $(STAMP): $(PROJECT_FILES) $(UV_DEP)
 	  echo "" >&2; \
 	  $(UV) lock --check >&2 || true; \
 	  exit 1; fi
+	@rm -f .venv/.govshare-installed-*
 	$(UV) sync --all-packages --frozen
 	@touch $@
 
