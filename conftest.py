@@ -63,8 +63,9 @@ def database_url(postgres: EmbeddedPostgres) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_settings(database_url: str, broker: Broker) -> Callable[..., Settings]:
-    """Settings for services in this test: its own database, its own topics, given service URLs."""
+def make_settings(database_url: str, broker: Broker, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for services in this test: its own database, its own topics, its own home folder (the
+    gateway's access journal lives there), given service URLs."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
 
     def build(**overrides: object) -> Settings:
@@ -75,6 +76,7 @@ def make_settings(database_url: str, broker: Broker) -> Callable[..., Settings]:
             "internal_secret": "test-internal-secret-0123456789abcdef",
             "catchup_interval_seconds": 0.5,
             "log_json": False,
+            "home": str(tmp_path / "home"),
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,8 @@ import pytest
 from govshare_common.clock import Clock
 from govshare_common.settings import Settings
 from govshare_common.testing import free_port, serve
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (gateway_helpers)
 
 MODULES = {
     "gateway": "gateway",

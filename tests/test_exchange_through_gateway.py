@@ -9,6 +9,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from published_resources import RESOURCE
 from sqlalchemy import text
 
 from govshare_common.identifiers import resident_id_check_char
@@ -21,54 +22,6 @@ from gateway.demo import seed as seed_identities
 
 ZHANG = "11010519491231002X"
 LI = "32040419800101001" + resident_id_check_char("32040419800101001")
-
-RESOURCE = {
-    "resource_class": "departmental",
-    "category_code": "01",
-    "category_name": "公安",
-    "subcategory_code": "002",
-    "subcategory_name": "户政管理",
-    "name": "户籍人口登记信息",
-    "summary": "户籍人口的登记信息，含姓名、公民身份号码和户籍地址。",
-    "provider_code": PSB.code,
-    "provider_name": PSB.name,
-    "format_category": "database",
-    "format_detail": "关系型数据库表",
-    "data_items": [
-        {
-            "name": "GMSFHM",
-            "label": "公民身份号码",
-            "data_type": "C",
-            "length": 18,
-            "required": True,
-            "identifier_kind": "resident_id",
-            "sensitivity": "personal",
-            "masking_rule": "resident_id",
-        },
-        {
-            "name": "XM",
-            "label": "姓名",
-            "data_type": "C",
-            "length": 50,
-            "sensitivity": "personal",
-            "masking_rule": "name",
-        },
-        {
-            "name": "HJDZ",
-            "label": "户籍地址",
-            "data_type": "C",
-            "length": 200,
-            "sensitivity": "personal",
-            "masking_rule": "address",
-        },
-        {"name": "MZ", "label": "民族", "data_type": "C", "length": 2, "sensitivity": "public"},
-    ],
-    "share_type": "conditional",
-    "share_conditions": "仅限社会救助对象身份核验。",
-    "share_method_class": "platform",
-    "share_method_type": "interface",
-    "update_cycle": "daily",
-}
 
 
 async def client_bearer(http: Any, creds: dict[str, Any], department_name: str) -> dict[str, str]:

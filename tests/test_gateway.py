@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from gateway_helpers import (
+    GONG_AN,
+    PASSWORD,
+    SHI_JIAN,
+    access_events,
+    admin_headers,
+    client_token,
+    setup_department,
+)
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from govshare_common.events import EventRegistry
 from govshare_common.service import ServiceSpec, create_service_app
@@ -20,55 +28,6 @@ from govshare_common.testing import TokenIssuer, eventually, free_port, serve
 
 from gateway.proxy import Upstream
 from gateway.tokens import issue_access_token
-
-PASSWORD = "Str0ng-Passw0rd!"
-
-
-def uscc(body17: str) -> str:
-    from govshare_common.identifiers import uscc_check_char
-
-    return body17 + uscc_check_char(body17)
-
-
-GONG_AN = uscc("11320404014000001")  # 公安局
-SHI_JIAN = uscc("11320404014000002")  # 市场监管局
-
-
-async def admin_headers(p: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await p.token()}"}
-
-
-async def setup_department(http: Any, admin: dict[str, str], code: str, name: str, *, filed: bool = True) -> None:
-    r = await http.post(
-        "/api/v1/identity/departments", json={"code": code, "name": name, "level": "district"}, headers=admin
-    )
-    assert r.status_code == 201, r.text
-    if filed:
-        r = await http.post(
-            f"/api/v1/identity/departments/{code}/filing",
-            json={
-                "signed_by": "张主任",
-                "signed_at": "2026-11-01T09:00:00+08:00",
-                "commitment": "遵守共享交换规则承诺书",
-            },
-            headers=admin,
-        )
-        assert r.status_code == 200, r.text
-
-
-async def client_token(http: Any, client_id: str, secret: str) -> str:
-    r = await http.post(
-        "/auth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
-
-
-async def access_events(gateway_app: Any) -> list[dict[str, Any]]:
-    await gateway_app.state.access_recorder.drain()
-    async with gateway_app.state.db.engine.connect() as conn:
-        rows = await conn.execute(text("SELECT data FROM outbox WHERE type = 'gateway.access' ORDER BY id"))
-        return [r[0] for r in rows]
 
 
 async def test_grant_types_and_every_refusal_is_a_401_or_403_with_an_access_event(platform) -> None:

@@ -23,12 +23,21 @@ def wants_english(request: Request) -> bool:
     return first.startswith("en")
 
 
+def request_id_of(request: Request) -> str:
+    """The id this request is answered and logged under (the one in its x-request-id response header), so that a
+    person quoting a refusal's trace_id names this very request even when no span is exported."""
+    state = request.scope.get("state") or {}
+    return str(state.get("request_id") or request.headers.get("x-request-id", ""))
+
+
 def error_body(request: Request, code: str, zh: str, en: str, details: Any) -> dict[str, Any]:
     return {
         "code": code,
         "message": en if wants_english(request) else zh,
         "details": details,
-        "trace_id": current_trace_id() or request.headers.get("x-request-id", ""),
+        # The request id, which the access record and the x-request-id header carry too, is what a person can
+        # quote and an operator can find; the span's trace id only where no request id was assigned.
+        "trace_id": request_id_of(request) or current_trace_id(),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -278,6 +279,15 @@ def _outbox_pruning_job(settings: Settings) -> Job:
     return Job("outbox-retention", 3600.0, prune)
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def caller_request_id(value: str | None) -> str | None:
+    """A caller's own x-request-id is kept for correlation only when it is a plain token (it goes into logs,
+    upstream headers and the access record)."""
+    return value if value and _REQUEST_ID.fullmatch(value) else None
+
+
 class RequestContextMiddleware:
     """Request id (echoed as x-request-id) and HTTP metrics, as plain ASGI: no per-request task group."""
 
@@ -290,7 +300,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        request_id = state.get("request_id") or Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex
+        request_id = (
+            state.get("request_id") or caller_request_id(Headers(scope=scope).get("x-request-id")) or uuid.uuid4().hex
+        )
         state["request_id"] = request_id
         started = time.perf_counter()
         status = 500

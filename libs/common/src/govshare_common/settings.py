@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     profile: str = "zhonglou"
     profile_file: str | None = None
     home: str = ".govshare"
+    # The gateway's access journal (every request is appended here before it is written to the outbox); one
+    # folder per gateway process. Default: <home>/journal/gateway-access.
+    access_journal_dir: str | None = None
     service_urls: dict[str, str] = Field(
         default_factory=lambda: {n: f"http://127.0.0.1:{p}" for n, p in DEFAULT_SERVICE_PORTS.items()}
     )

@@ -49,7 +49,8 @@ async def _start(app: FastAPI) -> None:
         name: Upstream(name, settings.service_url(name), connect_timeout=1.0, read_timeout=timeout)
         for name, timeout in UPSTREAM_READ_TIMEOUTS.items()
     }
-    app.state.access_recorder = AccessRecorder(app.state.db)
+    journal = Path(settings.access_journal_dir or Path(settings.home) / "journal" / "gateway-access")
+    app.state.access_recorder = AccessRecorder(app.state.db, journal)
     app.state.access_recorder.start()
 
 

@@ -27,13 +27,15 @@ from govshare_common.auth import authenticate, bearer_token
 from govshare_common.error_handlers import app_error_response, internal_error_response
 from govshare_common.errors import AppError, Forbidden, NotAuthenticated, NotFound, TooManyRequests
 from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from govshare_common.service import caller_request_id
 from govshare_common.tracing import exporting_spans
 
 from gateway.access_log import hashed_subjects
 from gateway.auth_routes import presented_certificate
-from gateway.domain import LOCAL_AREAS, READ_METHODS, decide_data_access, is_anonymous, match_route, required_roles
+from gateway.domain import LOCAL_AREAS, decide_data_access, is_anonymous, match_route, required_roles
 from gateway.events import Access
-from gateway.proxy import HOP_BY_HOP
+from gateway.framing import NO_BODY, BodyFraming, body_framing
+from gateway.proxy import HOP_BY_HOP, BodyTooLarge
 from gateway.ratelimit import retry_after_header
 
 log = logging.getLogger("govshare.gateway.door")
@@ -82,7 +84,7 @@ class DoorMiddleware:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         state = scope.setdefault("state", {})
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = state.get("request_id") or caller_request_id(headers.get("x-request-id")) or uuid.uuid4().hex
         state["request_id"] = request_id
         state["access"] = ctx = AccessContext()
         status, length, responded = 500, 0, False
@@ -142,11 +144,12 @@ class DoorMiddleware:
             # The operator console's pages are public HTML; what they show comes from the authorised API.
             if method not in ("GET", "HEAD"):
                 raise NotFound("控制台页面只支持读取。", "Console pages are read-only.")
+            body_framing(headers, method)
             await state.upstreams["console"].forward(
                 method=method,
                 raw_path=raw_path,
                 query=scope.get("query_string", b""),
-                headers=self._upstream_headers(scope, request, None),
+                headers=self._upstream_headers(scope, request, None, NO_BODY),
                 body=None,
                 stream_from=None,
                 send=send,
@@ -170,8 +173,8 @@ class DoorMiddleware:
             self._authorise(request, principal, match, method, ctx)
 
         limit = MAX_INGEST_BYTES if path.endswith(BULK_UPLOAD_SUFFIXES) else MAX_BODY_BYTES
-        declared = headers.get("content-length")
-        if declared is not None and int(declared) > limit:
+        framing = body_framing(headers, method)
+        if framing.declared is not None and framing.declared > limit:
             ctx.reason = "too_large"
             raise AppError(
                 f"请求内容超过 {limit // (1024 * 1024)} MB 上限，请拆分后重试。",
@@ -181,28 +184,29 @@ class DoorMiddleware:
             )
         body: bytes | None = None
         stream_from: Receive | None = None
-        if method in READ_METHODS:
+        if not framing.has_body:
             pass
-        elif declared is not None and method in ("POST", "PATCH"):
-            stream_from = receive  # its length is declared and within the limit: pass it through as it comes
+        elif framing.declared is None or method in ("POST", "PATCH"):
+            # Passed through as it comes; a chunked body is counted on the way and stopped at the limit.
+            stream_from = receive
         else:
-            body = await request.body()
-            if len(body) > limit:
-                ctx.reason = "too_large"
-                raise AppError(
-                    "请求内容过大，请拆分后重试。", "The body is too large; split it.", code="too_large", status=413
-                )
+            body = await request.body()  # small (declared within the limit) and retried if the upstream drops
             ctx.bytes_in = len(body)
-        await state.upstreams[match.area.service].forward(
-            method=method,
-            raw_path=raw_path,
-            query=query,
-            headers=self._upstream_headers(scope, request, principal),
-            body=body,
-            stream_from=stream_from,
-            send=send,
-            counter=ctx,
-        )
+        try:
+            await state.upstreams[match.area.service].forward(
+                method=method,
+                raw_path=raw_path,
+                query=query,
+                headers=self._upstream_headers(scope, request, principal, framing),
+                body=body,
+                stream_from=stream_from,
+                send=send,
+                counter=ctx,
+                stream_limit=limit if framing.declared is None else None,
+            )
+        except BodyTooLarge:
+            ctx.reason = "too_large"
+            raise
 
     def _authorise(self, request: Request, principal: Any, match: Any, method: str, ctx: AccessContext) -> None:
         state = self.owner.state
@@ -248,11 +252,14 @@ class DoorMiddleware:
                     details={"resource": match.resource_code, "reason": decision.reason},
                 )
 
-    def _upstream_headers(self, scope: Scope, request: Request, principal: Any) -> CIMultiDict[str]:
+    def _upstream_headers(
+        self, scope: Scope, request: Request, principal: Any, framing: BodyFraming
+    ) -> CIMultiDict[str]:
         out: CIMultiDict[str] = CIMultiDict()
         for key, value in scope["headers"]:
-            if key not in HOP_BY_HOP:
-                out.add(key.decode("latin-1"), value.decode("latin-1"))
+            if key in HOP_BY_HOP or (key == b"content-length" and (framing.declared is None or not framing.has_body)):
+                continue  # the upstream request's framing is aiohttp's, from the body actually sent
+            out.add(key.decode("latin-1"), value.decode("latin-1"))
         out["x-request-id"] = scope["state"]["request_id"]
         authorization = _forwarded_authorization(request, principal)
         if authorization is not None:
@@ -307,7 +314,7 @@ class DoorMiddleware:
                 reason=ctx.reason,
                 status=status,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                bytes_in=ctx.bytes_in or int(headers.get("content-length") or 0),
+                bytes_in=ctx.bytes_in or _declared_length(headers),
                 bytes_out=ctx.bytes_out or length,
             )
         )
@@ -330,6 +337,11 @@ class GatewayApp(FastAPI):
 def install_door(app: GatewayApp) -> None:
     app.add_middleware(DoorMiddleware, owner=app)  # logs the gateway's own routes
     app.door = DoorMiddleware(app.router, owner=app)  # serves and logs proxied paths
+
+
+def _declared_length(headers: Headers) -> int:
+    value = headers.get("content-length", "")
+    return int(value) if value.isdigit() and len(value) <= 15 else 0
 
 
 def _forwarded_authorization(request: Request, principal: Any) -> str | None:

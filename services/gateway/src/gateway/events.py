@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from sqlalchemy import text
 
 from govshare_common.consumer import Subscription
 from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope, EventRegistry
+from govshare_common.text import printable
 
 from gateway.live_state import notify_change
 
@@ -36,6 +37,11 @@ class Access(BaseModel):
     latency_ms: float
     bytes_in: int
     bytes_out: int
+
+    @field_validator("route", "method", "purpose", "reason", "resource", "principal", "client_id", mode="before")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        return printable(value) if isinstance(value, str) else value
 
 
 @registry.event("identity.department.changed", "a department was registered, filed, enabled or disabled")

@@ -2,8 +2,11 @@
 
 Pooled keep-alive connections per upstream (aiohttp: its connection pool and C parser cost a fraction of
 httpx's per request, which at the gateway is most of the budget), a connect and a read timeout, one retry of
-an idempotent request when the connection itself failed, and a circuit breaker: after repeated failures an
-upstream gets a fast 503 for a cool-down instead of every caller waiting for it to time out. The caller's
+an idempotent request when the connection itself failed, and a circuit breaker: after repeated connection
+failures or timeouts an upstream gets a fast 503 for a cool-down instead of every caller waiting for it to time
+out. An answer the upstream gave, a 500 included, is never a failure of the upstream's availability: counting
+it would let one caller's bad requests shut an area for every department. A connection whose exchange did not
+finish cleanly is closed, never returned to the pool, so no caller reads another's leftovers. The caller's
 bearer token goes along unchanged: the service verifies it against the gateway's JWKS itself (never a
 trusted plain header). Bodies stream both ways; nothing is decompressed or re-encoded on the way.
 """
@@ -75,12 +78,26 @@ class Counter(Protocol):
     bytes_out: int
 
 
-async def _stream_body(receive: Receive, counter: Counter) -> AsyncIterator[bytes]:
+class BodyTooLarge(AppError):
+    status = 413
+    code = "too_large"
+
+
+async def _stream_body(receive: Receive, counter: Counter, limit: int | None) -> AsyncIterator[bytes]:
+    """The caller's body as it arrives, counted; past `limit` bytes the upload stops (a chunked body declares no
+    length, so the limit can only be enforced while it streams)."""
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("the caller went away while sending its body")
         chunk = message.get("body", b"")
         if chunk:
             counter.bytes_in += len(chunk)
+            if limit is not None and counter.bytes_in > limit:
+                raise BodyTooLarge(
+                    f"请求内容超过 {limit // (1024 * 1024)} MB 上限，请拆分后重试。",
+                    f"The body exceeds the {limit // (1024 * 1024)} MB limit; split it.",
+                )
             yield chunk
         if not message.get("more_body", False):
             return
@@ -115,6 +132,7 @@ class Upstream:
         stream_from: Receive | None,
         send: Send,
         counter: Counter,
+        stream_limit: int | None = None,
     ) -> None:
         """Send the request upstream and stream its answer to `send`. Refusals before the answer starts
         raise AppError (503 when unreachable or the breaker is open, 504 on a timeout)."""
@@ -129,10 +147,24 @@ class Upstream:
         # A streamed body cannot be sent twice; only a buffered (or absent) one is retried.
         attempts = 2 if method in IDEMPOTENT_METHODS and stream_from is None else 1
         for attempt in range(attempts):
-            data: Any = body if stream_from is None else _stream_body(stream_from, counter)
+            data: Any = body if stream_from is None else _stream_body(stream_from, counter, stream_limit)
             try:
                 response = await self._client().request(method, url, headers=headers, data=data, allow_redirects=False)
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+            except BodyTooLarge:
+                raise
+            except TimeoutError:
+                self.breaker.failed()
+                log.warning("upstream %s timed out on %s %s", self.name, method, raw_path)
+                raise GatewayTimeout(
+                    f"服务 {self.name} 响应超时。",
+                    f"Service {self.name} did not answer in time.",
+                    details={"service": self.name},
+                ) from None
+            except aiohttp.ClientError as exc:
+                if isinstance(exc.__cause__, BodyTooLarge):  # aiohttp wraps what the body stream raised
+                    raise exc.__cause__ from None
+                if not isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)):
+                    raise
                 if attempt + 1 < attempts:
                     continue
                 self.breaker.failed()
@@ -142,18 +174,7 @@ class Upstream:
                     f"Service {self.name} cannot be reached; retry shortly.",
                     details={"service": self.name},
                 ) from None
-            except TimeoutError:
-                self.breaker.failed()
-                log.warning("upstream %s timed out on %s %s", self.name, method, raw_path)
-                raise GatewayTimeout(
-                    f"服务 {self.name} 响应超时。",
-                    f"Service {self.name} did not answer in time.",
-                    details={"service": self.name},
-                ) from None
-            if response.status >= 500:
-                self.breaker.failed()
-            else:
-                self.breaker.succeeded()
+            self.breaker.succeeded()
             await self._relay(response, send, counter)
             return
 
@@ -169,7 +190,10 @@ class Upstream:
                 counter.bytes_out += len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
+        except BaseException:
+            response.close()  # the answer was not read to its end: this connection must not serve anyone else
+            raise
+        else:
             response.release()
 
     async def close(self) -> None:

@@ -1,0 +1,73 @@
+"""Helpers for the gateway's tests through HTTP: demo departments, users and the access events recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+PASSWORD = "Str0ng-Passw0rd!"
+
+
+def uscc(body17: str) -> str:
+    from govshare_common.identifiers import uscc_check_char
+
+    return body17 + uscc_check_char(body17)
+
+
+GONG_AN = uscc("11320404014000001")  # 公安局
+SHI_JIAN = uscc("11320404014000002")  # 市场监管局
+
+
+async def admin_headers(p: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await p.token()}"}
+
+
+async def setup_department(http: Any, admin: dict[str, str], code: str, name: str, *, filed: bool = True) -> None:
+    r = await http.post(
+        "/api/v1/identity/departments", json={"code": code, "name": name, "level": "district"}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    if filed:
+        r = await http.post(
+            f"/api/v1/identity/departments/{code}/filing",
+            json={
+                "signed_by": "张主任",
+                "signed_at": "2026-11-01T09:00:00+08:00",
+                "commitment": "遵守共享交换规则承诺书",
+            },
+            headers=admin,
+        )
+        assert r.status_code == 200, r.text
+
+
+async def client_token(http: Any, client_id: str, secret: str) -> str:
+    r = await http.post(
+        "/auth/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+async def access_events(gateway_app: Any) -> list[dict[str, Any]]:
+    await gateway_app.state.access_recorder.drain()
+    async with gateway_app.state.db.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT data FROM outbox WHERE type = 'gateway.access' ORDER BY id"))
+        return [r[0] for r in rows]
+
+
+async def department_user(p: Any, http: Any, admin: dict[str, str], code: str, username: str, roles: list[str]) -> str:
+    """A user of department `code` with `roles`; returns its access token."""
+    r = await http.post(
+        "/api/v1/identity/users",
+        json={
+            "username": username,
+            "display_name": username,
+            "department_code": code,
+            "password": PASSWORD,
+            "roles": roles,
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return str(await p.token(username, PASSWORD))
