@@ -69,15 +69,17 @@ async def catalog(ctx: DemoContext) -> None:
     await seed(ctx.client, await department_admin_tokens(ctx))
 
 
-async def once_projections_caught_up(seed: Callable[[], Awaitable[None]], *, attempts: int = 40) -> None:
+async def once_projections_caught_up(seed: Callable[[], Awaitable[None]], *, within: float = 120.0) -> None:
     """Run an idempotent seed that depends on another service's events, retrying while its service has not
-    yet learnt them (a fresh platform publishes the catalog a moment before request-svc has read it)."""
-    for attempt in range(attempts):
+    yet learnt them (a fresh platform publishes the catalog a moment before request-svc has read it; on a
+    loaded machine that moment can be long, hence a bound in time, not in attempts)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
         try:
             await seed()
             return
         except (RuntimeError, httpx.HTTPStatusError):
-            if attempt + 1 == attempts:
+            if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
 

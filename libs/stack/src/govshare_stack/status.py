@@ -33,13 +33,13 @@ async def check_status(home: StackHome) -> StatusReport:
                 ok = False
                 continue
             ready, said = await probe_ready(client, svc["url"])
-            statuses[name] = table.READY if ready else f"{table.NOT_READY} ({said})"
+            statuses[name] = (table.READY if ready else f"{table.NOT_READY} ({said})") + _restarted(svc)
             ok = ok and ready
 
     pg = stack.get("postgres", {})
     if pg.get("embedded"):
         alive = procs.pid_alive(pg.get("pid"))
-        statuses["postgres"] = table.RUNNING if alive else table.DOWN
+        statuses["postgres"] = (table.RUNNING if alive else table.DOWN) + _restarted(pg)
         ok = ok and alive
     else:
         statuses["postgres"] = table.EXTERNAL
@@ -51,6 +51,11 @@ async def check_status(home: StackHome) -> StatusReport:
         if a.strip()
     )
     label = table.RUNNING if kafka.get("embedded") else table.EXTERNAL
-    statuses["kafka"] = label if reachable else table.UNREACHABLE
+    statuses["kafka"] = (label if reachable else table.UNREACHABLE) + _restarted(kafka)
     ok = ok and reachable
     return StatusReport(stack, statuses, ok)
+
+
+def _restarted(part: dict[str, Any]) -> str:
+    count = int(part.get("restarts") or 0)
+    return f", 已重启 {count} 次 / restarted {count}×" if count else ""

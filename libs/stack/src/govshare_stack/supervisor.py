@@ -25,13 +25,20 @@ from govshare_stack.ports import LOCALHOST, tcp_reachable
 MODULES_OVERRIDE_ENV = "GOVSHARE_STACK_SERVICE_MODULES"
 
 LOG_TAIL_LINES = 20
+# A service that crashes more than MAX_RESTARTS times within RESTART_WINDOW seconds stops the platform (unless it
+# is optional); crashes older than the window are forgiven, so a long-lived platform is not stopped by rare ones.
 MAX_RESTARTS = 5
+RESTART_WINDOW = 600.0
+MAX_PAUSE = 30.0
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
     module: str
+    # The platform works without it (the console's pages, the demo connector): it is restarted for ever,
+    # never a reason to stop the rest.
+    optional: bool = False
 
     def argv(self, port: int) -> list[str]:
         return [
@@ -54,8 +61,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("request", "request_svc"),
     ServiceSpec("exchange", "exchange_svc"),
     ServiceSpec("audit", "audit_svc"),
-    ServiceSpec("connector", "connector"),
-    ServiceSpec("console", "console"),
+    ServiceSpec("connector", "connector", optional=True),
+    ServiceSpec("console", "console", optional=True),
 )
 
 
@@ -65,7 +72,7 @@ def service_specs(environ: Mapping[str, str] | None = None) -> list[ServiceSpec]
     if not override:
         return list(SERVICES)
     modules = json.loads(override)
-    return [ServiceSpec(s.name, modules.get(s.name, s.module)) for s in SERVICES]
+    return [ServiceSpec(s.name, modules.get(s.name, s.module), s.optional) for s in SERVICES]
 
 
 @dataclass
@@ -76,6 +83,8 @@ class ServiceProcess:
     proc: Popen[bytes] | None = None
     ready: bool = False
     restarts: int = 0
+    crashes: list[float] = field(default_factory=list)  # monotonic times of the crashes within the window
+    restart_at: float | None = None
     last_probe: str = "not started"
     _log_offset: int = 0
     started_at: float = field(default_factory=time.time)
@@ -195,30 +204,38 @@ class Supervisor:
         return "\n".join(parts)
 
     async def watch(self, stop: asyncio.Event, on_change: Callable[[], None]) -> None:
-        """Until `stop` is set: restart a service that exits on its own, with growing pauses.
+        """Until `stop` is set: restart a service that exits on its own, after a pause that grows with its
+        recent crashes (each service on its own clock, so one waiting does not hold back another).
 
-        Raises StartupFailed when one keeps crashing (more than MAX_RESTARTS times).
+        Raises StartupFailed when a service that is not optional crashes more than MAX_RESTARTS times within
+        RESTART_WINDOW seconds.
         """
         while not stop.is_set():
+            now = time.monotonic()
             for service in self.services:
-                if service.exit_code() is None or stop.is_set():
+                if service.restart_at is not None:
+                    if now >= service.restart_at:
+                        service.restart_at = None
+                        service.start(self.env)
+                        on_change()
+                    continue
+                if service.exit_code() is None:
                     continue
                 self.report(service.describe_exit())
-                if service.restarts >= MAX_RESTARTS:
+                service.crashes = [t for t in service.crashes if now - t < RESTART_WINDOW] + [now]
+                recent = len(service.crashes)
+                if recent > MAX_RESTARTS and not service.spec.optional:
                     raise StartupFailed(
-                        f"服务 {service.name} 反复崩溃 / service {service.name} crashed "
-                        f"{service.restarts + 1} times; stopping the platform. See {service.log_path}."
+                        f"服务 {service.name} 反复崩溃 / service {service.name} crashed {recent} times within "
+                        f"{RESTART_WINDOW / 60:.0f} minutes; stopping the platform. See {service.log_path}."
                     )
-                pause = 2.0**service.restarts
+                pause = min(2.0 ** (recent - 1), MAX_PAUSE)
                 service.restarts += 1
-                self.report(f"restarting {service.name} in {pause:.0f} s (restart {service.restarts})")
-                try:
-                    await asyncio.wait_for(stop.wait(), pause)
-                    return
-                except TimeoutError:
-                    pass
-                service.start(self.env)
-                on_change()
+                service.restart_at = now + pause
+                self.report(
+                    f"重启 / restarting {service.name} in {pause:.0f} s (restart {service.restarts}; "
+                    f"{recent} in the last {RESTART_WINDOW / 60:.0f} minutes)"
+                )
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
             except TimeoutError:

@@ -21,6 +21,7 @@ from govshare_stack import demo, preflight, table
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
 from govshare_stack.errors import StackError, StartupFailed
 from govshare_stack.home import StackHome, new_password, new_secret
+from govshare_stack.infrastructure import InfrastructureWatch
 from govshare_stack.ports import pick_ports
 from govshare_stack.supervisor import ServiceProcess, Supervisor, service_specs
 
@@ -223,6 +224,8 @@ async def _run(
         },
     }
 
+    infrastructure = InfrastructureWatch(running, report=say, on_change=lambda: save())
+
     def save() -> None:
         record["services"] = {
             s.name: {
@@ -231,9 +234,16 @@ async def _run(
                 "port": s.port,
                 "url": s.url,
                 "log": str(s.log_path),
+                "restarts": s.restarts,
             }
             for s in services
         }
+        if running.postgres is not None:
+            record["postgres"]["pid"] = running.postgres.pid
+        if running.broker is not None:
+            record["kafka"]["pid"] = running.broker.pid
+        record["postgres"]["restarts"] = infrastructure.restarts["postgres"]
+        record["kafka"]["restarts"] = infrastructure.restarts["kafka"]
         home.write_stack(record)
 
     save()
@@ -266,7 +276,12 @@ async def _run(
 
     say()
     say("按 Ctrl-C 停止 / press Ctrl-C to stop")
-    await supervisor.watch(stop, save)
+    watching = asyncio.ensure_future(infrastructure.watch(stop))
+    try:
+        await supervisor.watch(stop, save)
+    finally:
+        stop.set()
+        await watching
     say()
     return 0
 

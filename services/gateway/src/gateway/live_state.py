@@ -28,6 +28,8 @@ async def notify_change(conn: Any, kind: str, key: str) -> None:
     await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": f"{kind}:{key}"})
 
 
+_CONNECTION_LOST = "\x00connection-lost"
+
 class LiveState:
     def __init__(self, engine: AsyncEngine, dsn: str, schema: str) -> None:
         self.engine = engine
@@ -134,10 +136,14 @@ class LiveState:
                 conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
                 queue: asyncio.Queue[str] = asyncio.Queue()
                 await conn.add_listener(CHANNEL, lambda _c, _p, _ch, payload, q=queue: q.put_nowait(payload))
+                # A lost connection (the database restarted) is noticed at once, not at the next reload.
+                conn.add_termination_listener(lambda _c, q=queue: q.put_nowait(_CONNECTION_LOST))
                 await self.load_all()
                 while True:
                     try:
                         payload = await asyncio.wait_for(queue.get(), 30.0)
+                        if payload is _CONNECTION_LOST:
+                            raise ConnectionError("the database connection that listens for changes was lost")
                         await self._apply(payload)
                     except TimeoutError:
                         await self.load_all()
