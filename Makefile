@@ -14,6 +14,9 @@ MAKEFLAGS += --no-builtin-rules
 
 # Extra arguments for pytest (make test) or govshare up (make run): make test ARGS="-k feed -x".
 ARGS ?=
+# Test processes. The suite mostly waits (on servers, brokers, subprocesses), so more workers than cores pay;
+# each worker runs its own embedded PostgreSQL and broker. make test TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 4
 # Which bench scripts make bench runs: make bench BENCH=bench/outbox_throughput.py
 BENCH ?= $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 
@@ -73,7 +76,7 @@ run: $(STAMP)
 	$(RUN) govshare up --demo $(ARGS)
 
 test: $(STAMP)
-	$(RUN) pytest $(ARGS)
+	$(RUN) pytest -n $(TEST_WORKERS) $(ARGS)
 
 # Import rules live in [tool.importlinter] in pyproject.toml (see docs/import-rules.md).
 # Every check runs even when an earlier one fails; the target fails if any did.

@@ -55,8 +55,11 @@ def test_a_fresh_up_with_demo_seeds_every_step(govshare, real_services, machine:
     gateway = stack["gateway_url"]
     auditor = next(name for name, user in credentials["users"].items() if "auditor" in user["roles"])
     admin = login(gateway, "admin", credentials["users"]["admin"]["password"])
-    hosted = httpx.get(f"{gateway}/api/v1/exchange/resources", headers=admin, timeout=30).json()["items"]
-    assert hosted and all(r["record_count"] > 0 for r in hosted), hosted
+    from exchange_svc.demo import DEMO_BATCHES
+
+    r = httpx.get(f"{gateway}/api/v1/exchange/resources", params={"limit": 200}, headers=admin, timeout=30)
+    records = {item["name"]: item["records"] for item in r.json()["items"]}
+    assert all(records.get(name, 0) > 0 for name in DEMO_BATCHES), records
     requests = httpx.get(f"{gateway}/api/v1/requests", headers=admin, timeout=30).json()
     assert requests["total"] >= 6
     assert login(gateway, auditor, credentials["users"][auditor]["password"])

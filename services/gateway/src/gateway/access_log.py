@@ -153,7 +153,8 @@ def _parse(line: bytes) -> Access | None:
 def _plain(access: Access) -> Access:
     """The record with every text reduced to ASCII escapes: what no database can refuse for its characters."""
     values = {k: (v.encode("unicode_escape").decode("ascii") if isinstance(v, str) else v) for k, v in access}
-    return Access(**{**values, "reason": (values.get("reason") or "") + "|plain_form"})
+    values["reason"] = (values.get("reason") or "") + "|plain_form"
+    return Access.model_validate(values)
 
 
 def hashed_subjects(values: list[str], key: bytes) -> list[str]:

@@ -30,6 +30,7 @@ async def notify_change(conn: Any, kind: str, key: str) -> None:
 
 _CONNECTION_LOST = "\x00connection-lost"
 
+
 class LiveState:
     def __init__(self, engine: AsyncEngine, dsn: str, schema: str) -> None:
         self.engine = engine
