@@ -121,6 +121,10 @@ class GovshareRunner:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
         env["GOVSHARE_HOME"] = str(home)
         env["PYTHONUNBUFFERED"] = "1"
+        # Parallel test workers each start platforms: give each its own range of internal ports, or two runs
+        # picking "the first free ones" at the same moment take the same ports.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+        env["GOVSHARE_FIRST_INTERNAL_PORT"] = str(20000 + 200 * int(worker or 0))
         env.update(extra)
         return env
 

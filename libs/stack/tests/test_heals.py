@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,6 +113,11 @@ def test_killed_postgres_and_broker_come_back_by_themselves_and_nothing_is_lost(
     before = add_department("11320404014000101", "公安局")
 
     kill_hard(stack["postgres"]["pid"])
+    # While the database is away the door still refuses and records; killed then, the gateway has written none
+    # of those records anywhere but its journal, and must write each exactly once when it is back.
+    for n in range(30):
+        assert httpx.get(f"{gateway}/api/v1/catalog/resources/journal-probe-{n}", timeout=30).status_code == 401
+    kill_hard(run.stack()["services"]["gateway"]["pid"])
     run.wait_output("PostgreSQL is running again", timeout=120)
     wait_until(platform_ready, "every part ready after PostgreSQL was killed")
     assert "restarted 1×" in govshare.run(env, "status").stdout
@@ -153,6 +159,21 @@ def test_killed_postgres_and_broker_come_back_by_themselves_and_nothing_is_lost(
         return all(code in logged for code in (before, after_pg, after_kafka))
 
     wait_until(audited, "the three department changes in the audit log", timeout=180)
+
+    def probes_logged() -> list[str]:
+        r = httpx.get(
+            f"{gateway}/api/v1/audit/entries",
+            params={"type": "gateway.access", "limit": 500},
+            headers=auditor,
+            timeout=30,
+        )
+        return [] if r.status_code != 200 else re.findall(r"journal-probe-\d+", json.dumps(r.json()["items"]))
+
+    # Newest first, 500 a page: polled slowly, so that the polls' own access records do not push the probes off it.
+    deadline = time.monotonic() + 120
+    while len(logged := probes_logged()) < 30 and time.monotonic() < deadline:
+        time.sleep(2)
+    assert sorted(logged) == sorted(f"journal-probe-{n}" for n in range(30))
     assert run.terminate() == 0, run.output()
 
 

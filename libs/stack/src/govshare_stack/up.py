@@ -44,15 +44,23 @@ def say(message: str = "") -> None:
 
 
 def gateway_port_from(environ: Mapping[str, str]) -> int:
-    raw = environ.get("GOVSHARE_GATEWAY_PORT", "").strip()
+    return _port_setting(environ, "GOVSHARE_GATEWAY_PORT", DEFAULT_GATEWAY_PORT)
+
+
+def first_internal_port_from(environ: Mapping[str, str]) -> int:
+    return _port_setting(environ, "GOVSHARE_FIRST_INTERNAL_PORT", FIRST_INTERNAL_PORT, highest=65435)
+
+
+def _port_setting(environ: Mapping[str, str], name: str, default: int, *, highest: int = 65535) -> int:
+    raw = environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_GATEWAY_PORT
+        return default
     try:
         port = int(raw)
     except ValueError:
         port = -1
-    if not 0 < port < 65536:
-        raise StackError(f"GOVSHARE_GATEWAY_PORT must be a TCP port number (1-65535), got {raw!r}.")
+    if not 0 < port <= highest:
+        raise StackError(f"{name} must be a TCP port number (1-{highest}), got {raw!r}.")
     return port
 
 
@@ -167,7 +175,7 @@ async def _run(
     internal = [s for s in specs if s.name != "gateway"]
     ports = pick_ports(
         len(internal),
-        range(FIRST_INTERNAL_PORT, FIRST_INTERNAL_PORT + 100),
+        range(first_internal_port_from(env_in), first_internal_port_from(env_in) + 100),
         exclude=[gateway_port, running.broker.port if running.broker else 0],
     )
     port_of = {"gateway": gateway_port, **{s.name: p for s, p in zip(internal, ports, strict=True)}}
@@ -239,11 +247,9 @@ async def _run(
             for s in services
         }
         if running.postgres is not None:
-            record["postgres"]["pid"] = running.postgres.pid
+            record["postgres"].update(pid=running.postgres.pid, restarts=infrastructure.restarts["postgres"])
         if running.broker is not None:
-            record["kafka"]["pid"] = running.broker.pid
-        record["postgres"]["restarts"] = infrastructure.restarts["postgres"]
-        record["kafka"]["restarts"] = infrastructure.restarts["kafka"]
+            record["kafka"].update(pid=running.broker.pid, restarts=infrastructure.restarts["kafka"])
         home.write_stack(record)
 
     save()
