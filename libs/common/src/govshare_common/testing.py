@@ -69,7 +69,22 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 30)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 30)
+        except TimeoutError:
+            raise AssertionError(
+                f"{app.title} did not shut down within 30 s; still running:\n{_task_stacks()}"
+            ) from None
+
+
+def _task_stacks() -> str:
+    import io
+
+    out = io.StringIO()
+    for pending in asyncio.all_tasks():
+        if pending is not asyncio.current_task():
+            pending.print_stack(limit=6, file=out)
+    return out.getvalue()
 
 
 class TokenIssuer:
