@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import text
 
@@ -72,6 +73,11 @@ async def test_feed_serves_outbox_to_internal_callers_only(pipeline, items) -> N
                 return r.json()["head"] == 3
 
             await wait_for(sequenced)
+            forever = jwt.encode(
+                {"sub": "t", "aud": "govshare-internal"}, "test-internal-secret-0123456789abcdef", algorithm="HS256"
+            )
+            no_expiry = await http.get("/internal/events", params={"after": 1}, headers={HEADER: forever})
+            assert no_expiry.status_code == 403  # a credential that never expires is no credential
             r = await http.get(
                 "/internal/events",
                 params={"after": 1},

@@ -59,10 +59,21 @@ VERIFIED_CACHE_SIZE = 10_000
 
 
 class TokenVerifier:
-    def __init__(self, jwks_url: str, *, issuer: str, audience: str, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        jwks_url: str,
+        *,
+        issuer: str,
+        audience: str,
+        http: httpx.AsyncClient | None = None,
+        leeway: float = 30.0,
+    ) -> None:
         self.jwks_url = jwks_url
         self.issuer = issuer
         self.audience = audience
+        # Hosts' clocks differ by seconds: a token issued by a gateway whose clock is a little ahead (iat in
+        # "the future") or checked a moment after its exp by a slow one is still honoured within the leeway.
+        self.leeway = leeway
         self.http = http or httpx.AsyncClient(timeout=5.0)
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
@@ -123,6 +134,7 @@ class TokenVerifier:
                 algorithms=ALGORITHMS,
                 issuer=self.issuer,
                 audience=self.audience,
+                leeway=self.leeway,
                 options={"require": ["exp", "iat", "sub"]},
             )
         except jwt.ExpiredSignatureError:
@@ -134,7 +146,7 @@ class TokenVerifier:
         principal = self.principal_from_claims(claims)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.pop(next(iter(self._verified)))
-        self._verified[token] = (principal, float(claims["exp"]), key)
+        self._verified[token] = (principal, float(claims["exp"]) + self.leeway, key)
         return principal
 
     def principal_from_claims(self, claims: dict[str, Any]) -> Principal:

@@ -22,7 +22,10 @@ def verify_internal(secret: str, token: str | None) -> str:
     if not token:
         raise Forbidden("此接口仅供平台内部服务调用。", "This endpoint is for platform-internal callers only.")
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=_AUDIENCE)
+        # An internal credential without an expiry would be a password for ever: exp is required.
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], audience=_AUDIENCE, options={"require": ["exp", "sub", "aud"]}
+        )
     except jwt.PyJWTError:
         raise Forbidden(
             "平台内部调用凭证无效或已过期。", "The internal caller credential is invalid or expired."

@@ -250,7 +250,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
     app.state.profile = profile
     app.state.started = False
     jwks_url = settings.jwks_url or f"{settings.service_url('gateway')}/.well-known/jwks.json"
-    app.state.verifier = TokenVerifier(jwks_url, issuer=settings.token_issuer, audience=settings.token_audience)
+    app.state.verifier = TokenVerifier(
+        jwks_url, issuer=settings.token_issuer, audience=settings.token_audience, leeway=settings.token_leeway_seconds
+    )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.include_router(_platform_router(spec))

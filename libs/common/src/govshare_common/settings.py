@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     token_issuer: str = "govshare"
     token_audience: str = "govshare"
+    token_leeway_seconds: float = 30.0
     admin_password: SecretStr | None = None
     # A site may trust an external OIDC issuer (e.g. Keycloak) instead of, or beside, the gateway's own logins.
     oidc_issuer: str | None = None

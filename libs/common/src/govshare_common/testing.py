@@ -125,13 +125,15 @@ class TokenIssuer:
         name: str = "测试用户",
         kind: str = "user",
         ttl_seconds: int = 300,
+        clock_ahead_seconds: int = 0,
     ) -> str:
+        """A signed token; `clock_ahead_seconds` issues it as a host whose clock runs that far ahead would."""
         import time
         import uuid
 
         import jwt
 
-        now = int(time.time())
+        now = int(time.time()) + clock_ahead_seconds
         claims = {
             "iss": self.issuer,
             "aud": self.audience,

@@ -42,7 +42,12 @@ async def _start(app: FastAPI) -> None:
     app.state.keyring = ring
     external = OidcVerifier(settings) if settings.oidc_issuer and settings.oidc_jwks_url else None
     app.state.verifier = LocalVerifier(
-        ring, live, issuer=settings.token_issuer, audience=settings.token_audience, external=external
+        ring,
+        live,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        external=external,
+        leeway=settings.token_leeway_seconds,
     )
     app.state.rate_limiter = RateLimiter()
     app.state.upstreams = {

@@ -61,9 +61,16 @@ class LocalVerifier(TokenVerifier):
     of ended sessions and disabled users or clients (the live state is current within milliseconds)."""
 
     def __init__(
-        self, ring: KeyRing, live: LiveState, *, issuer: str, audience: str, external: TokenVerifier | None = None
+        self,
+        ring: KeyRing,
+        live: LiveState,
+        *,
+        issuer: str,
+        audience: str,
+        external: TokenVerifier | None = None,
+        leeway: float = 30.0,
     ) -> None:
-        super().__init__("", issuer=issuer, audience=audience)
+        super().__init__("", issuer=issuer, audience=audience, leeway=leeway)
         self.ring = ring
         self.live = live
         self.external = external
