@@ -39,6 +39,7 @@ from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from govshare_common.migrations import upgrade
 from govshare_common.outbox import OutboxRelay, feed_bounds, prune_outbox, read_feed
 from govshare_common.profiles import load_profile
+from govshare_common.revocations import Revocations, following_identity, prune_revocations
 from govshare_common.settings import Settings, to_async_url
 from govshare_common.tracing import exporting_spans, setup_logging, setup_tracing
 
@@ -61,6 +62,9 @@ class ServiceSpec:
     uses_broker: bool = True
     # The gateway owns the calendar master; everyone else follows its calendar events.
     follows_calendar: bool = True
+    # Every service but the gateway (which keeps its own live state) follows ended sessions and disabled
+    # principals, so its port refuses the tokens the door refuses.
+    follows_identity: bool = True
     # The gateway's app class serves its proxied paths ahead of FastAPI's middleware stack.
     app_class: type[FastAPI] = FastAPI
 
@@ -187,6 +191,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                 tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
 
                 subscriptions = list(spec.subscriptions)
+                if spec.follows_identity:
+                    revocations = Revocations()
+                    await revocations.load(db)
+                    app.state.revocations = revocations
+                    subscriptions = following_identity(subscriptions, revocations)
+                    tasks.append(asyncio.create_task(revocations.keep_loaded(db), name="revocations-reload"))
                 if spec.follows_calendar:
                     subscriptions = _with_calendar(subscriptions, app.state.calendar)
                 if subscriptions:
@@ -208,6 +218,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                     tasks.append(asyncio.create_task(runner.run(), name="consumer"))
 
                 jobs = [*spec.jobs, _outbox_pruning_job(settings)]
+                if spec.follows_identity:
+                    jobs.append(Job("revocation-retention", 3600.0, prune_revocations))
                 app.state.jobs = JobRunner(db, spec.name, jobs)
                 tasks.extend(app.state.jobs.start())
             for hook in spec.on_startup:
