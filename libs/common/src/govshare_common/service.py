@@ -25,6 +25,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govshare_common.auth import TokenVerifier
+from govshare_common.bounds import BIGINT_MAX
 from govshare_common.calendar_store import PLATFORM_EVENTS, CalendarService, calendar_subscription
 from govshare_common.clock import Clock, SystemClock
 from govshare_common.consumer import ConsumerRunner, FeedClient, Inbox, Subscription
@@ -32,6 +33,7 @@ from govshare_common.db import Database, UnitOfWork, make_engine
 from govshare_common.error_handlers import install_error_handlers
 from govshare_common.errors import AppError
 from govshare_common.events import EventRegistry, source_uri
+from govshare_common.input_guard import InputGuardMiddleware
 from govshare_common.internal_auth import require_internal
 from govshare_common.jobs import Job, JobRunner
 from govshare_common.kafka import EventProducer, broker_reachable
@@ -127,7 +129,7 @@ def _platform_router(spec: ServiceSpec) -> APIRouter:
         async def feed(
             request: Request,
             _caller: Annotated[str, Depends(require_internal)],
-            after: Annotated[int, Query(ge=0)] = 0,
+            after: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
             limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
         ) -> dict[str, Any]:
             async with request.app.state.db.engine.connect() as conn:
@@ -263,6 +265,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
     jwks_url = settings.jwks_url or f"{settings.service_url('gateway')}/.well-known/jwks.json"
     app.state.verifier = TokenVerifier(jwks_url, issuer=settings.token_issuer, audience=settings.token_audience)
     install_error_handlers(app)
+    app.add_middleware(InputGuardMiddleware)  # inside the request context: its refusals carry the request id
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.include_router(_platform_router(spec))
     for router in spec.routers:
