@@ -22,9 +22,10 @@ from gateway.demo import DEMO_PASSWORD
 from gateway.ratelimit import RateLimiter
 
 SERVICES = ("gateway", "catalog", "request", "exchange", "audit")
-# One run per token, both at once: together they stay within about two minutes on two shared cores.
-MAX_EXAMPLES = 5
-SECONDS_PER_RUN = 50
+# One run per token, both at once: together they stay within about two minutes on two shared cores. A deeper
+# hunt: GOVSHARE_FUZZ_EXAMPLES=50 GOVSHARE_FUZZ_SECONDS=600 make test ARGS=tests/test_fuzz_through_gateway.py
+MAX_EXAMPLES = int(os.environ.get("GOVSHARE_FUZZ_EXAMPLES", "5"))
+SECONDS_PER_RUN = int(os.environ.get("GOVSHARE_FUZZ_SECONDS", "50"))
 # Calls that would end the fuzzer's own session or lock it out; they are tested by hand elsewhere.
 EXCLUDED_PATHS = r"^/auth/(logout|password)$|^/api/v1/identity/users/\{user_id\}$"
 

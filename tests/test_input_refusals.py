@@ -70,6 +70,8 @@ async def test_each_class_of_bad_input_answers_422_through_the_gateway(platform:
             "/auth/token", data={"grant_type": "password", "username": "ad\x00min", "password": "x"}
         )
         assert refused(token, "username")
+        as_multipart = {"grant_type": (None, "password"), "username": (None, "admin"), "password": (None, "a\x00")}
+        assert refused(await http.post("/auth/token", files=as_multipart), "password")
         body = json.dumps({"code": "11320404014000001X", "name": "公安\u0000局", "level": "district"})
         made = await http.post(
             "/api/v1/identity/departments", content=body, headers={**admin, "Content-Type": "application/json"}

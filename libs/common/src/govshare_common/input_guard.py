@@ -2,29 +2,33 @@
 
 Every service app has it (service.py installs it), so no route needs its own: a NUL character, bytes that are
 not UTF-8, a lone surrogate, a non-finite number or a JSON body nested deeper than text_input.MAX_JSON_DEPTH
-is refused with 422 in the error shape, naming the field. Bodies of other types (JSON lines and CSV batches,
-files) stream on untouched; exchange-svc checks each ingested row with the same rules.
+is refused with 422 in the error shape, naming the field (a multipart form's text fields too; its files are
+data). Bodies of other types (JSON lines and CSV batches, files) stream on untouched; exchange-svc checks each
+ingested row with the same rules.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govshare_common.error_handlers import error_body
 from govshare_common.errors import field_error
-from govshare_common.text_input import INVALID_UTF8, TOO_DEEP, bytes_problem, describe, json_problem
+from govshare_common.text_input import INVALID_UTF8, TOO_DEEP, bytes_problem, describe, json_problem, text_problem
 
 # Bodies the guard reads whole to check; a larger one (a caller's choice to send, not a platform form) passes
 # on unchecked, as the door refuses bodies over 10 MB on any route but bulk uploads anyway.
 MAX_CHECKED_BODY = 10 * 1024 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CHECKED_MEDIA = frozenset({"application/json", "application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def query_pairs(raw: bytes) -> list[tuple[bytes, bytes]]:
@@ -44,6 +48,27 @@ def pairs_problem(pairs: list[tuple[bytes, bytes]]) -> tuple[str, str] | None:
         problem = bytes_problem(name) or bytes_problem(value)
         if problem:
             return label or "query", problem
+    return None
+
+
+async def multipart_problem(headers: Headers, body: bytes) -> tuple[str, str] | None:
+    """A text field of a multipart form (files are data, not text) that cannot be stored, or None."""
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    try:
+        form = await MultiPartParser(headers, stream()).parse()
+    except MultiPartException:
+        return None  # not a form: the route's own validation says so
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                problem = text_problem(name) or text_problem(value)
+                if problem:
+                    return name.replace("\x00", "\\u0000") or "form", problem
+    finally:
+        await form.close()
     return None
 
 
@@ -84,16 +109,23 @@ class InputGuardMiddleware:
         if problem is None and scope["method"] in BODY_METHODS and _checked_type(content_type):
             receive, body = await _buffered(receive)
             if body is not None:
-                problem = body_problem(content_type, body)
+                if _media(content_type) == "multipart/form-data":
+                    problem = await multipart_problem(headers, body)
+                else:
+                    problem = body_problem(content_type, body)
         if problem is None:
             await self.app(scope, receive, send)
             return
         await _refuse(scope, *problem)(scope, receive, send)
 
 
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _checked_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media in ("application/json", "application/x-www-form-urlencoded") or media.endswith("+json")
+    media = _media(content_type)
+    return media in CHECKED_MEDIA or media.endswith("+json")
 
 
 async def _buffered(receive: Receive) -> tuple[Receive, bytes | None]:

@@ -1,0 +1,46 @@
+"""The text rules every service applies to what a caller sends."""
+
+from __future__ import annotations
+
+import json
+
+from govshare_common.text_input import (
+    INVALID_UTF8,
+    NOT_FINITE,
+    NUL,
+    TOO_DEEP,
+    bytes_problem,
+    json_problem,
+    text_problem,
+)
+
+
+def test_ordinary_chinese_text_and_json_pass() -> None:
+    assert text_problem("常州市钟楼区 No.1 — 数据") is None
+    assert bytes_problem("公安局".encode()) is None
+    assert json_problem({"name": "张三", "items": [{"n": 1, "x": 1.5, "ok": True, "none": None}]}) is None
+
+
+def test_nul_surrogates_and_bytes_that_are_not_utf8_are_named() -> None:
+    assert text_problem("a\x00b") == NUL
+    assert text_problem(json.loads('"\\ud800"')) == INVALID_UTF8
+    assert bytes_problem(b"\xff\xfe") == INVALID_UTF8
+    assert bytes_problem(b"x\x00") == NUL
+
+
+def test_json_problems_name_the_path_keys_included() -> None:
+    assert json_problem({"a": [{"b": "x\x00"}]}) == ("a.0.b", NUL)
+    assert json_problem({"k\x00": 1}) == ("k\x00", NUL)
+    assert json_problem({"n": float("nan")}) == ("n", NOT_FINITE)
+    assert json_problem(json.loads('{"v": ' + "[" * 40 + "]" * 40 + "}"))[1] == TOO_DEEP
+
+
+def test_a_value_nested_far_deeper_than_the_stack_is_checked_without_recursion() -> None:
+    deep: list = []
+    node = deep
+    for _ in range(100_000):
+        child: list = []
+        node.append(child)
+        node = child
+    found = json_problem(deep)
+    assert found is not None and found[1] == TOO_DEEP and found[0].count(".") == 31
