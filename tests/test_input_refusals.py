@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import text
 
-from govshare_common.bounds import BIGINT_MAX
+from govshare_common.bounds import BIGINT_MAX, YEARS_KEY
 from govshare_common.settings import Settings
 from govshare_common.testing import eventually
 from govshare_stack.demo import DemoContext
@@ -36,10 +36,12 @@ def refused(resp: httpx.Response, field: str) -> bool:
 
 
 def _integers_without_both_bounds(node: Any, where: str, out: list[str]) -> None:
+    """Where an integer lacks a bound a bigint holds, or a date or date-time lacks the platform's years."""
     if isinstance(node, dict):
-        if node.get("type") == "integer" and not (
-            "minimum" in node and node.get("maximum", float("inf")) <= float(BIGINT_MAX)
-        ):
+        bounded = "minimum" in node and node.get("maximum", float("inf")) <= float(BIGINT_MAX)
+        if node.get("type") == "integer" and not bounded:
+            out.append(where)
+        if node.get("format") in ("date", "date-time") and YEARS_KEY not in node:
             out.append(where)
         for key, value in node.items():
             _integers_without_both_bounds(value, f"{where}/{key}", out)
@@ -48,7 +50,7 @@ def _integers_without_both_bounds(node: Any, where: str, out: list[str]) -> None
             _integers_without_both_bounds(value, f"{where}[{i}]", out)
 
 
-def test_every_integer_a_caller_sends_has_bounds_a_bigint_holds() -> None:
+def test_every_integer_and_date_a_caller_sends_has_bounds() -> None:
     unbounded: list[str] = []
     for name, module in DOCUMENTED.items():
         document = importlib.import_module(f"{module}.app").create_app(Settings()).openapi()
