@@ -44,3 +44,17 @@ def test_a_value_nested_far_deeper_than_the_stack_is_checked_without_recursion()
         node = child
     found = json_problem(deep)
     assert found is not None and found[1] == TOO_DEEP and found[0].count(".") == 31
+
+
+def test_the_quick_json_body_check_finds_what_the_full_walk_finds() -> None:
+    from govshare_common.text_input import json_text_problem
+
+    assert json_text_problem('{"a": ["x", {"b": "常州"}]}'.encode()) is None
+    assert json_text_problem(b'{"a": "x\\u0000"}') == ("a", NUL)
+    assert json_text_problem(b'{"a": "\\ud83d"}') == ("a", INVALID_UTF8)
+    assert json_text_problem(b'{"a": "\\ud83d\\ude00"}') is None  # a proper pair is an emoji
+    assert json_text_problem(b'{"a": NaN}') == ("a", NOT_FINITE)
+    assert json_text_problem(b'{"a": "\\\\u0000"}') is None  # a backslash, then the text u0000
+    assert json_text_problem('{"a": "x\\u0000"}'.encode("utf-16")) == ("a", NUL)
+    deep = b'{"v": ' + b"[" * 40 + b"]" * 40 + b"}"
+    assert json_text_problem(deep) is not None and json_text_problem(deep)[1] == TOO_DEEP

@@ -9,7 +9,6 @@ ingested row with the same rules.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -22,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govshare_common.error_handlers import error_body
 from govshare_common.errors import field_error
-from govshare_common.text_input import INVALID_UTF8, TOO_DEEP, bytes_problem, describe, json_problem, text_problem
+from govshare_common.text_input import INVALID_UTF8, TOO_DEEP, bytes_problem, describe, json_text_problem, text_problem
 
 # Bodies the guard reads whole to check; a larger one (a caller's choice to send, not a platform form) passes
 # on unchecked, as the door refuses bodies over 10 MB on any route but bulk uploads anyway.
@@ -78,14 +77,13 @@ def body_problem(content_type: str, body: bytes) -> tuple[str, str] | None:
         return pairs_problem(query_pairs(body))
     if media == "application/json" or media.endswith("+json"):
         try:
-            value = json.loads(body)
+            return json_text_problem(body)
         except RecursionError:
             return "body", TOO_DEEP
         except UnicodeDecodeError:
             return "body", INVALID_UTF8
         except ValueError:
             return None  # not JSON: the route's own validation says so
-        return json_problem(value)
     return None
 
 

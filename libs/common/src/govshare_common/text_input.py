@@ -9,7 +9,9 @@ exchange-svc to every value of an ingested row.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any
 
 # No request body of the platform nests deeper than a few levels; a deeply nested one is an attack on the
@@ -48,30 +50,63 @@ def bytes_problem(raw: bytes) -> str | None:
         return INVALID_UTF8
 
 
-def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
-    """The first (dotted path, problem) in a decoded JSON value, keys included, or None. Iterative, so a deep
-    value cannot exhaust the stack here."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH, text: bool = True) -> tuple[str, str] | None:
+    """The first (dotted path, problem) in a decoded JSON value, keys included, or None; `text=False` looks
+    at depth and numbers only. Iterative, so a deep value cannot exhaust the stack here; a path is spelled
+    out only for the node it reports."""
+    # (node, depth, parent entry, key): the parent chain spells the path.
+    stack: list[tuple[Any, int, Any, Any]] = [(value, 0, None, None)]
     while stack:
-        node, path, depth = stack.pop()
+        entry = stack.pop()
+        node, depth = entry[0], entry[1]
         if isinstance(node, str):
-            problem = text_problem(node)
+            problem = text_problem(node) if text else None
             if problem:
-                return path or "body", problem
+                return _path(entry), problem
         elif isinstance(node, float):
             if not math.isfinite(node):
-                return path or "body", NOT_FINITE
+                return _path(entry), NOT_FINITE
         elif isinstance(node, dict | list):
             if depth >= max_depth:
-                return path or "body", TOO_DEEP
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            for key, child in items:
-                child_path = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str):
+                return _path(entry), TOO_DEEP
+            for key, child in node.items() if isinstance(node, dict) else enumerate(node):
+                if text and isinstance(key, str):
                     problem = text_problem(key)
                     if problem:
-                        return child_path, problem
-                stack.append((child, child_path, depth + 1))
+                        return _path((None, 0, entry, key)), problem
+                if text or not isinstance(child, str | int):
+                    stack.append((child, depth + 1, entry, key))
+    return None
+
+
+def _path(entry: tuple[Any, int, Any, Any]) -> str:
+    keys = []
+    while entry[2] is not None:
+        keys.append(str(entry[3]))
+        entry = entry[2]
+    return ".".join(reversed(keys)) or "body"
+
+
+# In JSON text a NUL or a lone surrogate can only arrive as an escape (raw control characters and bytes that
+# are not UTF-8 do not parse); an escaped backslash before "u0000" also matches, which only costs a full look.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def json_text_problem(body: bytes) -> tuple[str, str] | None:
+    """What json_problem finds in a JSON body, found cheaply: the full walk only where the bytes say it can
+    find something. Raises ValueError (RecursionError included) when the body is not JSON."""
+    non_finite = False
+
+    def constant(name: str) -> float:
+        nonlocal non_finite
+        non_finite = True
+        return float(name)
+
+    value = json.loads(body, parse_constant=constant)
+    if non_finite or json.detect_encoding(body) != "utf-8" or _SUSPECT_ESCAPE.search(body):
+        return json_problem(value)
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:  # fewer containers than that cannot nest deeper
+        return json_problem(value, text=False)
     return None
 
 
