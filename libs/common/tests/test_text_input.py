@@ -54,6 +54,7 @@ def test_the_quick_json_body_check_finds_what_the_full_walk_finds() -> None:
     assert json_text_problem(b'{"a": "\\ud83d"}') == ("a", INVALID_UTF8)
     assert json_text_problem(b'{"a": "\\ud83d\\ude00"}') is None  # a proper pair is an emoji
     assert json_text_problem(b'{"a": NaN}') == ("a", NOT_FINITE)
+    assert json_text_problem(b'{"a": [1.5, 1e400]}') == ("a.1", NOT_FINITE)
     assert json_text_problem(b'{"a": "\\\\u0000"}') is None  # a backslash, then the text u0000
     assert json_text_problem('{"a": "x\\u0000"}'.encode("utf-16")) == ("a", NUL)
     deep = b'{"v": ' + b"[" * 40 + b"]" * 40 + b"}"

@@ -102,7 +102,13 @@ def json_text_problem(body: bytes) -> tuple[str, str] | None:
         non_finite = True
         return float(name)
 
-    value = json.loads(body, parse_constant=constant)
+    def number(literal: str) -> float:  # 1e400 is a literal too, and overflows to infinity
+        nonlocal non_finite
+        parsed = float(literal)
+        non_finite = non_finite or not math.isfinite(parsed)
+        return parsed
+
+    value = json.loads(body, parse_constant=constant, parse_float=number)
     if non_finite or json.detect_encoding(body) != "utf-8" or _SUSPECT_ESCAPE.search(body):
         return json_problem(value)
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:  # fewer containers than that cannot nest deeper
