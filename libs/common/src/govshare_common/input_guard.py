@@ -72,7 +72,7 @@ async def multipart_problem(headers: Headers, body: bytes) -> tuple[str, str] | 
 
 
 def body_problem(content_type: str, body: bytes) -> tuple[str, str] | None:
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media(content_type)
     if media == "application/x-www-form-urlencoded":
         return pairs_problem(query_pairs(body))
     if media == "application/json" or media.endswith("+json"):
