@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from govshare_common.identifiers import uscc_check_char
-from govshare_common.testing import eventually
+from govshare_common.testing import eventually, serve
 
 RESOURCES = "/api/v1/catalog/resources"
 AUDIT_NOTICES = "/api/v1/supervision/notices"
@@ -63,6 +63,15 @@ async def test_a_logged_out_token_is_refused_on_the_service_port(platform: Any) 
         assert "session has ended" in refused.json()["message"]
         # Another session of the same user is not touched.
         assert (await port.get(RESOURCES, headers={"Authorization": f"Bearer {await p.token()}"})).status_code == 200
+
+        # A catalog-svc started afterwards (a restart, another replica) refuses it from its first call: the
+        # projection is in its schema, not only in the memory of the process that consumed the event.
+        from catalog_svc.app import create_app
+
+        replica = create_app(p.apps["catalog"].state.settings)
+        async with serve(replica) as url, httpx.AsyncClient(base_url=url) as second:
+            first = await second.get(RESOURCES, headers=bearer)
+            assert first.status_code == 401 and first.json()["code"] == "token_revoked"
 
 
 async def test_a_disabled_users_and_a_disabled_departments_tokens_are_refused_on_the_service_port(
