@@ -173,8 +173,29 @@ async def authenticate(request: Request) -> Principal:
             "No access token: send 'Authorization: Bearer <token>'.",
         )
     principal = await request.app.state.verifier.verify(token)
+    revocations = getattr(request.app.state, "revocations", None)
+    if revocations is not None:
+        refusal = revocations.refusal(
+            subject=principal.subject, session_id=principal.session_id, department=principal.department
+        )
+        if refusal is not None:
+            log.warning(
+                "access denied: %s %s token of %s no longer honoured (%s)",
+                request.method,
+                request.url.path,
+                principal.subject,
+                refusal,
+            )
+            raise NotAuthenticated(*_REVOKED_MESSAGES[refusal], code="token_revoked", details={"reason": refusal})
     request.state.principal = principal
     return principal
+
+
+_REVOKED_MESSAGES = {
+    "session_ended": ("会话已注销，请重新登录。", "The session has ended; sign in again."),
+    "principal_disabled": ("账号或客户端已停用。", "The account or client is disabled."),
+    "department_disabled": ("所属部门已停用。", "The caller's department is disabled."),
+}
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

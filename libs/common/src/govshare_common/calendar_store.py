@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from govshare_common.bounds import Day
 from govshare_common.consumer import Subscription
 from govshare_common.events import Envelope, EventRegistry
 from govshare_common.workdays import CalendarData, Deadline, WorkingCalendar, WorkingDayCount, statutory_calendar
@@ -45,7 +46,7 @@ YEAR_UNKNOWN = "platform.calendar.year_unknown"
 
 
 class CalendarDay(BaseModel):
-    day: date
+    day: Day
     name: str | None = None
 
 

@@ -26,13 +26,23 @@ def run_env(context: Any) -> None:
 
 
 def create_platform_tables(op: Any) -> None:
-    """The tables every service has in its schema: outbox, outbox head, inbox, working-day calendar."""
+    """The tables every service has in its schema: outbox, outbox head, inbox, working-day calendar, and the
+    revocations it checks tokens against."""
     from govshare_common.calendar_store import CALENDAR_DDL, seed_statements
+    from govshare_common.revocations import REVOCATION_DDL
 
-    for ddl in [*PLATFORM_TABLES_DDL, *CALENDAR_DDL]:
+    for ddl in [*PLATFORM_TABLES_DDL, *CALENDAR_DDL, *REVOCATION_DDL]:
         op.execute(ddl)
     for statement, params in seed_statements():
         op.get_bind().execute(text(statement), params)
+
+
+def create_revocation_table(op: Any) -> None:
+    """The revocations table for a schema created before it was one of the platform tables."""
+    from govshare_common.revocations import REVOCATION_DDL
+
+    for ddl in REVOCATION_DDL:
+        op.execute(ddl)
 
 
 async def upgrade(engine: AsyncEngine, *, schema: str, migrations_dir: Path) -> None:

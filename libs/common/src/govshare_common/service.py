@@ -26,6 +26,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from govshare_common.auth import TokenVerifier
+from govshare_common.bounds import BIGINT_MAX
 from govshare_common.calendar_store import PLATFORM_EVENTS, CalendarService, calendar_subscription
 from govshare_common.clock import Clock, SystemClock
 from govshare_common.consumer import ConsumerRunner, FeedClient, Inbox, Subscription
@@ -33,6 +34,7 @@ from govshare_common.db import Database, UnitOfWork, make_engine
 from govshare_common.error_handlers import install_error_handlers
 from govshare_common.errors import AppError
 from govshare_common.events import EventRegistry, source_uri
+from govshare_common.input_guard import InputGuardMiddleware
 from govshare_common.internal_auth import require_internal
 from govshare_common.jobs import Job, JobRunner
 from govshare_common.kafka import EventProducer, broker_reachable
@@ -40,6 +42,7 @@ from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from govshare_common.migrations import upgrade
 from govshare_common.outbox import OutboxRelay, feed_bounds, prune_outbox, read_feed
 from govshare_common.profiles import load_profile
+from govshare_common.revocations import Revocations, following_identity, prune_revocations
 from govshare_common.settings import Settings, to_async_url
 from govshare_common.tracing import exporting_spans, setup_logging, setup_tracing
 
@@ -62,6 +65,9 @@ class ServiceSpec:
     uses_broker: bool = True
     # The gateway owns the calendar master; everyone else follows its calendar events.
     follows_calendar: bool = True
+    # Every service but the gateway (which keeps its own live state) follows ended sessions and disabled
+    # principals, so its port refuses the tokens the door refuses.
+    follows_identity: bool = True
     # The gateway's app class serves its proxied paths ahead of FastAPI's middleware stack.
     app_class: type[FastAPI] = FastAPI
 
@@ -124,7 +130,7 @@ def _platform_router(spec: ServiceSpec) -> APIRouter:
         async def feed(
             request: Request,
             _caller: Annotated[str, Depends(require_internal)],
-            after: Annotated[int, Query(ge=0)] = 0,
+            after: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
             limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
         ) -> dict[str, Any]:
             async with request.app.state.db.engine.connect() as conn:
@@ -188,6 +194,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                 tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
 
                 subscriptions = list(spec.subscriptions)
+                if spec.follows_identity:
+                    revocations = Revocations()
+                    await revocations.load(db)
+                    app.state.revocations = revocations
+                    subscriptions = following_identity(subscriptions, revocations)
+                    tasks.append(asyncio.create_task(revocations.keep_loaded(db), name="revocations-reload"))
                 if spec.follows_calendar:
                     subscriptions = _with_calendar(subscriptions, app.state.calendar)
                 if subscriptions:
@@ -209,6 +221,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                     tasks.append(asyncio.create_task(runner.run(), name="consumer"))
 
                 jobs = [*spec.jobs, _outbox_pruning_job(settings)]
+                if spec.follows_identity:
+                    jobs.append(Job("revocation-retention", 3600.0, prune_revocations))
                 app.state.jobs = JobRunner(db, spec.name, jobs)
                 tasks.extend(app.state.jobs.start())
             for hook in spec.on_startup:
@@ -254,6 +268,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
         jwks_url, issuer=settings.token_issuer, audience=settings.token_audience, leeway=settings.token_leeway_seconds
     )
     install_error_handlers(app)
+    app.add_middleware(InputGuardMiddleware)  # inside the request context: its refusals carry the request id
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.include_router(_platform_router(spec))
     for router in spec.routers:

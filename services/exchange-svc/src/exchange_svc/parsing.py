@@ -13,6 +13,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from govshare_common.text_input import TOO_DEEP, describe, json_problem
+
 from exchange_svc.domain.validation import RowProblem
 
 FORMATS = ("jsonl", "csv")
@@ -43,6 +45,9 @@ async def jsonl_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, d
                 continue
             try:
                 row = json.loads(line)
+            except RecursionError:
+                yield number, _text_problem(number, "", TOO_DEEP)
+                continue
             except ValueError:
                 yield number, RowProblem(number, None, "json", "该行不是合法的 JSON", "the line is not valid JSON")
                 continue
@@ -52,7 +57,19 @@ async def jsonl_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, d
                     RowProblem(number, None, "json", "每行应为一个 JSON 对象", "each line must be a JSON object"),
                 )
                 continue
-            yield number, row
+            found = json_problem(row)
+            yield number, (_text_problem(number, *found) if found else row)
+
+
+def _text_problem(number: int, path: str, problem: str) -> RowProblem:
+    """A row whose text the database cannot hold (NUL, a lone surrogate) or that nests too deep."""
+    item = path.split(".", 1)[0] if path and path != "body" else None
+    zh, en = (
+        describe(f"数据项 {item}", problem, field_en=f"item {item}")
+        if item
+        else describe("该行", problem, field_en="the row")
+    )
+    return RowProblem(number, item, problem, zh.removesuffix("。"), en.removesuffix("."))
 
 
 async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
@@ -85,7 +102,9 @@ async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dic
                     ),
                 )
                 continue
-            yield number, dict(zip(header, fields, strict=True))
+            row = dict(zip(header, fields, strict=True))
+            found = json_problem(row)
+            yield number, (_text_problem(number, *found) if found else row)
     if pending:
         number += 1
         yield number, RowProblem(number, None, "csv", "引号未闭合", "an unterminated quoted field")

@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         on_startup=[_start],
         on_shutdown=[_stop],
         follows_calendar=False,
+        follows_identity=False,
         app_class=door.GatewayApp,
     )
     app = create_service_app(spec, settings, clock)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from govshare_common.auth import Principal, authenticate, require_roles
+from govshare_common.bounds import FIRST_YEAR, LAST_YEAR, Day
 from govshare_common.calendar_store import CalendarDay, YearPublished
 from govshare_common.errors import ValidationFailed, field_error
 from govshare_common.service import UoW
@@ -18,6 +18,9 @@ router = APIRouter(prefix="/api/v1/platform/calendar", tags=["calendar"])
 
 PlatformAdmin = Annotated[Principal, Depends(require_roles("platform_admin"))]
 AnyPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+CalendarYear = Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR, description="年度")]
 
 
 class YearNotice(BaseModel):
@@ -36,7 +39,7 @@ async def known_years(request: Request, _p: AnyPrincipal) -> dict[str, Any]:
 
 
 @router.get("/years/{year}", summary="某年节假日与调休安排")
-async def year_detail(request: Request, year: int, _p: AnyPrincipal) -> dict[str, Any]:
+async def year_detail(request: Request, year: CalendarYear, _p: AnyPrincipal) -> dict[str, Any]:
     cal = await request.app.state.calendar.current()
     data = cal.data
     return {
@@ -48,7 +51,9 @@ async def year_detail(request: Request, year: int, _p: AnyPrincipal) -> dict[str
 
 
 @router.put("/years/{year}", summary="录入某年节假日安排（平台管理员）")
-async def enter_year(request: Request, uow: UoW, year: int, body: YearNotice, admin: PlatformAdmin) -> dict[str, Any]:
+async def enter_year(
+    request: Request, uow: UoW, year: CalendarYear, body: YearNotice, admin: PlatformAdmin
+) -> dict[str, Any]:
     errors = []
     for i, d in enumerate(body.holidays):
         if d.day.year != year:
@@ -91,7 +96,7 @@ async def deadline(
     request: Request,
     uow: UoW,
     _p: AnyPrincipal,
-    start: Annotated[date, Query(description="起算日（不计入）")],
+    start: Annotated[Day, Query(description="起算日（不计入）")],
     working_days: Annotated[int, Query(ge=0, le=400)],
 ) -> dict[str, Any]:
     result = await request.app.state.calendar.add_working_days(uow, start, working_days, purpose="deadline query")

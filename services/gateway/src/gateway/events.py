@@ -11,7 +11,7 @@ from sqlalchemy import text
 from govshare_common.consumer import Subscription
 from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope, EventRegistry
-from govshare_common.text import printable
+from govshare_common.text_input import printable
 
 from gateway.live_state import notify_change
 

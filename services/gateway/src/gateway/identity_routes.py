@@ -8,7 +8,7 @@ platform_admin or dept_admin together with auditor.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from govshare_common.auth import ROLES, Principal, require_roles
+from govshare_common.bounds import MAX_OFFSET, Moment
 from govshare_common.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from govshare_common.identifiers import InvalidIdentifier, validate_uscc
 from govshare_common.service import UoW
@@ -87,7 +88,7 @@ class DepartmentIn(BaseModel):
 
 class FilingIn(BaseModel):
     signed_by: str = Field(min_length=2, max_length=50, description="签署承诺书的负责人")
-    signed_at: datetime
+    signed_at: Moment
     commitment: str = Field(min_length=4, description="承诺遵守共享规则的书面承诺内容或文号")
 
 
@@ -157,7 +158,7 @@ async def list_departments(
     request: Request,
     _p: Admin,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     async with request.app.state.db.engine.connect() as conn:
         total = (await conn.execute(text("SELECT count(*) FROM department"))).scalar_one()
@@ -301,7 +302,7 @@ async def list_users(
     request: Request,
     admin: Admin,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     return await _department_scoped_page(
         request,
@@ -439,7 +440,7 @@ async def list_clients(
     request: Request,
     admin: Admin,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     return await _department_scoped_page(
         request,

@@ -3,13 +3,13 @@ them, retention, and the traces."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from govshare_common.bounds import BIGINT_MAX, MAX_OFFSET, Moment
 from govshare_common.errors import NotFound, ValidationFailed, field_error
 from govshare_common.identifiers import hash_identifier
 from govshare_common.service import UoW
@@ -37,8 +37,8 @@ async def list_entries(
     resource: Annotated[str | None, Query(description="信息资源代码")] = None,
     grant_id: Annotated[str | None, Query(description="授权编号")] = None,
     actor: Annotated[str | None, Query(description="操作主体")] = None,
-    since: Annotated[datetime | None, Query(description="事件时间起（含）")] = None,
-    until: Annotated[datetime | None, Query(description="事件时间止（不含）")] = None,
+    since: Annotated[Moment | None, Query(description="事件时间起（含）")] = None,
+    until: Annotated[Moment | None, Query(description="事件时间止（不含）")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -58,7 +58,7 @@ async def list_entries(
 
 
 @router.get("/entries/{position}", summary="一条审计日志")
-async def get_entry(uow: UoW, position: int, _: Auditor) -> dict[str, Any]:
+async def get_entry(uow: UoW, position: Annotated[int, Path(ge=0, le=BIGINT_MAX)], _: Auditor) -> dict[str, Any]:
     found = await trail.one(uow.conn, position)
     if found is None:
         raise NotFound("该位置没有审计日志（可能已超过保存期限被清理）。", "No entry at this position.")
@@ -69,8 +69,8 @@ async def get_entry(uow: UoW, position: int, _: Auditor) -> dict[str, Any]:
 async def verify(
     request: Request,
     _: Auditor,
-    start: Annotated[int | None, Query(alias="from", ge=1, description="起始位置")] = None,
-    end: Annotated[int | None, Query(alias="to", ge=1, description="结束位置")] = None,
+    start: Annotated[int | None, Query(alias="from", ge=1, le=BIGINT_MAX, description="起始位置")] = None,
+    end: Annotated[int | None, Query(alias="to", ge=1, le=BIGINT_MAX, description="结束位置")] = None,
 ) -> dict[str, Any]:
     if start is not None and end is not None and end < start:
         raise ValidationFailed(
@@ -131,10 +131,10 @@ async def retention(request: Request, uow: UoW, _: Auditor) -> dict[str, Any]:
 
 class SubjectTrace(BaseModel):
     identifier: str = Field(min_length=1, max_length=64, description="公民身份号码或统一社会信用代码")
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Moment | None = None
+    until: Moment | None = None
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 @router.post("/trace/subject", summary="追溯：谁访问了某人或某单位的数据（号码在请求体中，不进地址栏）")
@@ -151,8 +151,8 @@ async def trace_department(
     code: str,
     _: Auditor,
     access_only: Annotated[bool, Query(description="只看数据访问")] = True,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -169,8 +169,8 @@ async def trace_resource(
     code: str,
     _: Auditor,
     type: Annotated[list[str] | None, Query(description="事件类型")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from govshare_common.bounds import Day
 from govshare_common.errors import NotFound
 from govshare_common.service import UoW
 
@@ -33,7 +33,7 @@ class ComplaintBody(BaseModel):
     department_code: str | None = Field(default=None, max_length=18, description="被投诉部门代码")
     subject: str = Field(min_length=1, max_length=200, description="事由")
     content: str = Field(min_length=1, max_length=20000, description="投诉内容（书面）")
-    received_on: date = Field(description="收到日期")
+    received_on: Day = Field(description="收到日期")
     channel: Literal["letter", "visit", "online", "fax"] = Field(description="来件方式")
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from govshare_common.bounds import FIRST_YEAR, LAST_YEAR, Day
 from govshare_common.clock import china_date
 from govshare_common.service import UoW
 
@@ -17,8 +18,8 @@ from audit_svc.spreadsheet import yearly_workbook
 
 router = APIRouter(prefix=SUPERVISION, tags=["evaluation"])
 
-Year = Annotated[int, Query(description="年度")]
-Month = Annotated[int | None, Query(description="月份（不填为全年）")]
+Year = Annotated[int, Query(ge=FIRST_YEAR, le=LAST_YEAR, description="年度")]
+Month = Annotated[int | None, Query(ge=1, le=12, description="月份（不填为全年）")]
 Department = Annotated[str | None, Query(description="部门代码（不填为全辖区）")]
 
 
@@ -50,7 +51,7 @@ async def progress(
     uow: UoW,
     principal: Supervisor,
     year: Year,
-    month: Annotated[int, Query(description="月份")],
+    month: Annotated[int, Query(ge=1, le=12, description="月份")],
     department: Department = None,
 ) -> dict[str, Any]:
     period(year, month)
@@ -61,8 +62,8 @@ async def progress(
 async def dashboard(
     uow: UoW,
     principal: Supervisor,
-    since: Annotated[date | None, Query(description="起始日期（默认 30 天前）")] = None,
-    until: Annotated[date | None, Query(description="截止日期（默认今天）")] = None,
+    since: Annotated[Day | None, Query(description="起始日期（默认 30 天前）")] = None,
+    until: Annotated[Day | None, Query(description="截止日期（默认今天）")] = None,
     department: Department = None,
 ) -> dict[str, Any]:
     today = china_date(uow.clock)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Path
 from pydantic import BaseModel, Field
 
 from govshare_common.auth import CurrentPrincipal, Principal
+from govshare_common.bounds import BIGINT_MAX
 from govshare_common.profiles import Profile
 from govshare_common.service import UoW
 
@@ -191,7 +192,7 @@ async def versions(
 
 @router.get("/{resource_id}/versions/{version}", summary="某一版本的全部内容")
 async def version(
-    uow: UoW, resource_id: ResourceId, version: Annotated[int, Path(ge=1)], principal: CurrentPrincipal
+    uow: UoW, resource_id: ResourceId, version: Annotated[int, Path(ge=1, le=BIGINT_MAX)], principal: CurrentPrincipal
 ) -> dict[str, Any]:
     row = await _visible_row(uow, principal, resource_id)
     v = await store.version_row(uow.conn, resource_id, version)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Query, Request
 
 from govshare_common.auth import Principal, require_roles
+from govshare_common.bounds import MAX_OFFSET
 
 PREFIX = "/api/v1/exchange"
 RESOURCE = f"{PREFIX}/resources/{{code:path}}"
@@ -26,7 +27,7 @@ Purpose = Annotated[
     Header(alias="X-Govshare-Purpose", description="共享用途：administrative_basis / work_reference / …"),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="每页条数")]
-Offset = Annotated[int, Query(ge=0, description="跳过条数")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="跳过条数")]
 
 
 def hash_key(request: Request) -> bytes:

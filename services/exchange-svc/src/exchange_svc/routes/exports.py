@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from govshare_common.bounds import BIGINT_MAX
 from govshare_common.service import UoW
 
 from exchange_svc import exports
@@ -38,7 +39,7 @@ async def download(
     export_id: str,
     principal: Reader,
     purpose: Purpose = None,
-    offset: Annotated[int, Query(ge=0, description="已收到的数据行数")] = 0,
+    offset: Annotated[int, Query(ge=0, le=BIGINT_MAX, description="已收到的数据行数")] = 0,
 ) -> StreamingResponse:
     resource, decision, export = await exports.prepare_download(
         uow, principal, code=code, export_id=export_id, purpose=purpose, offset=offset

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from govshare_common.bounds import BIGINT_MAX
 from govshare_common.service import UoW
 
 from exchange_svc import feeds
@@ -20,7 +21,7 @@ class SubscribeBody(BaseModel):
 
 
 class AckBody(BaseModel):
-    cursor: int = Field(ge=0, description="已妥善保存的最后一条变更的 seq")
+    cursor: int = Field(ge=0, le=BIGINT_MAX, description="已妥善保存的最后一条变更的 seq")
 
 
 @router.post(f"{RESOURCE}/subscriptions", status_code=201, summary="订阅资源的数据变更（授权范围内）")
@@ -40,7 +41,7 @@ async def changes(
     subscription_id: str,
     principal: Reader,
     purpose: Purpose = None,
-    after: Annotated[int | None, Query(ge=0, description="从该 seq 之后读（缺省：已确认位置）")] = None,
+    after: Annotated[int | None, Query(ge=0, le=BIGINT_MAX, description="从该 seq 之后读（缺省：已确认位置）")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict[str, Any]:
     return await feeds.read(

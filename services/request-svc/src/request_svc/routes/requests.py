@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from govshare_common.auth import Principal, require_roles
+from govshare_common.bounds import AwareMoment
 from govshare_common.clock import china_date
 from govshare_common.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from govshare_common.service import UoW
@@ -46,7 +47,7 @@ class SubmitBody(BaseModel):
     security_measures: Text = Field(description="安全保护措施")
     business_matter: Text = Field(description="所支撑的业务事项")
     policy_basis: Text | None = Field(default=None, description="政策依据（海南省：有条件共享须注明）")
-    valid_until: AwareDatetime | None = Field(default=None, description="希望的授权有效期至")
+    valid_until: AwareMoment | None = Field(default=None, description="希望的授权有效期至")
     renews_grant_id: str | None = Field(default=None, max_length=64, description="续期：原授权编号")
 
 
@@ -66,8 +67,8 @@ class ApproveBody(BaseModel):
         default_factory=list, description="不脱敏提供的信息项（须在授权信息项之内）"
     )
     conditions: list[Annotated[str, Field(max_length=1000)]] = Field(default_factory=list, max_length=50)
-    valid_from: AwareDatetime | None = Field(default=None, description="生效时间；不填自即时起")
-    valid_until: AwareDatetime | None = Field(default=None, description="到期时间；不填按申请的有效期")
+    valid_from: AwareMoment | None = Field(default=None, description="生效时间；不填自即时起")
+    valid_until: AwareMoment | None = Field(default=None, description="到期时间；不填按申请的有效期")
     comment: Text | None = Field(default=None, description="审核意见")
 
 
