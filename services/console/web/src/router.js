@@ -36,7 +36,7 @@ export const PAGES = [
   { path: '/audit/verify', name: 'verify', title: '日志链校验', group: '审计监督', roles: ['auditor'], component: () => import('./pages/Verify.vue') },
   { path: '/audit/evaluation', name: 'evaluation', title: '考核评价', group: '审计监督', roles: ['auditor', 'platform_admin', 'dept_admin'], component: () => import('./pages/Evaluation.vue') },
   { path: '/audit/notices', name: 'notices', title: '整改通知', group: '审计监督', roles: ['auditor', 'platform_admin', 'dept_admin'], component: () => import('./pages/Notices.vue') },
-  { path: '/audit/complaints', name: 'complaints', title: '投诉', group: '审计监督', roles: ['auditor', 'platform_admin', 'dept_admin'], component: () => import('./pages/Complaints.vue') },
+  { path: '/audit/complaints', name: 'complaints', title: '投诉', group: '审计监督', roles: ['auditor', 'platform_admin', 'dept_admin'], feature: 'complaints', component: () => import('./pages/Complaints.vue') },
 ]
 
 export const router = createRouter({

@@ -12,6 +12,8 @@ export const session = reactive({
   user: null, // {name, department, roles, subject}
   lastActivity: Date.now(),
   endedReason: '',
+  features: {}, // what this jurisdiction's profile switches on (e.g. complaints: Hainan)
+  profileName: '',
 })
 
 export function claimsOf(token) {
