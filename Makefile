@@ -98,7 +98,7 @@ $(CONSOLE_BUILT): $(CONSOLE_SOURCES) $(CONSOLE_MODULES)
 CHROMIUM := /usr/bin/chromium
 
 $(CHROMIUM):
-	apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+	apt-get install -y --no-install-recommends chromium fonts-wqy-microhei || { apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; }
 
 # Import rules live in [tool.importlinter] in pyproject.toml (see docs/import-rules.md).
 # Every check runs even when an earlier one fails; the target fails if any did.
