@@ -20,7 +20,7 @@ from govshare_common.identifiers import mask_name, mask_resident_id, resident_id
 from govshare_common.testing import eventually
 from govshare_stack.demo_steps import departments
 
-from catalog_svc.demo import HRSS, PLATFORM_ADMIN, PSB
+from catalog_svc.demo import CIVIL, HRSS, PLATFORM_ADMIN, PSB
 from catalog_svc.demo import seed as seed_catalog
 from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
@@ -105,6 +105,19 @@ async def tour(b: Browsing) -> None:
         await b.shot("page-" + title.strip())
 
 
+def shown_date(day: str) -> str:
+    """A date as the console shows it (China's calendar date, 2026年12月3日)."""
+    y, m, d = (int(x) for x in day.split("-"))
+    return f"{y}年{m}月{d}日"
+
+
+async def working_day_after(http: httpx.AsyncClient, token: str, day: str) -> str:
+    r = await http.get(
+        "/api/v1/platform/calendar/deadline", params={"start": day, "working_days": 1}, headers=bearer(token)
+    )
+    return str(r.json()["due"])
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -127,7 +140,7 @@ async def seed(p: Any, http: httpx.AsyncClient) -> dict[str, Any]:
     return {"tokens": tokens, "code": code}
 
 
-async def apply_for(http: httpx.AsyncClient, consumer_token: str, code: str) -> str:
+async def apply_for(http: httpx.AsyncClient, consumer_token: str, code: str) -> dict[str, Any]:
     body = {
         "resource_code": code,
         "items": ["GMSFHM", "XM", "QCD"],
@@ -142,7 +155,7 @@ async def apply_for(http: httpx.AsyncClient, consumer_token: str, code: str) -> 
         return r if r.status_code == 201 else None  # request-svc learns the resource from catalog's events
 
     r = await eventually(submitted, timeout=30.0)
-    return str(r.json()["id"])
+    return dict(r.json())
 
 
 async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> None:
@@ -249,9 +262,39 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
                 await consumer.shot("query-masked")
                 assert consumer.unexpected_errors() == []
 
-            # 5. The platform office's and the auditor's pages all open without a browser error.
+            # 6. The platform office's and the auditor's pages all open without a browser error.
             admin_password = p.apps["gateway"].state.settings.admin_password.get_secret_value()
             async with signed_in(browser, base, shots, "admin", admin_password) as office:
+                # 5. The platform office enters a holiday inside a running deadline; the due date it shows moves.
+                pending = await apply_for(http, seeded["tokens"][CIVIL.code], code)
+                admin_token = seeded["tokens"][PLATFORM_ADMIN]
+                holiday = await working_day_after(http, admin_token, pending["submitted_on"])
+                assert holiday <= pending["due_date"]
+                row = office.page.locator("[data-test=table] tbody tr", has_text=CIVIL.code)
+                await office.open("共享申请")
+                await expect(row.locator("[data-test=due]")).to_contain_text(shown_date(pending["due_date"]))
+                await office.open("工作日历")
+                await office.page.locator("[data-test=year] input").fill(holiday[:4])
+                await office.page.locator("[data-test=year] input").press("Enter")
+                await office.page.locator("[data-test=edit-year]").click()
+                await office.page.locator("[data-test=add-holiday]").click()
+                day_input = office.page.locator("[data-test=holiday-rows] .el-date-editor input").last
+                await day_input.fill(holiday)
+                await day_input.press("Enter")
+                await office.shot("calendar-enter-holiday")
+                await office.page.locator("[data-test=save-year]").click()
+                await expect(office.page.locator("[data-test=holidays]")).to_contain_text(shown_date(holiday))
+                moved_to = await working_day_after(http, admin_token, pending["due_date"])
+
+                async def due_moved() -> bool:
+                    await office.open("首页")
+                    await office.open("共享申请")
+                    await expect(row).to_have_count(1)
+                    return shown_date(moved_to) in await row.locator("[data-test=due]").inner_text()
+
+                await eventually(due_moved, timeout=20.0, interval=0.5)
+                await office.shot("requests-due-moved")
+
                 await office.open("运行总览")
                 await expect(office.page.locator("[data-test=dashboard]")).to_contain_text("统一身份认证与访问网关")
                 await expect(office.page.locator("[data-test=dashboard] canvas").first).to_be_visible()
