@@ -65,6 +65,7 @@ class Browsing:
 
     async def shot(self, name: str) -> None:
         await self.page.wait_for_load_state("networkidle")
+        await expect(self.page.locator(".el-loading-mask:visible")).to_have_count(0)
         await self.page.screenshot(path=str(self.shots / f"{self.who}-{name}.png"), full_page=True)
 
     async def open(self, title: str) -> None:
@@ -298,6 +299,7 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
                 await office.open("运行总览")
                 await expect(office.page.locator("[data-test=dashboard]")).to_contain_text("统一身份认证与访问网关")
                 await expect(office.page.locator("[data-test=dashboard] canvas").first).to_be_visible()
+                await expect(office.page.locator("[data-test=chain]")).to_contain_text("链完整")
                 await tour(office)
                 assert office.unexpected_errors() == []
             async with signed_in(browser, base, shots, "auditor") as auditor:

@@ -1,10 +1,13 @@
 """The console service behind the real gateway: the built pages with their security headers, the platform
-office's status (refused to anyone else), and working days left counted on the platform's calendar."""
+office's status (refused to anyone else), working days left counted on the platform's calendar, and the audit
+chain status the dashboard shows."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
+from govshare_common.testing import eventually
 from govshare_common.workdays import china_today
 
 from gateway.demo import DEMO_PASSWORD
@@ -84,3 +87,29 @@ async def test_working_days_left_follow_the_calendar_and_bad_dates_are_refused(p
         assert bad.status_code == 422
         assert bad.json()["details"]["fields"][0]["field"] == "until"
         assert (await http.get("/console/api/working-days", params={"until": due})).status_code == 401
+
+
+async def test_the_dashboards_chain_status_is_for_the_platform_office_and_auditors(platform) -> None:
+    async with platform("gateway", "audit") as p, p.client() as http:
+        admin = await p.token()
+        await seed_identities(http, admin)
+        auditor = await p.token("auditor", DEMO_PASSWORD)
+        dept_admin = await p.token("dsj_admin", DEMO_PASSWORD)
+
+        async def logged() -> dict[str, Any] | None:
+            r = await http.get("/api/v1/supervision/chain-status", headers=bearer(admin))
+            assert r.status_code == 200, r.text
+            return r.json() if r.json()["head_position"] > 0 else None  # audit-svc has read the gateway's events
+
+        status = await eventually(logged, timeout=20.0)
+        assert status["tail"]["ok"] is True and status["checkpoint"] is None
+        assert status["tail"]["checked"] == status["head_position"]
+
+        signed = await http.post("/api/v1/audit/checkpoints", headers=bearer(auditor))
+        assert signed.status_code == 201, signed.text
+        after = (await http.get("/api/v1/supervision/chain-status", headers=bearer(auditor))).json()
+        assert after["checkpoint"]["position"] == signed.json()["position"]
+        assert after["tail"]["ok"] is True and after["tail"]["from"] == signed.json()["position"]
+
+        refused = await http.get("/api/v1/supervision/chain-status", headers=bearer(dept_admin))
+        assert refused.status_code == 403

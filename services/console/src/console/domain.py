@@ -70,11 +70,15 @@ class Sample:
     value: float
 
 
-def parse_metrics(text: str) -> list[Sample]:
-    """Prometheus text exposition, the samples only."""
+# The families the status reads; the rest of an exposition (latency histograms per route…) is skipped unparsed.
+READ_FAMILIES = ("govshare_outbox_published_total", "govshare_outbox_unpublished", "govshare_consumer_lag")
+
+
+def parse_metrics(text: str, families: tuple[str, ...] = READ_FAMILIES) -> list[Sample]:
+    """Prometheus text exposition: the samples of the given metric families."""
     samples = []
     for line in text.splitlines():
-        if not line or line.startswith("#"):
+        if not line.startswith(families):
             continue
         m = _SAMPLE.match(line)
         if m is None:
