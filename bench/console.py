@@ -46,6 +46,7 @@ DASHBOARD_CALLS = [
     ("/api/v1/grants", {"status": "active", "limit": 200}),
     ("/api/v1/supervision/evaluation", {"year": time.gmtime().tm_year}),
     ("/api/v1/catalog/search", {"limit": 1}),
+    ("/api/v1/supervision/chain-status", {}),
 ]
 # The gateway allows a user 20 calls a second (burst 40); the calls are paced below that so the bench measures
 # answers, not refusals. The pause is outside the timed span.
