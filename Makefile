@@ -70,12 +70,6 @@ $(STAMP): $(PROJECT_FILES) $(UV_DEP)
 	$(UV) sync --all-packages --frozen
 	@touch $@
 
-run: $(STAMP) console
-	$(RUN) govshare up --demo $(ARGS)
-
-test: $(STAMP) console $(CHROMIUM)
-	$(RUN) pytest $(ARGS)
-
 # The operator console: npm packages from the committed package-lock.json, built by Vite into dist/ (not
 # committed). Rebuilt when any source is newer than the build.
 CONSOLE_WEB := services/console/web
@@ -99,6 +93,12 @@ CHROMIUM := /usr/bin/chromium
 
 $(CHROMIUM):
 	apt-get install -y --no-install-recommends chromium fonts-wqy-microhei || { apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; }
+
+run: $(STAMP) console
+	$(RUN) govshare up --demo $(ARGS)
+
+test: $(STAMP) console $(CHROMIUM)
+	$(RUN) pytest $(ARGS)
 
 # Import rules live in [tool.importlinter] in pyproject.toml (see docs/import-rules.md).
 # Every check runs even when an earlier one fails; the target fails if any did.

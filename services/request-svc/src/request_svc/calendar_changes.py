@@ -1,7 +1,7 @@
 """When the platform office enters or corrects a year's holidays, the deadlines still running are recounted
 (`domain.recounted_deadline`): a new holiday inside a deadline moves its due date out by a working day, a
-new make-up working day brings it in. Requests waiting for the consumer's information keep their paused
-date; their deadline is recounted when the clock restarts."""
+new make-up working day brings it in. A request paused for the consumer's information is left as it is:
+when its clock restarts, its due date moves by the paused working days (flows.provide_info)."""
 
 from __future__ import annotations
 
