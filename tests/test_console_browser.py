@@ -80,13 +80,21 @@ class Browsing:
 
 @asynccontextmanager
 async def signed_in(
-    browser: Browser, base: str, shots: Path, username: str, password: str = DEMO_PASSWORD, path: str = "/console/"
+    browser: Browser,
+    base: str,
+    shots: Path,
+    username: str,
+    password: str = DEMO_PASSWORD,
+    path: str = "/console/",
+    fake_clock: bool = False,
 ) -> AsyncIterator[Browsing]:
     context = await browser.new_context(
         locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1400, "height": 900}
     )
     page = await context.new_page()
     b = Browsing(context, page, shots, username)
+    if fake_clock:
+        await page.clock.install()  # the test moves the page's time on instead of waiting
     await page.goto(base + path)
     await page.get_by_label("用户名").fill(username)
     await page.get_by_label("密码").fill(password)
@@ -181,6 +189,13 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
             # 1. A department admin uploads a batch with one bad ID number, sees that row's error and nothing
             #    stored; then a good batch, and the record count rises.
             async with signed_in(browser, base, shots, f"{SHORT[PSB.code]}_admin") as admin:
+                # Signed in, and nothing an injected script could read: the token lives in the page's memory.
+                stored = "() => [localStorage.length, sessionStorage.length, document.cookie]"
+                assert await admin.page.evaluate(stored) == [0, 0, ""]
+                assert await admin.context.cookies() == []
+                await expect(admin.page.locator("[data-test=idle]")).to_contain_text(
+                    re.compile(r"空闲超时 (30:00|29:\d\d)")
+                )
                 await admin.open("托管数据库")
                 count = admin.page.locator(f"[data-test='records-{code}']")
                 await expect(count).to_have_text("0")
@@ -305,6 +320,14 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
             async with signed_in(browser, base, shots, "auditor") as auditor:
                 await tour(auditor)
                 assert auditor.unexpected_errors() == []
+
+            # 7. Thirty idle minutes sign the user out, and the console says why.
+            async with signed_in(browser, base, shots, "auditor", fake_clock=True) as idle:
+                await idle.page.clock.fast_forward("30:05")
+                await expect(idle.page.get_by_text("30 分钟无操作，已自动退出")).to_be_visible()
+                await expect(idle.page.get_by_role("button", name="登录")).to_be_visible()
+                await idle.shot("signed-out-after-idle")
+                assert idle.unexpected_errors() == []
             assert len(list(shots.glob("*.png"))) >= 30
         finally:
             await browser.close()
