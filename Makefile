@@ -2,6 +2,7 @@
 #
 #   make run     install what is missing, then run the whole platform with demo data (govshare up --demo)
 #   make test    install what is missing, then run every test (make test ARGS="-k outbox -x")
+#   make console build the operator console (services/console/web/dist) when missing or older than its sources
 #   make lint    ruff (check + format --check), mypy, import rules (lint-imports)
 #   make bench   run every bench/*.py; JSON results land in bench/results/
 #   make clean   remove the installed environment (.venv, .tools); keeps the platform's data
@@ -45,7 +46,7 @@ PROJECT_FILES := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml service
 STAMP := .venv/.govshare-installed-$(PYTHON_VERSION)
 RUN := $(UV) run --no-sync
 
-.PHONY: help install run test lint bench clean clean-data
+.PHONY: help install run test lint bench clean clean-data console
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -72,10 +73,34 @@ $(STAMP): $(PROJECT_FILES) $(UV_DEP)
 	$(UV) sync --all-packages --frozen
 	@touch $@
 
-run: $(STAMP)
+# The operator console: npm packages from the committed package-lock.json, built by Vite into dist/ (not
+# committed). Rebuilt when any source is newer than the build.
+CONSOLE_WEB := services/console/web
+CONSOLE_BUILT := $(CONSOLE_WEB)/dist/index.html
+CONSOLE_MODULES := $(CONSOLE_WEB)/node_modules/.package-lock.json
+CONSOLE_SOURCES := $(shell find $(CONSOLE_WEB)/src -type f 2>/dev/null) $(addprefix $(CONSOLE_WEB)/,index.html vite.config.js package.json)
+
+console: $(CONSOLE_BUILT)
+
+$(CONSOLE_MODULES): $(CONSOLE_WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm (Node.js 20 or newer) is needed to build the console" >&2; exit 1; }
+	cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(CONSOLE_BUILT): $(CONSOLE_SOURCES) $(CONSOLE_MODULES)
+	cd $(CONSOLE_WEB) && npx --no-install vite build
+	@touch $@
+
+# The browser the console's tests drive: Debian's chromium (Playwright's own download cannot work here).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get install -y --no-install-recommends chromium fonts-wqy-microhei || { apt-get update && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; }
+
+run: $(STAMP) console
 	$(RUN) govshare up --demo $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) console $(CHROMIUM)
 	$(RUN) pytest -n $(TEST_WORKERS) $(ARGS)
 
 # Import rules live in [tool.importlinter] in pyproject.toml (see docs/import-rules.md).
@@ -89,7 +114,7 @@ lint: $(STAMP)
 	if [ -n "$$failed" ]; then echo -e "\nlint failed:$$failed" >&2; exit 1; fi; \
 	echo "lint: all checks passed"
 
-bench: $(STAMP)
+bench: $(STAMP) console $(CHROMIUM)
 	@mkdir -p bench/results
 	@failed=""; \
 	for script in $(BENCH); do \

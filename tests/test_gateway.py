@@ -468,8 +468,10 @@ async def test_console_pages_are_served_through_the_gateway(platform) -> None:
         async with p.client() as http:
             r = await http.get("/console/")
             assert r.status_code == 200
-            assert "服务运行状态" in r.text
-            assert "统一身份认证与访问网关" in r.text
+            assert "管理控制台" in r.text and '<script type="module"' in r.text
+            # Readiness is no longer an anonymous page: it is the platform office's, behind a token.
+            assert "统一身份认证与访问网关" not in r.text
+            assert (await http.get("/console/api/platform/status")).status_code == 401
 
 
 async def test_demo_identities_seed_once_and_their_credentials_work(platform) -> None:

@@ -29,6 +29,7 @@ DECIDED = "request.decided"
 OVERDUE = "request.overdue"
 DUE_SOON = "request.due_soon"
 WITHDRAWN = "request.withdrawn"
+DEADLINE_MOVED = "request.deadline_moved"
 GRANT_ISSUED = "grant.issued"
 GRANT_REVOKED = "grant.revoked"
 GRANT_EXPIRED = "grant.expired"
@@ -98,6 +99,11 @@ class RequestWithdrawn(RequestEvent):
     pass
 
 
+class DeadlineMoved(RequestEvent):
+    previous_due_date: date
+    calendar_year: int = Field(description="the year whose holiday arrangement was entered or corrected")
+
+
 class GrantIssued(BaseModel):
     grant_id: str
     request_id: str | None
@@ -160,6 +166,7 @@ for _type, _model, _description in (
     (OVERDUE, RequestOverdue, "the deadline passed without an answer (无故不受理共享申请)"),
     (DUE_SOON, RequestEvent, "one working day is left to answer"),
     (WITHDRAWN, RequestWithdrawn, "the consumer withdrew its request"),
+    (DEADLINE_MOVED, DeadlineMoved, "a year's holidays were entered or corrected; the running deadline was recounted"),
     (GRANT_ISSUED, GrantIssued, "a grant was issued"),
     (GRANT_REVOKED, GrantRevoked, "a grant was revoked by the provider or the platform office"),
     (GRANT_EXPIRED, GrantExpired, "a grant reached its end"),

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from audit_svc.routes import audit_log, complaints, evaluation, notices
+from audit_svc.routes import audit_log, chain_status, complaints, evaluation, notices
 
-routers: list[APIRouter] = [audit_log.router, notices.router, evaluation.router, complaints.router]
+routers: list[APIRouter] = [
+    audit_log.router,
+    notices.router,
+    evaluation.router,
+    complaints.router,
+    chain_status.router,
+]

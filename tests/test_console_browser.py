@@ -1,0 +1,333 @@
+"""The operator console in a real browser (Debian's Chromium through Playwright) against the real platform:
+gateway, catalog, request, exchange, audit and console services on real ports, seeded through the public API.
+
+One platform serves every journey (starting it is most of the cost); each journey signs in as the person who
+does that work, in a browser context of its own, and every page it visits is screenshotted by name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from govshare_common.identifiers import mask_name, mask_resident_id, resident_id_check_char
+from govshare_common.testing import eventually
+from govshare_stack.demo_steps import departments
+
+from catalog_svc.demo import CIVIL, HRSS, PLATFORM_ADMIN, PSB
+from catalog_svc.demo import seed as seed_catalog
+from gateway.demo import DEMO_PASSWORD
+from gateway.demo import seed as seed_identities
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SHORT = {code: short for code, _name, short in departments()}
+RESOURCE = "户籍迁移登记信息"  # conditional, held by 公安; items GMSFHM XM QYLB QCD QRD QYRQ
+
+
+def resident_id(first17: str) -> str:
+    return first17 + resident_id_check_char(first17)
+
+
+PERSON_A = resident_id("32040419850312123")
+PERSON_B = resident_id("32040419900101456")
+BAD_ID = PERSON_A[:-1] + ("0" if PERSON_A[-1] != "0" else "1")  # the check digit no longer fits
+HEADER = "GMSFHM,XM,QYLB,QCD,QRD,QYRQ\n"
+
+
+class Browsing:
+    """A signed-in person's browser context, collecting what its pages log as errors."""
+
+    def __init__(self, context: BrowserContext, page: Page, shots: Path, who: str) -> None:
+        self.context = context
+        self.page = page
+        self.shots = shots
+        self.who = who
+        self.errors: list[str] = []
+        self.refused: list[str] = []  # which calls failed, to name them when an error was not expected
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        page.on("response", lambda r: self.refused.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+    async def shot(self, name: str) -> None:
+        await self.page.wait_for_load_state("networkidle")
+        await expect(self.page.locator(".el-loading-mask:visible")).to_have_count(0)
+        await self.page.screenshot(path=str(self.shots / f"{self.who}-{name}.png"), full_page=True)
+
+    async def open(self, title: str) -> None:
+        await self.page.get_by_role("menuitem", name=title, exact=True).click()
+        await expect(self.page.locator(".header .page-title")).to_have_text(title)
+
+    def unexpected_errors(self, *allowed_statuses: int) -> list[str]:
+        allowed = [f"status of {s} " for s in allowed_statuses]
+        unexpected = [e for e in self.errors if not any(a in e for a in allowed)]
+        return unexpected + (self.refused if unexpected else [])
+
+
+@asynccontextmanager
+async def signed_in(
+    browser: Browser,
+    base: str,
+    shots: Path,
+    username: str,
+    password: str = DEMO_PASSWORD,
+    path: str = "/console/",
+    fake_clock: bool = False,
+) -> AsyncIterator[Browsing]:
+    context = await browser.new_context(
+        locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1400, "height": 900}
+    )
+    page = await context.new_page()
+    b = Browsing(context, page, shots, username)
+    if fake_clock:
+        await page.clock.install()  # the test moves the page's time on instead of waiting
+    await page.goto(base + path)
+    await page.get_by_label("用户名").fill(username)
+    await page.get_by_label("密码").fill(password)
+    await page.get_by_role("button", name="登录").click()
+    await expect(page.locator("[data-test=user]")).to_be_visible()
+    try:
+        yield b
+    finally:
+        await context.close()
+
+
+async def tour(b: Browsing) -> None:
+    """Every page in this person's menu opens, shows its title, and is screenshotted."""
+    titles = await b.page.locator(".aside .el-menu-item").all_inner_texts()
+    for title in titles:
+        await b.open(title.strip())
+        await b.shot("page-" + title.strip())
+
+
+def shown_date(day: str) -> str:
+    """A date as the console shows it (China's calendar date, 2026年12月3日)."""
+    y, m, d = (int(x) for x in day.split("-"))
+    return f"{y}年{m}月{d}日"
+
+
+async def working_day_after(http: httpx.AsyncClient, token: str, day: str) -> str:
+    r = await http.get(
+        "/api/v1/platform/calendar/deadline", params={"start": day, "working_days": 1}, headers=bearer(token)
+    )
+    return str(r.json()["due"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def seed(p: Any, http: httpx.AsyncClient) -> dict[str, Any]:
+    admin = await p.token()
+    await seed_identities(http, admin, departments())
+    tokens = {PLATFORM_ADMIN: admin}
+    for code, _name, short in departments()[1:]:
+        tokens[code] = await p.token(f"{short}_admin", DEMO_PASSWORD)
+    await seed_catalog(http, tokens)
+    found = (await http.get("/api/v1/catalog/resources", params={"limit": 200}, headers=bearer(admin))).json()
+    code = next(i["code"] for i in found["items"] if i["name"] == RESOURCE)
+
+    async def hosted() -> bool:
+        r = await http.get("/api/v1/exchange/resources", params={"limit": 200}, headers=bearer(admin))
+        return any(i["code"] == code for i in r.json()["items"])
+
+    await eventually(hosted, timeout=30.0)
+    return {"tokens": tokens, "code": code}
+
+
+async def apply_for(http: httpx.AsyncClient, consumer_token: str, code: str) -> dict[str, Any]:
+    body = {
+        "resource_code": code,
+        "items": ["GMSFHM", "XM", "QCD"],
+        "purposes": ["business_collaboration"],
+        "scope": "社保转移经办人员",
+        "security_measures": "政务外网访问，全程留痕",
+        "business_matter": "社会保险关系转移接续（控制台测试）",
+    }
+
+    async def submitted() -> httpx.Response | None:
+        r = await http.post("/api/v1/requests", json=body, headers=bearer(consumer_token))
+        return r if r.status_code == 201 else None  # request-svc learns the resource from catalog's events
+
+    r = await eventually(submitted, timeout=30.0)
+    return dict(r.json())
+
+
+async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with (
+        platform("gateway", "catalog", "request", "exchange", "audit", "console") as p,
+        p.client() as http,
+        async_playwright() as pw,
+    ):
+        base = p.urls["gateway"]
+        seeded = await seed(p, http)
+        code = seeded["code"]
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            # The console's own answers carry a policy that refuses inline scripts.
+            page = await http.get("/console/")
+            assert page.status_code == 200
+            assert "script-src 'self'" in page.headers["content-security-policy"]
+            assert '<script type="module"' in page.text and "<script>" not in page.text
+
+            # 1. A department admin uploads a batch with one bad ID number, sees that row's error and nothing
+            #    stored; then a good batch, and the record count rises.
+            async with signed_in(browser, base, shots, f"{SHORT[PSB.code]}_admin") as admin:
+                # Signed in, and nothing an injected script could read: the token lives in the page's memory.
+                stored = "() => [localStorage.length, sessionStorage.length, document.cookie]"
+                assert await admin.page.evaluate(stored) == [0, 0, ""]
+                assert await admin.context.cookies() == []
+                await expect(admin.page.locator("[data-test=idle]")).to_contain_text(
+                    re.compile(r"空闲超时 (30:00|29:\d\d)")
+                )
+                await admin.open("托管数据库")
+                count = admin.page.locator(f"[data-test='records-{code}']")
+                await expect(count).to_have_text("0")
+                await admin.page.locator(f"[data-test='upload-{code}']").click()
+                bad = tmp_path / "bad.csv"
+                bad.write_text(
+                    HEADER
+                    + f"{PERSON_B},李四,01,武进区,钟楼区,2026-03-01\n{BAD_ID},张三,01,新北区,钟楼区,2026-04-01\n",
+                    encoding="utf-8",
+                )
+                await admin.page.locator("[data-test=batch-file]").set_input_files(str(bad))
+                await admin.page.locator("[data-test=send-batch]").click()
+                errors = admin.page.locator("[data-test=row-errors]")
+                await expect(errors).to_contain_text("GMSFHM")
+                await expect(errors.locator("tbody tr")).to_have_count(1)
+                await expect(errors.locator("tbody tr td").first).to_have_text("2")
+                await admin.shot("library-upload-rejected")
+                good = tmp_path / "good.csv"
+                good.write_text(
+                    HEADER
+                    + f"{PERSON_B},李四,01,武进区,钟楼区,2026-03-01\n{PERSON_A},张三,01,新北区,钟楼区,2026-04-01\n",
+                    encoding="utf-8",
+                )
+                await admin.page.locator("[data-test=batch-file]").set_input_files(str(good))
+                await admin.page.locator("[data-test=send-batch]").click()
+                await expect(admin.page.locator("[data-test=batch-ok]")).to_contain_text("共 2 行")
+                await admin.shot("library-upload-accepted")
+                await admin.page.keyboard.press("Escape")
+                await expect(count).to_have_text("2")
+                await tour(admin)
+                assert admin.unexpected_errors(422) == [], admin.refused
+                assert any("status of 422" in e for e in admin.errors)  # the refused batch, and only that
+
+            # 2. A reviewer finds the request in the worklist and approves it with fewer items than asked.
+            await apply_for(http, seeded["tokens"][HRSS.code], code)
+            async with signed_in(browser, base, shots, f"{SHORT[PSB.code]}_reviewer") as reviewer:
+                await reviewer.open("待办审核")
+                row = reviewer.page.locator("[data-test=table] tbody tr", has_text=RESOURCE)
+                await expect(row).to_have_count(1)
+                await expect(row.locator("[data-test=due]")).to_contain_text(re.compile(r"剩余 \d+ 个工作日"))
+                await reviewer.shot("worklist")
+                await row.locator("[data-test=open-request]").click()
+                await expect(reviewer.page.locator("[data-test=state]")).to_have_text("待提供部门答复")
+                await reviewer.shot("request-detail")
+                await reviewer.page.locator("[data-test=approve]").click()
+                await reviewer.page.locator("[data-test=approve-items] [data-item=QCD]").click()
+                await reviewer.shot("approve-dialog")
+                await reviewer.page.locator("[data-test=confirm-approve]").click()
+                await expect(reviewer.page.locator("[data-test=state]")).to_have_text("已同意")
+                await reviewer.open("已发授权")
+                await expect(reviewer.page.locator("[data-test=grant-items]")).to_have_text("GMSFHM、XM")
+
+                # 3. A department user cannot open the platform office's pages: the gateway refuses and the
+                #    console says so (a reload signs out: the token lives in memory only).
+                await reviewer.page.goto(base + "/console/platform/departments")
+                await reviewer.page.get_by_label("用户名").fill(f"{SHORT[PSB.code]}_reviewer")
+                await reviewer.page.get_by_label("密码").fill(DEMO_PASSWORD)
+                await reviewer.page.get_by_role("button", name="登录").click()
+                refused = reviewer.page.locator("[data-test=refused]")
+                await expect(refused).to_contain_text("无权访问")
+                await expect(refused).to_contain_text("您的角色无权执行此操作")
+                await expect(reviewer.page.get_by_role("menuitem", name="部门与接入备案")).to_have_count(0)
+                await reviewer.shot("platform-page-refused")
+                assert reviewer.unexpected_errors(403) == []
+
+            # 4. The consumer, in another browser context, sees the grant and runs a masked query.
+            async with signed_in(browser, base, shots, f"{SHORT[HRSS.code]}_admin") as consumer:
+                await consumer.open("我的授权")
+                await expect(consumer.page.locator("[data-test=grant-items]")).to_have_text("GMSFHM、XM")
+                await consumer.shot("grants")
+                await consumer.page.locator("[data-test=query-grant]").click()
+                await expect(consumer.page.locator("[data-test=query-code]")).to_have_value(code)
+                await consumer.page.locator("[data-test=query-subject]").fill(PERSON_A)
+                await consumer.page.locator("[data-test=run-query]").click()
+                result = consumer.page.locator("[data-test=query-result]")
+                await expect(result.locator("[data-item=GMSFHM]")).to_have_text(mask_resident_id(PERSON_A))
+                await expect(result.locator("[data-item=XM]")).to_have_text(mask_name("张三"))
+                await expect(result).not_to_contain_text("新北区")  # QCD was not granted
+                await expect(result).not_to_contain_text(PERSON_A)
+                await consumer.shot("query-masked")
+                assert consumer.unexpected_errors() == []
+
+            # 6. The platform office's and the auditor's pages all open without a browser error.
+            admin_password = p.apps["gateway"].state.settings.admin_password.get_secret_value()
+            async with signed_in(browser, base, shots, "admin", admin_password) as office:
+                # 5. The platform office enters a holiday inside a running deadline; the due date it shows moves.
+                pending = await apply_for(http, seeded["tokens"][CIVIL.code], code)
+                admin_token = seeded["tokens"][PLATFORM_ADMIN]
+                holiday = await working_day_after(http, admin_token, pending["submitted_on"])
+                assert holiday <= pending["due_date"]
+                row = office.page.locator("[data-test=table] tbody tr", has_text=CIVIL.code)
+                await office.open("共享申请")
+                await expect(row.locator("[data-test=due]")).to_contain_text(shown_date(pending["due_date"]))
+                await office.open("工作日历")
+                await office.page.locator("[data-test=year] input").fill(holiday[:4])
+                await office.page.locator("[data-test=year] input").press("Enter")
+                await office.page.locator("[data-test=edit-year]").click()
+                await office.page.locator("[data-test=add-holiday]").click()
+                day_input = office.page.locator("[data-test=holiday-rows] .el-date-editor input").last
+                await day_input.fill(holiday)
+                await day_input.press("Enter")
+                await office.shot("calendar-enter-holiday")
+                await office.page.locator("[data-test=save-year]").click()
+                await expect(office.page.locator("[data-test=holidays]")).to_contain_text(shown_date(holiday))
+                moved_to = await working_day_after(http, admin_token, pending["due_date"])
+
+                async def due_moved() -> bool:
+                    await office.open("首页")
+                    await office.open("共享申请")
+                    await expect(row).to_have_count(1)
+                    return shown_date(moved_to) in await row.locator("[data-test=due]").inner_text()
+
+                await eventually(due_moved, timeout=20.0, interval=0.5)
+                await office.shot("requests-due-moved")
+
+                await office.open("运行总览")
+                await expect(office.page.locator("[data-test=dashboard]")).to_contain_text("统一身份认证与访问网关")
+                await expect(office.page.locator("[data-test=dashboard] canvas").first).to_be_visible()
+                await expect(office.page.locator("[data-test=chain]")).to_contain_text("链完整")
+                await tour(office)
+                assert office.unexpected_errors() == []
+            async with signed_in(browser, base, shots, "auditor") as auditor:
+                await tour(auditor)
+                assert auditor.unexpected_errors() == []
+
+            # 7. Thirty idle minutes sign the user out, and the console says why.
+            async with signed_in(browser, base, shots, "auditor", fake_clock=True) as idle:
+                await idle.page.clock.fast_forward("30:05")
+                await expect(idle.page.get_by_text("30 分钟无操作，已自动退出")).to_be_visible()
+                await expect(idle.page.get_by_role("button", name="登录")).to_be_visible()
+                await idle.shot("signed-out-after-idle")
+                assert idle.unexpected_errors() == []
+            assert len(list(shots.glob("*.png"))) >= 30
+        finally:
+            await browser.close()
