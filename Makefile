@@ -24,8 +24,13 @@ BENCH ?= $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
 # The machine's Python (3.11, 3.12 or 3.13); uv must use it and never download an interpreter of its own.
 PYTHON ?= python3
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
-PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+# PYTHON=python3.13 also finds an interpreter that pyenv has installed but not activated.
+export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null || { \
+  v=$$(echo '$(PYTHON)' | sed -n 's/^python\(3\.[0-9][0-9]*\)$$/\1/p'); \
+  [ -n "$$v" ] && command -v pyenv >/dev/null && \
+  "$$(pyenv root)/versions/$$(pyenv versions --bare | grep "^$$v\." | tail -1)/bin/python$$v" -c 'import sys; print(sys.executable)'; \
+  } 2>/dev/null)
+PYTHON_VERSION := $(shell "$(UV_PYTHON)" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 # The project's environment is ./.venv whatever virtualenv the calling shell has active.
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 unexport VIRTUAL_ENV
