@@ -54,7 +54,9 @@ class Platform:
 
     async def token(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
         async with self.client() as http:
-            r = await http.post("/auth/token", data={"grant_type": "password", "username": username, "password": password})
+            r = await http.post(
+                "/auth/token", data={"grant_type": "password", "username": username, "password": password}
+            )
             r.raise_for_status()
             return str(r.json()["access_token"])
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from govshare_common.testing import eventually
 from govshare_stack.demo_steps import departments
 
-from catalog_svc.demo import CIVIL, PSB
+from catalog_svc.demo import PSB
 from connector.config import ConnectorConfig, parse
 from connector.synthetic import PEOPLE_TABLE, person
 from gateway.demo import DEMO_PASSWORD
@@ -43,7 +43,14 @@ RESOURCE: dict[str, Any] = {
             "sensitivity": "personal",
             "masking_rule": "resident_id",
         },
-        {"name": "XM", "label": "姓名", "data_type": "C", "length": 50, "sensitivity": "personal", "masking_rule": "name"},
+        {
+            "name": "XM",
+            "label": "姓名",
+            "data_type": "C",
+            "length": 50,
+            "sensitivity": "personal",
+            "masking_rule": "name",
+        },
         {
             "name": "HJDZ",
             "label": "户籍地址",
@@ -111,7 +118,9 @@ class World:
 
         request_id = (await eventually(request_svc_knows)).json()["id"]
         approved = await self.http.post(
-            f"/api/v1/requests/{request_id}/approve", json={"conditions": ["仅用于身份核验"]}, headers=await self.token("gaj_admin")
+            f"/api/v1/requests/{request_id}/approve",
+            json={"conditions": ["仅用于身份核验"]},
+            headers=await self.token("gaj_admin"),
         )
         assert approved.status_code == 200, approved.text
         grant_id = str(approved.json()["grant_id"])
@@ -210,8 +219,10 @@ async def drop_slots(url: str) -> None:
     try:
         for _ in range(50):
             try:
-                await conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                                   "WHERE database = current_database()")
+                await conn.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE database = current_database()"
+                )
                 return
             except asyncpg.ObjectInUseError:
                 await asyncio.sleep(0.1)

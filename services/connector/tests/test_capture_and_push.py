@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import asyncpg
 import pytest
+from connector_helpers import config, department_db, drop_slots, publish, wal_source
 
 from govshare_common.testing import eventually, eventually_equals
 
@@ -19,7 +20,6 @@ from catalog_svc.demo import PSB
 from connector.config import ConfigError
 from connector.runtime import Connector
 from connector.synthetic import person
-from connector_helpers import config, department_db, drop_slots, publish, wal_source
 
 
 async def test_inserts_updates_and_deletes_arrive_in_order_and_the_platform_sees_the_connector(
@@ -29,8 +29,14 @@ async def test_inserts_updates_and_deletes_arrive_in_order_and_the_platform_sees
     state = postgres.create_database(f"st_{uuid.uuid4().hex[:10]}")
     async with platform() as p, p.client() as http:
         world = await publish(p, http)
-        cfg = config(world, department=PSB, name="gaj-1", state_url=state, gateway_url=p.gateway_url,
-                     sources=[wal_source(world, dept)])
+        cfg = config(
+            world,
+            department=PSB,
+            name="gaj-1",
+            state_url=state,
+            gateway_url=p.gateway_url,
+            sources=[wal_source(world, dept)],
+        )
         connector = Connector(cfg)
         await connector.start()
         try:
@@ -48,7 +54,8 @@ async def test_inserts_updates_and_deletes_arrive_in_order_and_the_platform_sees
                 return [(r.record_key, r.op) for r in await world.changes()]
 
             snapshot = [(person(i)["sfzh"], "insert") for i in range(3)]
-            expected = snapshot + [
+            expected = [
+                *snapshot,
                 (a["sfzh"], "insert"),
                 (b["sfzh"], "insert"),
                 (a["sfzh"], "update"),
@@ -56,9 +63,14 @@ async def test_inserts_updates_and_deletes_arrive_in_order_and_the_platform_sees
                 (a["sfzh"], "update"),
             ]
             await eventually_equals(ops, expected)
-            held = await world.exchange_rows("SELECT data FROM record WHERE resource_code = :c AND record_key = :k",
-                                             k=a["sfzh"])
-            assert held[0].data == {**{"GMSFHM": a["sfzh"], "MZ": "01"}, "XM": "王小明", "HJDZ": "江苏省常州市钟楼区五星路9号"}
+            held = await world.exchange_rows(
+                "SELECT data FROM record WHERE resource_code = :c AND record_key = :k", k=a["sfzh"]
+            )
+            assert held[0].data == {
+                **{"GMSFHM": a["sfzh"], "MZ": "01"},
+                "XM": "王小明",
+                "HJDZ": "江苏省常州市钟楼区五星路9号",
+            }
 
             # The platform office sees the connector's heartbeat and lag through the API.
             admin = {"Authorization": f"Bearer {await p.token()}"}
@@ -106,7 +118,8 @@ async def _ten_thousand_changes(url: str) -> dict[str, list[str]]:
         for i in range(0, 4000, 100):
             async with db.transaction():
                 await db.executemany(
-                    "UPDATE person SET xm = $2 WHERE sfzh = $1", [(p["sfzh"], p["xm"] + "某") for p in people[i : i + 100]]
+                    "UPDATE person SET xm = $2 WHERE sfzh = $1",
+                    [(p["sfzh"], p["xm"] + "某") for p in people[i : i + 100]],
                 )
         for i in range(0, 2000, 100):
             async with db.transaction():
@@ -123,8 +136,14 @@ async def test_an_exchange_outage_loses_and_doubles_nothing_of_ten_thousand_chan
     state = postgres.create_database(f"st_{uuid.uuid4().hex[:10]}")
     async with platform() as p, p.client() as http:
         world = await publish(p, http)
-        cfg = config(world, department=PSB, name="gaj-1", state_url=state, gateway_url=p.gateway_url,
-                     sources=[wal_source(world, dept)])
+        cfg = config(
+            world,
+            department=PSB,
+            name="gaj-1",
+            state_url=state,
+            gateway_url=p.gateway_url,
+            sources=[wal_source(world, dept)],
+        )
         connector = Connector(cfg)
         await connector.start()
         try:
@@ -169,8 +188,8 @@ listen = "127.0.0.1:0"
 
 [platform]
 gateway_url = "{p.gateway_url}"
-client_id = "{client['client_id']}"
-client_secret = "{client['client_secret']}"
+client_id = "{client["client_id"]}"
+client_secret = "{client["client_secret"]}"
 heartbeat_seconds = 1
 
 [push]
@@ -185,7 +204,7 @@ kind = "postgres_wal"
 database_url = "{dept}"
 table = "public.person"
 key = ["sfzh"]
-slot = "{source['slot']}"
+slot = "{source["slot"]}"
 poll_seconds = 0.05
 [sources.mapping]
 sfzh = "GMSFHM"
@@ -196,8 +215,11 @@ mz = "MZ"
             encoding="utf-8",
         )
         program = [sys.executable, "-m", "connector.cli", "run", "--config", str(toml)]
-        first = await asyncio.create_subprocess_exec(*program, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        first = await asyncio.create_subprocess_exec(
+            *program, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
         try:
+
             async def capturing() -> bool:
                 db = await asyncpg.connect(state)
                 try:
@@ -205,7 +227,9 @@ mz = "MZ"
                         await db.fetchval(
                             "SELECT 1 FROM pg_tables WHERE schemaname = 'govshare_connector' AND tablename = 'source_state'"
                         )
-                    ) and bool(await db.fetchval("SELECT 1 FROM govshare_connector.source_state WHERE cursor IS NOT NULL"))
+                    ) and bool(
+                        await db.fetchval("SELECT 1 FROM govshare_connector.source_state WHERE cursor IS NOT NULL")
+                    )
                 finally:
                     await db.close()
 
@@ -224,6 +248,7 @@ mz = "MZ"
         log = (tmp_path / "second.log").open("wb")
         second = await asyncio.create_subprocess_exec(*program, stdout=log, stderr=log)
         try:
+
             async def arrived() -> int:
                 return len(await world.changes())
 
@@ -246,8 +271,9 @@ async def test_a_mapping_that_does_not_fit_stops_the_connector_at_start_naming_b
         world = await publish(p, http)
         bad = wal_source(world, dept)
         bad["mapping"] = {"sfzh": "GMSFHM", "xingming": "XM", "mz": "MZ_CODE"}
-        connector = Connector(config(world, department=PSB, name="gaj-1", state_url=state, gateway_url=p.gateway_url,
-                                     sources=[bad]))
+        connector = Connector(
+            config(world, department=PSB, name="gaj-1", state_url=state, gateway_url=p.gateway_url, sources=[bad])
+        )
         with pytest.raises(ConfigError) as refused:
             await connector.start()
         await connector.stop()
@@ -262,13 +288,24 @@ async def test_a_row_the_platform_refuses_becomes_a_dead_letter_and_the_rest_flo
     state = postgres.create_database(f"st_{uuid.uuid4().hex[:10]}")
     async with platform() as p, p.client() as http:
         world = await publish(p, http)
-        connector = Connector(config(world, department=PSB, name="gaj-1", state_url=state, gateway_url=p.gateway_url,
-                                     sources=[wal_source(world, dept)]))
+        connector = Connector(
+            config(
+                world,
+                department=PSB,
+                name="gaj-1",
+                state_url=state,
+                gateway_url=p.gateway_url,
+                sources=[wal_source(world, dept)],
+            )
+        )
         await connector.start()
         try:
             db = await asyncpg.connect(dept)
             good = [person(i) for i in range(200, 205)]
-            broken = {**person(205), "sfzh": person(205)["sfzh"][:17] + ("0" if person(205)["sfzh"][17] != "0" else "1")}
+            broken = {
+                **person(205),
+                "sfzh": person(205)["sfzh"][:17] + ("0" if person(205)["sfzh"][17] != "0" else "1"),
+            }
             async with db.transaction():
                 for row in [*good[:2], broken, *good[2:]]:
                     await db.execute("INSERT INTO person (sfzh, xm, hjdz, mz) VALUES ($1, $2, $3, $4)", *row.values())

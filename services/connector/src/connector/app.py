@@ -97,8 +97,12 @@ def create_connector_app(connector: Connector, *, manage: bool = True) -> FastAP
     ) -> Any:
         presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not _local(request, connector) or not hmac.compare_digest(presented, connector.serve_token):
-            log.warning("online query refused: caller %s is not the platform", request.client.host if request.client else "?")
-            return _error(403, "not_platform", "仅接受平台转发的联机查询。", "Only the platform may query this connector.")
+            log.warning(
+                "online query refused: caller %s is not the platform", request.client.host if request.client else "?"
+            )
+            return _error(
+                403, "not_platform", "仅接受平台转发的联机查询。", "Only the platform may query this connector."
+            )
         served = connector.served.get(resource)
         if served is None:
             return _error(

@@ -1,9 +1,9 @@
 """`govshare-connector`: run a department's connector, read its status, handle its dead letters.
 
-    govshare-connector run --config connector.toml
-    govshare-connector check --config connector.toml       validate the file (and the mapping, with --online)
-    govshare-connector status --config connector.toml [--json]
-    govshare-connector dead-letters list|resend|drop --config connector.toml [ids] [--set ITEM=VALUE]
+govshare-connector run --config connector.toml
+govshare-connector check --config connector.toml       validate the file (and the mapping, with --online)
+govshare-connector status --config connector.toml [--json]
+govshare-connector dead-letters list|resend|drop --config connector.toml [ids] [--set ITEM=VALUE]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def _run(config: ConnectorConfig) -> int:
             create_connector_app(connector, manage=False), host=host, port=port, log_level="warning", access_log=False
         )
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -196,7 +196,8 @@ class Connector:
             except BaseException:
                 pass
         self.tasks.clear()
-        for part in [*self.sources, *self.subscribers, *self.served.values()]:
+        parts: list[Any] = [*self.sources, *self.subscribers, *self.served.values()]
+        for part in parts:
             try:
                 await part.close()
             except Exception:

@@ -111,7 +111,9 @@ class Inflight:
 
 def _spooled(r: Any) -> Spooled:
     data = r["data"]
-    return Spooled(r["seq"], r["position"], r["op"], r["record_key"], json.loads(data) if isinstance(data, str) else data)
+    return Spooled(
+        r["seq"], r["position"], r["op"], r["record_key"], json.loads(data) if isinstance(data, str) else data
+    )
 
 
 class State:
@@ -282,7 +284,12 @@ class State:
             )
 
     async def set_aside(
-        self, source: str, batch: Inflight, refused: dict[int, list[dict[str, Any]]], rows: Sequence[Spooled], new_id: str
+        self,
+        source: str,
+        batch: Inflight,
+        refused: dict[int, list[dict[str, Any]]],
+        rows: Sequence[Spooled],
+        new_id: str,
     ) -> int:
         """Move the rows the platform refused to the dead letters; the rest of the batch goes on as `new_id`."""
         bad = [(rows[n - 1], problems) for n, problems in refused.items() if 1 <= n <= len(rows)]
@@ -319,9 +326,7 @@ class State:
             source,
             include_resent,
         )
-        return [
-            {**dict(r), "data": json.loads(r["data"]), "problems": json.loads(r["problems"])} for r in rows
-        ]
+        return [{**dict(r), "data": json.loads(r["data"]), "problems": json.loads(r["problems"])} for r in rows]
 
     async def resend(self, ids: Sequence[int], corrections: dict[str, Any] | None = None) -> int:
         """Put dead letters back at the end of their source's spool, with the operator's corrections applied."""

@@ -13,7 +13,9 @@ from connector.config import ConnectorConfig
 from connector.state import State
 
 SPOOL_DEPTH = Gauge("govshare_connector_spool_depth", "changes captured and not yet held by the platform", ["source"])
-LAG_SECONDS = Gauge("govshare_connector_lag_seconds", "age of the oldest change not yet held by the platform", ["source"])
+LAG_SECONDS = Gauge(
+    "govshare_connector_lag_seconds", "age of the oldest change not yet held by the platform", ["source"]
+)
 PUSHED = Gauge("govshare_connector_pushed_rows", "changes the platform holds, since the source began", ["source"])
 DEAD = Gauge("govshare_connector_dead_letters", "refused rows waiting for the department", ["source"])
 WAL = Gauge("govshare_connector_wal_retained_bytes", "WAL the replication slot keeps on the source", ["source"])
@@ -66,7 +68,12 @@ async def build(state: State, config: ConnectorConfig) -> dict[str, Any]:
                 "last_error": row.get("last_error"),
             }
         )
-    return {"connector": config.connector.name, "at": now.isoformat(), "sources": sources, "subscriptions": subscriptions}
+    return {
+        "connector": config.connector.name,
+        "at": now.isoformat(),
+        "sources": sources,
+        "subscriptions": subscriptions,
+    }
 
 
 def export_metrics(report: dict[str, Any]) -> None:
@@ -82,7 +89,9 @@ def export_metrics(report: dict[str, Any]) -> None:
 
 def render(report: dict[str, Any]) -> str:
     lines = [f"connector {report['connector']} at {report['at']}", "", "sources:"]
-    head = f"  {'name':<20} {'resource':<18} {'lag rows':>9} {'lag s':>8} {'pushed':>9} {'dead':>5}  last success / error"
+    head = (
+        f"  {'name':<20} {'resource':<18} {'lag rows':>9} {'lag s':>8} {'pushed':>9} {'dead':>5}  last success / error"
+    )
     lines.append(head)
     for s in report["sources"]:
         tail = s["last_error"] or s["last_success_at"] or "-"

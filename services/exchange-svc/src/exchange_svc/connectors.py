@@ -119,7 +119,9 @@ async def answering(uow: UnitOfWork, resource: HostedResource) -> Any:
     ).one_or_none()
 
 
-async def ask(connector: Any, resource: HostedResource, *, subjects: list[str], keys: list[str]) -> list[dict[str, Any]]:
+async def ask(
+    connector: Any, resource: HostedResource, *, subjects: list[str], keys: list[str]
+) -> list[dict[str, Any]]:
     """The department database's answer through its connector: [{key, subject, data}] with every item."""
     try:
         async with httpx.AsyncClient(timeout=QUERY_TIMEOUT) as http:

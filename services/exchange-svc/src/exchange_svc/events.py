@@ -163,4 +163,6 @@ registry.register(KEY_DECLARED, KeyDeclared, "a resource's record key was declar
 registry.register(SUBSCRIPTION_CREATED, SubscriptionChanged, "a consumer subscribed to a resource's changes")
 registry.register(SUBSCRIPTION_CANCELLED, SubscriptionChanged, "a subscription was cancelled")
 registry.register(FILE_UPLOADED, FileUploaded, "a provider uploaded a file to a file resource")
-registry.register(CONNECTOR_REGISTERED, ConnectorRegistered, "a front-end connector registered or changed what it serves")
+registry.register(
+    CONNECTOR_REGISTERED, ConnectorRegistered, "a front-end connector registered or changed what it serves"
+)

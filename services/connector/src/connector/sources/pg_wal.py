@@ -172,7 +172,9 @@ class WalSource(Source):
             if confirmed is None:
                 raise SourceLost(f"source {self.cfg.name}: the replication slot {self.cfg.slot_name} is gone")
             if target > parse_lsn(confirmed):
-                await conn.execute("SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)", self.cfg.slot_name, _lsn(target))
+                await conn.execute(
+                    "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)", self.cfg.slot_name, _lsn(target)
+                )
         await self._watch_wal(conn)
         return spooled
 
@@ -216,4 +218,3 @@ class WalSource(Source):
 
 def _lsn(value: int) -> str:
     return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
-

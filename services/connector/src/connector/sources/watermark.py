@@ -52,6 +52,7 @@ class WatermarkSource(Source):
         return await asyncio.to_thread(table_columns, self.engine, self.cfg.table)
 
     def _select(self) -> str:
+        assert self.cfg.watermark_column
         cols = ", ".join(column(self.engine, c) for c in dict.fromkeys([*self.cfg.mapping, self.cfg.watermark_column]))
         return f"SELECT {cols} FROM {quoted(self.engine, self.cfg.table)}"
 
@@ -89,7 +90,8 @@ class WatermarkSource(Source):
         n = int(cursor.get("n", 0))
         spooled = 0
         if rows:
-            changes, hashes = [], {}
+            changes: list[Change] = []
+            hashes: dict[str, str | None] = {}
             for r in rows:
                 n += 1
                 items = mapping.to_items(r, self.cfg.mapping)
