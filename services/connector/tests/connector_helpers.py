@@ -98,7 +98,7 @@ class World:
             "SELECT seq, record_key, op, after FROM record_change WHERE resource_code = :c ORDER BY seq"
         )
 
-    async def grant(self, items: list[str]) -> str:
+    async def grant(self, items: list[str], unmasked: list[str] | None = None) -> str:
         civil = await self.token("mzj_admin")
 
         async def request_svc_knows() -> Any:
@@ -119,7 +119,7 @@ class World:
         request_id = (await eventually(request_svc_knows)).json()["id"]
         approved = await self.http.post(
             f"/api/v1/requests/{request_id}/approve",
-            json={"conditions": ["仅用于身份核验"]},
+            json={"conditions": ["仅用于身份核验"], "unmasked_items": unmasked or []},
             headers=await self.token("gaj_admin"),
         )
         assert approved.status_code == 200, approved.text
