@@ -189,8 +189,7 @@ poll_seconds = 0.1
                     "INSERT INTO person (sfzh, xm, hjdz, mz) VALUES ($1, $2, $3, $4)",
                     [tuple(x.values()) for x in people],
                 )
-            while await held() < rows:
-                await asyncio.sleep(0.05)
+            await _until(held, rows)
             cdc_rate = rows / (time.perf_counter() - t0)
 
             # Steady 1,000 changes/s: updates of the rows already there, 100 every 0.1 s.
@@ -211,8 +210,7 @@ poll_seconds = 0.1
                 for x in batch:
                     sent[x["sfzh"] + f"#{tick}"] = now
             total = seconds * 1000
-            while await held() < rows + total:
-                await asyncio.sleep(0.05)
+            await _until(held, rows + total)
             async with exch.connect() as conn:
                 arrived = (
                     await conn.execute(
@@ -269,6 +267,14 @@ async def _max_seq(engine, code: str) -> int:  # type: ignore[no-untyped-def]
                 )
             ).scalar_one()
         )
+
+
+async def _until(count, target: int, timeout: float = 600.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout / 0.05)):
+        if await count() >= target:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"not {target} changes within {timeout} s")
 
 
 def main() -> None:
