@@ -13,9 +13,9 @@ from connector_helpers import config, department_db, drop_slots, publish, wal_so
 from govshare_common.testing import eventually, eventually_equals, free_port, serve
 
 from catalog_svc.demo import CIVIL, PSB
-from connector.app import create_connector_app
 from connector.runtime import Connector
 from connector.synthetic import PEOPLE_TABLE, person
+from connector.web import create_connector_app
 
 LOCAL_TABLE = """
 CREATE TABLE local_people (gmsfhm varchar(18) PRIMARY KEY, xm varchar(50), hjdz varchar(200));

@@ -52,8 +52,8 @@ async def _run(config: ConnectorConfig) -> int:
 
     from govshare_common.tracing import setup_logging
 
-    from connector.app import create_connector_app
     from connector.runtime import Connector
+    from connector.web import create_connector_app
 
     setup_logging("connector")
     connector = Connector(config)

@@ -12,29 +12,35 @@ import logging
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import status
 from connector.config import ConfigError, ConnectorConfig, SourceSection
 from connector.domain import mapping
 from connector.platform import Platform, PlatformRefused, PlatformUnavailable
 from connector.pusher import Pusher
-from connector.serve import Served
-from connector.sources.base import Source
-from connector.sources.pg_wal import WalSource
-from connector.sources.staging import StagingSource
-from connector.sources.watermark import WatermarkSource
 from connector.state import State
-from connector.subscriber import Subscriber
+
+if TYPE_CHECKING:
+    from connector.serve import Served
+    from connector.sources.base import Source
+    from connector.subscriber import Subscriber
 
 log = logging.getLogger("govshare.connector")
 
 
 def make_source(cfg: SourceSection, state: State) -> Source:
+    # Imported by kind: a connector that only reads a WAL never loads SQLAlchemy and its drivers.
     if cfg.kind == "postgres_wal":
+        from connector.sources.pg_wal import WalSource
+
         return WalSource(cfg, state)
     if cfg.kind == "watermark":
+        from connector.sources.watermark import WatermarkSource
+
         return WatermarkSource(cfg, state)
+    from connector.sources.staging import StagingSource
+
     return StagingSource(cfg, state)
 
 
@@ -69,8 +75,14 @@ class Connector:
         self.state, self.embedded = await open_state(self.config)
         state = self.state
         self.sources = [make_source(s, state) for s in self.config.sources]
-        self.subscribers = [Subscriber(s, state, self.platform) for s in self.config.subscriptions]
-        self.served = {s.resource: Served(s) for s in self.config.serve}
+        if self.config.subscriptions:
+            from connector.subscriber import Subscriber
+
+            self.subscribers = [Subscriber(s, state, self.platform) for s in self.config.subscriptions]
+        if self.config.serve:
+            from connector.serve import Served
+
+            self.served = {s.resource: Served(s) for s in self.config.serve}
         await self.check_mappings()
         for src in self.sources:
             pusher = Pusher(src.cfg, self.config.push, state, self.platform)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from connector.config import ServeSection
 from connector.domain import mapping
-from connector.sources.base import column, engine, quoted, table_columns
+from connector.sources.sql import column, engine, quoted, table_columns
 
 MAX_SUBJECTS = 100
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from connector.config import SubscriptionSection
 from connector.platform import Platform, PlatformRefused, PlatformUnavailable
-from connector.sources.base import column, engine, quoted, table_columns
+from connector.sources.sql import column, engine, quoted, table_columns
 from connector.state import State
 
 log = logging.getLogger("govshare.connector.subscribe")

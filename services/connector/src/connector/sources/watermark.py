@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from connector.config import SourceSection
 from connector.domain import mapping
-from connector.sources.base import Source, column, engine, quoted, table_columns
+from connector.sources.base import Source
+from connector.sources.sql import column, engine, quoted, table_columns
 from connector.state import Change, State
 
 PAGE = 5000
