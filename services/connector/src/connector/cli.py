@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from typing import Any
@@ -56,6 +57,7 @@ async def _run(config: ConnectorConfig) -> int:
     from connector.web import create_connector_app
 
     setup_logging("connector")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call to the platform is noise
     connector = Connector(config)
     try:
         await connector.start()
