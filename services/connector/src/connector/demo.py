@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from govshare_stack.demo import DemoContext, demo_step
+import httpx
 
 DEMO_PEOPLE = 200
 RESOURCE_NAME = "户籍人口登记信息（前置机）"
@@ -96,20 +96,35 @@ async def _department_databases(home: Path) -> dict[str, str]:
     return urls
 
 
-@demo_step(40, "connector.departments")
-async def seed(ctx: DemoContext) -> None:
-    from catalog_svc.demo import CIVIL, PSB
-    from gateway.demo import DEMO_PASSWORD
+async def _login(http: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
+    r = await http.post("/auth/token", data={"grant_type": "password", "username": username, "password": password})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
-    from govshare_stack.demo_steps import login
 
-    if not (ctx.home / "pgdata").exists():
+def _client_of(credentials: dict[str, Any], short: str) -> tuple[dict[str, Any], str]:
+    """A demo department's machine client and its department's full name, by its short name (公安局…)."""
+    for client in credentials.get("clients", {}).values():
+        if short[:2] in client.get("department", ""):
+            return client, client["department"]
+    raise RuntimeError(f"the demo machine client of {short} is not in the demo credentials")
+
+
+async def seed(http: httpx.AsyncClient, *, admin_password: str, credentials: dict[str, Any], home: Path) -> None:
+    """The demo step (govshare_stack.demo_steps): databases, resource and grant, once; what the demo made so far
+    (users' passwords, machine clients) is in `credentials`."""
+    if not (home / "pgdata").exists():
         return  # an external PostgreSQL: the demo department databases live on the embedded one only
-    http = ctx.client
-    psb = {"Authorization": f"Bearer {await login(ctx, 'gaj_admin', DEMO_PASSWORD)}"}
-    civil = {"Authorization": f"Bearer {await login(ctx, 'mzj_admin', DEMO_PASSWORD)}"}
-    admin = {"Authorization": f"Bearer {await login(ctx, 'admin', ctx.admin_password)}"}
-    made = await http.post("/api/v1/catalog/resources", json=_resource(PSB.code, PSB.name), headers=psb)
+    users = credentials.get("users", {})
+    psb = await _login(http, "gaj_admin", users["gaj_admin"]["password"])
+    civil = await _login(http, "mzj_admin", users["mzj_admin"]["password"])
+    admin = await _login(http, "admin", admin_password)
+    psb_client, psb_name = _client_of(credentials, "公安局")
+    civil_client, _ = _client_of(credentials, "民政局")
+    listed = await http.get("/api/v1/identity/departments", params={"limit": 500}, headers=admin)
+    listed.raise_for_status()
+    psb_code = next(d["code"] for d in listed.json()["items"] if d["name"] == psb_name)
+    made = await http.post("/api/v1/catalog/resources", json=_resource(psb_code, psb_name), headers=psb)
     made.raise_for_status()
     rid = made.json()["id"]
     (await http.post(f"/api/v1/catalog/resources/{rid}/submit", headers=psb)).raise_for_status()
@@ -142,18 +157,13 @@ async def seed(ctx: DemoContext) -> None:
         headers=psb,
     )
     approved.raise_for_status()
-    clients = ctx.credentials.get("clients", {})
-    psb_client = clients.get(f"{PSB.name}业务系统")
-    civil_client = clients.get(f"{CIVIL.name}业务系统")
-    if not psb_client or not civil_client:
-        raise RuntimeError("the demo machine clients of 公安局 and 民政局 are not in the demo credentials")
-    urls = await _department_databases(ctx.home)
+    urls = await _department_databases(home)
     plan = {"resource_code": code, "databases": urls, "clients": {"gaj": psb_client, "mzj": civil_client}}
-    folder = ctx.home / "connectors"
+    folder = home / "connectors"
     folder.mkdir(mode=0o700, exist_ok=True)
     (folder / "demo.json").write_text(json.dumps(plan, ensure_ascii=False, indent=2), encoding="utf-8")
     (folder / "demo.json").chmod(0o600)
-    ctx.credentials["connectors"] = {"resource_code": code, "configs": str(folder)}
+    credentials["connectors"] = {"resource_code": code, "configs": str(folder)}
 
 
 def _toml(values: dict[str, Any]) -> str:
