@@ -50,7 +50,8 @@ class Pusher:
             batch = await self.state.begin(
                 source, batching.batch_id(source, rows[0].position, rows[-1].position), rows[0].seq, rows[-1].seq
             )
-        rows = await self.state.batch_rows(source, batch)
+        else:  # resumed after a crash or a refusal: what is left of the batch in flight
+            rows = await self.state.batch_rows(source, batch)
         if not rows:
             await self.state.done(source, batch, rows)
             return True

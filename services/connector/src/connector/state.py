@@ -163,14 +163,23 @@ class State:
             )
             done = row["captured_position"]
             fresh = [c for c in changes if not by_position or done is None or c.position > done]
-            if fresh:
+            records = [
+                (source, c.position, c.op, c.record_key, json.dumps(c.data, ensure_ascii=False), c.source_time)
+                for c in fresh
+            ]
+            if fresh and by_position:
+                # Positions past the cursor are new by construction: COPY, the fast way in for a backlog.
+                await conn.copy_records_to_table(
+                    "spool",
+                    records=records,
+                    columns=["source", "position", "op", "record_key", "data", "source_time"],
+                    schema_name=SCHEMA,
+                )
+            elif fresh:
                 await conn.executemany(
                     "INSERT INTO spool (source, position, op, record_key, data, source_time) "
                     "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (source, position) DO NOTHING",
-                    [
-                        (source, c.position, c.op, c.record_key, json.dumps(c.data, ensure_ascii=False), c.source_time)
-                        for c in fresh
-                    ],
+                    records,
                 )
             if hashes:
                 gone = [k for k, h in hashes.items() if h is None]
