@@ -260,7 +260,12 @@ mz = "MZ"
             _assert_each_change_once_in_order(await world.changes(), expected)
         finally:
             second.send_signal(signal.SIGTERM)
-            await second.wait()
+            try:
+                await asyncio.wait_for(second.wait(), 20)
+            except TimeoutError:
+                second.kill()
+                await second.wait()
+                raise AssertionError("the connector did not stop on SIGTERM within 20 s") from None
             await drop_slots(dept)
 
 
