@@ -6,8 +6,10 @@ the connector is down."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
+import httpx
 from connector_helpers import config, department_db, drop_slots, publish, wal_source
 
 from govshare_common.testing import eventually, eventually_equals, free_port, serve
@@ -180,8 +182,15 @@ async def test_an_online_query_is_answered_from_the_department_database_masked_p
                 {"GMSFHM": s[:6] + "********" + s[-4:], "XM": asked["xm"][0] + "*" * (len(asked["xm"]) - 1)}
             ]
 
+            # Its operations surface: alive, ready (state database and platform reachable), metrics.
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as ops:
+                assert (await ops.get("/healthz")).json()["status"] == "ok"
+                ready = await eventually(lambda: _ready(ops))
+                assert ready["checks"] == {"startup": "ok", "state_database": "ok", "platform": "ok"}
+                assert "govshare_connector_spool_depth" in (await ops.get("/metrics")).text
+
             # The connector's endpoint takes no call but the platform's.
-            async with __import__("httpx").AsyncClient() as direct:
+            async with httpx.AsyncClient() as direct:
                 bypass = await direct.get(
                     f"http://127.0.0.1:{port}/query", params={"resource": world.code, "subject": s}
                 )
@@ -196,6 +205,11 @@ async def test_an_online_query_is_answered_from_the_department_database_masked_p
             "details",
             "trace_id",
         }
+
+
+async def _ready(ops: httpx.AsyncClient) -> Any:
+    r = await ops.get("/readyz")
+    return r.json() if r.status_code == 200 else None
 
 
 async def _registered(world) -> bool:
