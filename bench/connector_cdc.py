@@ -29,7 +29,7 @@ os.environ.setdefault("GOVSHARE_LOG_JSON", "false")
 from _common import machine_info, write_result  # noqa: E402
 
 NAME = "connector_cdc"
-BATCH = 5000
+BATCH = int(os.environ.get("CONNECTOR_CDC_BATCH", "5000"))
 
 
 async def run(rows: int, seconds: int) -> dict[str, object]:

@@ -149,6 +149,14 @@ class Connector:
     async def _capture(self, src: Source, pusher: Pusher) -> None:
         delay = 0.5
         assert self.state is not None
+
+        async def relay_wakes() -> None:
+            while True:
+                await src.spooled.wait()
+                src.spooled.clear()
+                pusher.wake.set()
+
+        self.tasks.append(asyncio.create_task(relay_wakes(), name=f"wake-{src.cfg.name}"))
         while True:
             try:
                 n = await src.poll()

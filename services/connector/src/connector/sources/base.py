@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from connector.config import SourceSection
@@ -14,6 +15,11 @@ def split_table(table: str) -> tuple[str | None, str]:
 
 class Source:
     cfg: SourceSection
+    # Set when a poll has put changes in the spool before it returns (the push loop may start on them).
+    spooled: asyncio.Event
+
+    def __init__(self) -> None:
+        self.spooled = asyncio.Event()
 
     async def prepare(self) -> list[str]:
         """Connect, set up what capture needs; returns the table's columns (for the mapping check)."""

@@ -27,6 +27,7 @@ log = logging.getLogger("govshare.connector.pg_wal")
 
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 PEEK_LIMIT = 20_000
+SPOOL_CHUNK = 5_000
 
 
 class SourceLost(RuntimeError):
@@ -39,6 +40,7 @@ def position(lsn: int, index: int) -> str:
 
 class WalSource(Source):
     def __init__(self, cfg: SourceSection, state: State) -> None:
+        super().__init__()
         self.cfg = cfg
         self.state = state
         self.conn: asyncpg.Connection | None = None
@@ -155,14 +157,19 @@ class WalSource(Source):
         self.decoder = Decoder()  # each peek is a new decoding session: Relation messages come again
         changes: list[Change] = []
         last_commit: int | None = None
+        spooled = 0
         for r in rows:
             tx = self.decoder.feed(bytes(r["data"]))
             if tx is not None:
                 changes.extend(self._changes(tx))
                 last_commit = tx.commit_lsn
-        spooled = 0
+                if len(changes) >= SPOOL_CHUNK:
+                    # A large backlog goes into the spool in parts, so pushing starts while the rest is decoded.
+                    spooled += await self.state.spool(self.cfg.name, changes, cursor={"snapshot_done": True})
+                    changes = []
+                    self.spooled.set()
         if changes:
-            spooled = await self.state.spool(self.cfg.name, changes, cursor={"snapshot_done": True})
+            spooled += await self.state.spool(self.cfg.name, changes, cursor={"snapshot_done": True})
         # Everything before `upto` is in the spool now (or was never ours): the slot may let it go.
         target = parse_lsn(upto) if len(rows) < PEEK_LIMIT else last_commit
         if target is not None:

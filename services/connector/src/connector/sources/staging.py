@@ -23,6 +23,7 @@ PAGE = 5000
 
 class StagingSource(Source):
     def __init__(self, cfg: SourceSection, state: State) -> None:
+        super().__init__()
         self.cfg = cfg
         self.state = state
         self.engine = engine(cfg.database_url)

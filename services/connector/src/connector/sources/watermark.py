@@ -44,6 +44,7 @@ def _load(raw: dict[str, Any]) -> Any:
 
 class WatermarkSource(Source):
     def __init__(self, cfg: SourceSection, state: State) -> None:
+        super().__init__()
         self.cfg = cfg
         self.state = state
         self.engine = engine(cfg.database_url)
