@@ -320,7 +320,7 @@ async def test_a_row_the_platform_refuses_becomes_a_dead_letter_and_the_rest_flo
                 return sorted(r.record_key for r in await world.changes())
 
             await eventually_equals(held, sorted(g["sfzh"] for g in good))
-            assert state  # the refused row is kept, with the platform's reason, for the department to fix
+            # The refused row is kept, with the platform's reason, for the department to fix.
             letters = await connector.state.dead_letters()  # type: ignore[union-attr]
             assert [(d["record_key"], d["problems"][0]["item"]) for d in letters] == [(broken["sfzh"], "GMSFHM")]
             await eventually(lambda: _drained(connector))  # the platform's answer is recorded a moment later

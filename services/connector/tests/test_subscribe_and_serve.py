@@ -16,7 +16,7 @@ from govshare_common.testing import eventually, eventually_equals, free_port, se
 
 from catalog_svc.demo import CIVIL, PSB
 from connector.runtime import Connector
-from connector.synthetic import PEOPLE_TABLE, person
+from connector.synthetic import person
 from connector.web import create_connector_app
 
 LOCAL_TABLE = """
@@ -215,6 +215,3 @@ async def _ready(ops: httpx.AsyncClient) -> Any:
 async def _registered(world) -> bool:
     rows = await world.exchange_rows("SELECT 1 FROM connector WHERE :c = ANY(serves)")
     return bool(rows)
-
-
-__all__ = ["PEOPLE_TABLE"]
