@@ -97,3 +97,10 @@ async def requests(ctx: DemoContext) -> None:
 
     tokens = await department_admin_tokens(ctx)
     await once_projections_caught_up(lambda: seed(ctx.client, tokens))
+
+
+@demo_step(40, "connector.departments")
+async def connectors(ctx: DemoContext) -> None:
+    from connector.demo import seed
+
+    await seed(ctx.client, admin_password=ctx.admin_password, credentials=ctx.credentials, home=ctx.home)

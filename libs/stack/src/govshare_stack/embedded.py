@@ -161,7 +161,18 @@ def start_postgres(pgdata: Path) -> EmbeddedPostgres:
     PostgresServer._instances.pop(pgdata, None)
     if info.socket_dir is None:
         raise EmbeddedError(f"PostgreSQL on {pgdata} does not listen on a UNIX socket")
-    return EmbeddedPostgres(pgdata, Path(info.socket_dir), info.pid, server.system_user)
+    pg = EmbeddedPostgres(pgdata, Path(info.socket_dir), info.pid, server.system_user)
+    return _with_logical_wal(pg)
+
+
+def _with_logical_wal(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    """The connector captures a department database's changes by logical decoding, which needs
+    wal_level=logical; set once per cluster (postgresql.auto.conf), at the price of one restart."""
+    if pg.psql("SHOW wal_level").strip() == "logical":
+        return pg
+    pg.psql("ALTER SYSTEM SET wal_level = logical")
+    pg.stop()
+    return start_postgres(pg.pgdata)
 
 
 class Broker:

@@ -71,8 +71,12 @@ class _Running:
         self.postgres: EmbeddedPostgres | None = None
         self.broker: Broker | None = None
         self.supervisor: Supervisor | None = None
+        self.connectors: list[Any] = []  # the demo departments' connectors (connector.demo)
 
     def stop(self, home: StackHome, report: Callable[[str], None]) -> None:
+        for proc in self.connectors:
+            proc.terminate()
+            proc.wait(10)
         if self.supervisor is not None:
             report("停止服务 / stopping services …")
             self.supervisor.stop_all()
@@ -279,6 +283,12 @@ async def _run(
 
     if options.demo:
         await _seed_demo(record, service_urls, admin_password, home, [s.module for s in specs], stop)
+        if "connector" in [s.module for s in specs]:
+            from connector.demo import start_connectors
+
+            running.connectors = start_connectors(home.root, record["gateway_url"], home.logs)
+            if running.connectors:
+                say(f"演示前置机 / demo connectors: {len(running.connectors)} (configs in {home.root / 'connectors'})")
 
     say()
     say("按 Ctrl-C 停止 / press Ctrl-C to stop")

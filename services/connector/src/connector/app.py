@@ -1,4 +1,9 @@
-"""connector: 前置机, the department-side agent. It talks to the platform through the gateway only."""
+"""connector: 前置机, the department-side agent. It talks to the platform through the gateway only.
+
+`create_app(settings)` is the placeholder the platform stack runs under the name "connector" (health,
+readiness, metrics like every service). The program a department runs is `govshare-connector run` (cli.py),
+serving `connector.web.create_connector_app`.
+"""
 
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ KEY_DECLARED = "exchange.key.declared"
 SUBSCRIPTION_CREATED = "exchange.subscription.created"
 SUBSCRIPTION_CANCELLED = "exchange.subscription.cancelled"
 FILE_UPLOADED = "exchange.file.uploaded"
+CONNECTOR_REGISTERED = "exchange.connector.registered"
 
 
 class Access(BaseModel):
@@ -127,6 +128,13 @@ class SubscriptionChanged(BaseModel):
     state: str
 
 
+class ConnectorRegistered(BaseModel):
+    department_code: str
+    name: str
+    serves: list[str]
+    serve_url: str | None
+
+
 class FileUploaded(BaseModel):
     file_id: str
     resource_code: str
@@ -155,3 +163,6 @@ registry.register(KEY_DECLARED, KeyDeclared, "a resource's record key was declar
 registry.register(SUBSCRIPTION_CREATED, SubscriptionChanged, "a consumer subscribed to a resource's changes")
 registry.register(SUBSCRIPTION_CANCELLED, SubscriptionChanged, "a subscription was cancelled")
 registry.register(FILE_UPLOADED, FileUploaded, "a provider uploaded a file to a file resource")
+registry.register(
+    CONNECTOR_REGISTERED, ConnectorRegistered, "a front-end connector registered or changed what it serves"
+)

@@ -15,7 +15,8 @@ from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden, ValidationFailed
 
-from exchange_svc.domain.access import shape
+from exchange_svc import connectors
+from exchange_svc.domain.access import Decision, shape
 from exchange_svc.domain.resources import HostedResource
 from exchange_svc.guard import authorize, emit_access, require_resource
 
@@ -79,6 +80,11 @@ async def query(
             f"At most {MAX_SUBJECTS} subjects per query; use bulk download for more.",
             code="too_many_subjects",
         )
+    answering = await connectors.answering(uow, resource)
+    if answering is not None:
+        return await _at_source(
+            uow, principal, answering, resource, decision, purpose, subjects=subjects, keys=keys, hash_key=hash_key
+        )
     rows = (
         await uow.execute(
             text(
@@ -125,6 +131,58 @@ async def query(
         "items_served": list(decision.items),
         "masked_items": [n for n in decision.items if n not in decision.unmasked],
         "grant_id": decision.grant_id,
+    }
+
+
+async def _at_source(
+    uow: UnitOfWork,
+    principal: Principal,
+    connector: Any,
+    resource: HostedResource,
+    decision: Decision,
+    purpose: str | None,
+    *,
+    subjects: list[str],
+    keys: list[str],
+    hash_key: bytes,
+) -> dict[str, Any]:
+    """An interface resource answered by its provider's connector from the department database, shaped by the
+    same grant decision and masking as hosted records."""
+    found = await connectors.ask(connector, resource, subjects=subjects, keys=keys)
+    key_shown = all(k in decision.unmasked for k in resource.key_items)
+    items = [
+        {
+            "key": row["key"] if key_shown else None,
+            "subject": subject_shown(resource, row["subject"], decision),
+            "data": shape(row["data"], resource, decision),
+            "version": None,
+            "updated_at": None,
+            "marks": {},
+        }
+        for row in found
+    ]
+    emit_access(
+        uow,
+        kind="query",
+        principal=principal,
+        resource=resource,
+        decision=decision,
+        purpose=purpose,
+        rows=len(items),
+        subjects=[row["subject"] for row in found],
+        hash_key=hash_key,
+    )
+    seen = {row["subject"] for row in found} | {row["key"] for row in found}
+    return {
+        "items": items,
+        "total": len(items),
+        "limit": 1000,
+        "offset": 0,
+        "not_found": len([s for s in [*subjects, *keys] if s not in seen]),
+        "items_served": list(decision.items),
+        "masked_items": [n for n in decision.items if n not in decision.unmasked],
+        "grant_id": decision.grant_id,
+        "answered_by": "connector",
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from exchange_svc.routes import conflicts, disputes, exports, files, records, subscriptions
+from exchange_svc.routes import conflicts, connectors, disputes, exports, files, records, subscriptions
 
 routers: list[APIRouter] = [
     records.router,
@@ -13,4 +13,5 @@ routers: list[APIRouter] = [
     disputes.router,
     exports.router,
     files.router,
+    connectors.router,
 ]

@@ -1,0 +1,1 @@
+"""The connector's rules, pure: decoding the write-ahead log, cutting batches, mapping rows, reconciling."""
