@@ -225,6 +225,27 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
                 await admin.shot("library-upload-accepted")
                 await admin.page.keyboard.press("Escape")
                 await expect(count).to_have_text("2")
+                # The department's connector reports itself; its admin sees it online, with its lag.
+                r = await http.put(
+                    "/api/v1/exchange/connectors/gaj-qzj",
+                    json={
+                        "sources": [
+                            {
+                                "name": "people",
+                                "resource": code,
+                                "kind": "postgres_wal",
+                                "lag_rows": 3,
+                                "lag_seconds": 1.5,
+                            }
+                        ]
+                    },
+                    headers=bearer(seeded["tokens"][PSB.code]),
+                )
+                assert r.status_code == 200, r.text
+                await admin.open("本部门前置机")
+                await expect(admin.page.locator("[data-test=connector-online]")).to_have_text("在线")
+                await expect(admin.page.get_by_text("gaj-qzj")).to_be_visible()
+                await admin.shot("connector-status")
                 await tour(admin)
                 assert admin.unexpected_errors(422) == [], admin.refused
                 assert any("status of 422" in e for e in admin.errors)  # the refused batch, and only that
