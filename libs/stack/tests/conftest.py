@@ -124,7 +124,9 @@ class GovshareRunner:
         # Parallel test workers each start platforms: give each its own range of internal ports, or two runs
         # picking "the first free ones" at the same moment take the same ports.
         worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-        env["GOVSHARE_FIRST_INTERNAL_PORT"] = str(20000 + 200 * int(worker or 0))
+        base = 20000 + 200 * int(worker or 0)
+        env["GOVSHARE_FIRST_INTERNAL_PORT"] = str(base)
+        env["GOVSHARE_EMBEDDED_KAFKA_PORT"] = str(base + 150)  # not 9092, which every worker would prefer
         env.update(extra)
         return env
 

@@ -64,6 +64,10 @@ def test_a_fresh_up_with_demo_seeds_every_step(govshare, real_services, machine:
     requests = httpx.get(f"{gateway}/api/v1/requests", headers=admin, timeout=30).json()
     assert requests["total"] >= 6
     assert login(gateway, auditor, credentials["users"][auditor]["password"])
+    # The demo departments' connectors run under the supervisor and answer /readyz like the services.
+    stack = run.stack()
+    assert {"connector-gaj", "connector-mzj"} <= set(stack["services"]), stack["services"]
+    wait_until(lambda: govshare.run(env, "status").returncode == 0, "every part, the connectors too, ready")
     assert run.terminate() == 0, run.output()
 
 

@@ -55,6 +55,16 @@ class ServiceSpec:
         ]
 
 
+@dataclass(frozen=True)
+class ProgramSpec(ServiceSpec):
+    """A program of the platform's that is not one of its web services (a demo department's connector)."""
+
+    command: tuple[str, ...] = ()
+
+    def argv(self, port: int) -> list[str]:
+        return list(self.command)
+
+
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("gateway", "gateway"),
     ServiceSpec("catalog", "catalog_svc"),

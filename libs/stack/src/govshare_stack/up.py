@@ -23,7 +23,7 @@ from govshare_stack.errors import StackError, StartupFailed
 from govshare_stack.home import StackHome, new_password, new_secret
 from govshare_stack.infrastructure import InfrastructureWatch
 from govshare_stack.ports import pick_ports
-from govshare_stack.supervisor import ServiceProcess, Supervisor, service_specs
+from govshare_stack.supervisor import ProgramSpec, ServiceProcess, Supervisor, service_specs
 
 DEFAULT_GATEWAY_PORT = 8000
 FIRST_INTERNAL_PORT = 8101
@@ -71,12 +71,8 @@ class _Running:
         self.postgres: EmbeddedPostgres | None = None
         self.broker: Broker | None = None
         self.supervisor: Supervisor | None = None
-        self.connectors: list[Any] = []  # the demo departments' connectors (connector.demo)
 
     def stop(self, home: StackHome, report: Callable[[str], None]) -> None:
-        for proc in self.connectors:
-            proc.terminate()
-            proc.wait(10)
         if self.supervisor is not None:
             report("停止服务 / stopping services …")
             self.supervisor.stop_all()
@@ -166,7 +162,8 @@ async def _run(
         bootstrap = external_kafka
     else:
         say("启动 Kafka (Tansu) / starting embedded Kafka broker (Tansu) …")
-        kafka_port = pick_ports(1, [PREFERRED_KAFKA_PORT], exclude=[gateway_port])[0]
+        preferred = _port_setting(env_in, "GOVSHARE_EMBEDDED_KAFKA_PORT", PREFERRED_KAFKA_PORT)
+        kafka_port = pick_ports(1, [preferred], exclude=[gateway_port])[0]
         try:
             running.broker = start_broker(kafka_port, log_path=home.log_of("kafka"))
         except EmbeddedError as exc:
@@ -284,11 +281,17 @@ async def _run(
     if options.demo:
         await _seed_demo(record, service_urls, admin_password, home, [s.module for s in specs], stop)
         if "connector" in [s.module for s in specs]:
-            from connector.demo import start_connectors
+            from connector.demo import demo_programs
 
-            running.connectors = start_connectors(home.root, record["gateway_url"], home.logs)
-            if running.connectors:
-                say(f"演示前置机 / demo connectors: {len(running.connectors)} (configs in {home.root / 'connectors'})")
+            # The demo departments' connectors run as their own programs, supervised like the services.
+            for name, command, port in demo_programs(home.root, record["gateway_url"]):
+                program = ServiceProcess(
+                    ProgramSpec(name, "connector", optional=True, command=tuple(command)), port, home.log_of(name)
+                )
+                supervisor.services.append(program)
+                program.start(child_env)
+                say(f"  演示前置机 / demo connector {name} (config in {home.root / 'connectors'})")
+            save()
 
     say()
     say("按 Ctrl-C 停止 / press Ctrl-C to stop")

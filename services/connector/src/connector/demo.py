@@ -3,7 +3,7 @@ separate database on the embedded PostgreSQL, with synthetic people) into a cond
 resource it publishes, and answers online queries of it from that database; 民政局's connector, granted the
 resource, subscribes and writes what it receives into its own local table.
 
-`seed` (a demo step) makes the databases, the resource and the grant once; `start_connectors(home,
+`seed` (a demo step) makes the databases, the resource and the grant once; `demo_programs(home,
 gateway_url)` writes each connector's connector.toml under <home>/connectors/ and starts them as their own
 programs every time `govshare up --demo` runs.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -237,26 +236,22 @@ def configs(plan: dict[str, Any], gateway_url: str, ports: tuple[int, int]) -> d
     return {"gaj": _toml(gaj), "mzj": _toml(mzj)}
 
 
-def start_connectors(home: Path, gateway_url: str, logs: Path) -> list[subprocess.Popen[bytes]]:
-    """Start the demo connectors (if the demo made them) as their own programs; the caller stops them."""
+def demo_programs(home: Path, gateway_url: str) -> list[tuple[str, list[str], int]]:
+    """The demo connectors (if the demo made them) as programs to run: (name, command, port of its /readyz).
+    Their configurations are written under <home>/connectors; the stack supervises the processes."""
     from govshare_common.testing import free_port
 
     plan_file = home / "connectors" / "demo.json"
     if not plan_file.exists():
         return []
     plan = json.loads(plan_file.read_text(encoding="utf-8"))
-    procs = []
-    for who, text in configs(plan, gateway_url, (free_port(), free_port())).items():
+    ports = (free_port(), free_port())
+    programs = []
+    for (who, text), port in zip(configs(plan, gateway_url, ports).items(), ports, strict=True):
         path = home / "connectors" / f"{who}.toml"
         path.write_text(text, encoding="utf-8")
         path.chmod(0o600)
-        log = (logs / f"connector-{who}.log").open("ab")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "connector.cli", "run", "--config", str(path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        programs.append(
+            (f"connector-{who}", [sys.executable, "-m", "connector.cli", "run", "--config", str(path)], port)
         )
-    return procs
+    return programs
