@@ -61,18 +61,44 @@ def _principal_changed(
 
 
 async def _department_scoped_page(
-    request: Request, admin: Principal, *, table: str, columns: str, order: str, limit: int, offset: int
+    request: Request,
+    admin: Principal,
+    *,
+    table: str,
+    columns: str,
+    order: str,
+    search: tuple[str, str],
+    filters: ListFilters,
+    limit: int,
+    offset: int,
 ) -> dict[str, Any]:
-    """A page of `table` (users or clients): all of it for platform_admin, one's own department otherwise."""
-    scope = None if admin.has("platform_admin") else admin.department
-    where = "WHERE (CAST(:d AS text) IS NULL OR department_code = :d)"
+    """A page of `table` (users or clients): all of it for platform_admin, one's own department otherwise;
+    narrowed by a text that either `search` column contains, a status and (for the platform office) a department."""
+    scope = admin.department if not admin.has("platform_admin") else filters.department_code
+    where = (
+        "WHERE (CAST(:d AS text) IS NULL OR department_code = :d)"
+        " AND (CAST(:s AS text) IS NULL OR status = :s)"
+        f" AND (CAST(:q AS text) IS NULL OR strpos({search[0]}, :q) > 0 OR strpos({search[1]}, :q) > 0)"
+    )
+    params = {"d": scope, "s": filters.status, "q": filters.q or None}
     async with request.app.state.db.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM {table} {where}"), {"d": scope})).scalar_one()
+        total = (await conn.execute(text(f"SELECT count(*) FROM {table} {where}"), params)).scalar_one()
         rows = await conn.execute(
             text(f"SELECT {columns} FROM {table} {where} ORDER BY {order} LIMIT :l OFFSET :o"),
-            {"d": scope, "l": limit, "o": offset},
+            {**params, "l": limit, "o": offset},
         )
         return _page(limit, offset, total, [dict(r._mapping) for r in rows])
+
+
+class ListFilters(BaseModel):
+    """What an identity list can be narrowed by (every list in the console is filterable)."""
+
+    q: str | None = Field(default=None, max_length=100, description="名称、代码或账号中包含的文字")
+    status: Literal["active", "disabled"] | None = Field(default=None, description="状态")
+    department_code: str | None = Field(default=None, max_length=18, description="所属部门（平台管理机构可选）")
+
+
+Filters = Annotated[ListFilters, Query()]
 
 
 # --- departments ---------------------------------------------------------------------------------------------
@@ -157,17 +183,23 @@ async def create_department(uow: UoW, body: DepartmentIn, _admin: PlatformAdmin)
 async def list_departments(
     request: Request,
     _p: Admin,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
+    where = (
+        "WHERE (CAST(:s AS text) IS NULL OR status = :s)"
+        " AND (CAST(:q AS text) IS NULL OR strpos(name, :q) > 0 OR strpos(code, :q) > 0)"
+    )
+    params = {"s": filters.status, "q": filters.q or None}
     async with request.app.state.db.engine.connect() as conn:
-        total = (await conn.execute(text("SELECT count(*) FROM department"))).scalar_one()
+        total = (await conn.execute(text(f"SELECT count(*) FROM department {where}"), params)).scalar_one()
         rows = await conn.execute(
             text(
                 "SELECT code, name, level, parent_code, status, filed_by, filed_at FROM department "
-                "ORDER BY code LIMIT :l OFFSET :o"
+                f"{where} ORDER BY code LIMIT :l OFFSET :o"
             ),
-            {"l": limit, "o": offset},
+            {**params, "l": limit, "o": offset},
         )
         return _page(limit, offset, total, [dict(r._mapping) for r in rows])
 
@@ -301,6 +333,7 @@ async def create_user(uow: UoW, body: UserIn, admin: Admin) -> dict[str, Any]:
 async def list_users(
     request: Request,
     admin: Admin,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
@@ -310,6 +343,8 @@ async def list_users(
         table="app_user",
         columns="id::text, username, display_name, department_code, roles, status, locked_until, password_changed_at",
         order="username",
+        search=("username", "display_name"),
+        filters=filters,
         limit=limit,
         offset=offset,
     )
@@ -439,6 +474,7 @@ async def create_client(request: Request, uow: UoW, body: ClientIn, admin: Admin
 async def list_clients(
     request: Request,
     admin: Admin,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
@@ -449,6 +485,8 @@ async def list_clients(
         columns="client_id, name, department_code, roles, status, cert_sha256, rate_per_second, burst, "
         "previous_valid_until, created_at",
         order="created_at",
+        search=("name", "client_id"),
+        filters=filters,
         limit=limit,
         offset=offset,
     )
