@@ -110,28 +110,17 @@ async def query(
                 "marks": record_marks,
             }
         )
-    found = {r.subject for r in rows} | {r.record_key for r in rows}
-    emit_access(
+    return _answer(
         uow,
-        kind="query",
-        principal=principal,
-        resource=resource,
-        decision=decision,
-        purpose=purpose,
-        rows=len(items),
-        subjects=[r.subject for r in rows],
+        principal,
+        resource,
+        decision,
+        purpose,
+        items=items,
+        found=[(r.subject, r.record_key) for r in rows],
+        asked=[*subjects, *keys],
         hash_key=hash_key,
     )
-    return {
-        "items": items,
-        "total": len(items),
-        "limit": 1000,
-        "offset": 0,
-        "not_found": len([s for s in [*subjects, *keys] if s not in found]),
-        "items_served": list(decision.items),
-        "masked_items": [n for n in decision.items if n not in decision.unmasked],
-        "grant_id": decision.grant_id,
-    }
 
 
 async def _at_source(
@@ -161,6 +150,34 @@ async def _at_source(
         }
         for row in found
     ]
+    answer = _answer(
+        uow,
+        principal,
+        resource,
+        decision,
+        purpose,
+        items=items,
+        found=[(row["subject"], row["key"]) for row in found],
+        asked=[*subjects, *keys],
+        hash_key=hash_key,
+    )
+    return {**answer, "answered_by": "connector"}
+
+
+def _answer(
+    uow: UnitOfWork,
+    principal: Principal,
+    resource: HostedResource,
+    decision: Decision,
+    purpose: str | None,
+    *,
+    items: list[dict[str, Any]],
+    found: list[tuple[str, str]],
+    asked: list[str],
+    hash_key: bytes,
+) -> dict[str, Any]:
+    """An online query's answer, wherever its rows came from: its exchange.access event, and what was served.
+    `found` holds each row's (subject, record key)."""
     emit_access(
         uow,
         kind="query",
@@ -169,20 +186,19 @@ async def _at_source(
         decision=decision,
         purpose=purpose,
         rows=len(items),
-        subjects=[row["subject"] for row in found],
+        subjects=[subject for subject, _key in found],
         hash_key=hash_key,
     )
-    seen = {row["subject"] for row in found} | {row["key"] for row in found}
+    seen = {subject for subject, _key in found} | {key for _subject, key in found}
     return {
         "items": items,
         "total": len(items),
         "limit": 1000,
         "offset": 0,
-        "not_found": len([s for s in [*subjects, *keys] if s not in seen]),
+        "not_found": len([s for s in asked if s not in seen]),
         "items_served": list(decision.items),
         "masked_items": [n for n in decision.items if n not in decision.unmasked],
         "grant_id": decision.grant_id,
-        "answered_by": "connector",
     }
 
 
