@@ -15,7 +15,7 @@ from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope
 from govshare_common.workdays import WorkingCalendar
 
-from request_svc import domain, events, store
+from request_svc import domain, events, flows, store
 
 
 def calendar_follower(calendar: Callable[[], CalendarService]) -> Subscription:
@@ -70,13 +70,7 @@ async def recount_deadlines(uow: UnitOfWork, before: WorkingCalendar, after: Wor
             events.DEADLINE_MOVED,
             row["id"],
             events.DeadlineMoved(
-                request_id=row["id"],
-                consumer_code=row["consumer_code"],
-                provider_code=row["provider_code"],
-                resource_code=row["resource_code"],
-                state=row["state"],
-                due_date=new_due,
-                actor=domain.SYSTEM_ACTOR,
+                **flows.event_fields(row, domain.SYSTEM_ACTOR, due_date=new_due),
                 previous_due_date=due,
                 calendar_year=year,
             ),

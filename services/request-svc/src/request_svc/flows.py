@@ -40,7 +40,8 @@ async def _load(uow: UnitOfWork, request_id: str) -> dict[str, Any]:
     return row
 
 
-def _common(row: dict[str, Any], actor: str, **changes: Any) -> dict[str, Any]:
+def event_fields(row: dict[str, Any], actor: str, **changes: Any) -> dict[str, Any]:
+    """What every request event carries, from the request's row with `changes` applied."""
     merged = {**row, **changes}
     return {
         "request_id": merged["id"],
@@ -150,7 +151,7 @@ async def submit(
         events.SUBMITTED,
         request_id,
         events.RequestSubmitted(
-            **_common(row, principal.subject),
+            **event_fields(row, principal.subject),
             share_type=resource.share_type,
             items=list(row["items"]),
             purposes=list(row["purposes"]),
@@ -201,7 +202,7 @@ async def request_info(
     uow.emit(
         events.INFO_REQUESTED,
         request_id,
-        events.InfoRequested(**_common(row, principal.subject, state="info_requested"), question=question),
+        events.InfoRequested(**event_fields(row, principal.subject, state="info_requested"), question=question),
     )
 
 
@@ -245,7 +246,7 @@ async def provide_info(
         events.INFO_PROVIDED,
         request_id,
         events.InfoProvided(
-            **_common(row, principal.subject, state="submitted", due_date=due),
+            **event_fields(row, principal.subject, state="submitted", due_date=due),
             previous_due_date=row["due_date"],
             paused_working_days=paused,
         ),
@@ -330,7 +331,7 @@ async def approve(
         at=now,
         note=body.comment,
     )
-    common = _common(row, principal.subject, state="approved")
+    common = event_fields(row, principal.subject, state="approved")
     if escalated:
         s = domain.step(profile, row["escalation_level"])
         uow.emit(
@@ -375,7 +376,7 @@ async def reject(uow: UnitOfWork, principal: Principal, request_id: str, *, reas
         at=now,
         note=reason,
     )
-    common = _common(row, principal.subject, state="rejected")
+    common = event_fields(row, principal.subject, state="rejected")
     if escalated:
         s = domain.step(profile, row["escalation_level"])
         uow.emit(
@@ -434,7 +435,7 @@ async def escalate(
         events.ESCALATED,
         request_id,
         events.RequestEscalated(
-            **_common(row, principal.subject, state="escalated", due_date=due),
+            **event_fields(row, principal.subject, state="escalated", due_date=due),
             level=level,
             step=s.name,
             step_label=s.label,
@@ -455,7 +456,7 @@ async def withdraw(uow: UnitOfWork, principal: Principal, request_id: str) -> No
         uow.conn, request_id, action="withdrawn", actor=principal.subject, department=principal.department, at=now
     )
     uow.emit(
-        events.WITHDRAWN, request_id, events.RequestWithdrawn(**_common(row, principal.subject, state="withdrawn"))
+        events.WITHDRAWN, request_id, events.RequestWithdrawn(**event_fields(row, principal.subject, state="withdrawn"))
     )
 
 
@@ -489,7 +490,7 @@ async def check_deadlines(uow: UnitOfWork, *, calendar: CalendarService, profile
             uow.emit(
                 events.OVERDUE,
                 row["id"],
-                events.RequestOverdue(**_common(row, domain.SYSTEM_ACTOR), days_late=late, awaiting=awaiting),
+                events.RequestOverdue(**event_fields(row, domain.SYSTEM_ACTOR), days_late=late, awaiting=awaiting),
             )
             continue
         if row["due_soon_sent"] or today > due:
@@ -497,7 +498,7 @@ async def check_deadlines(uow: UnitOfWork, *, calendar: CalendarService, profile
         left = (await calendar.working_days_between(uow, today, due, purpose="share requests due soon")).days
         if left <= 1:
             await store.update_request(uow.conn, row["id"], now=now, due_soon_sent=True)
-            uow.emit(events.DUE_SOON, row["id"], events.RequestEvent(**_common(row, domain.SYSTEM_ACTOR)))
+            uow.emit(events.DUE_SOON, row["id"], events.RequestEvent(**event_fields(row, domain.SYSTEM_ACTOR)))
 
 
 # --- grants ------------------------------------------------------------------------------------------------
