@@ -8,6 +8,7 @@ import { router } from './router.js'
 import ErrorPanel from './components/ErrorPanel.vue'
 import PagedTable from './components/PagedTable.vue'
 import DueDate from './components/DueDate.vue'
+import IdentityFilters from './components/IdentityFilters.vue'
 
 const app = createApp(App)
 app.use(ElementPlus, { locale: zhCn })
@@ -15,4 +16,5 @@ app.use(router)
 app.component('ErrorPanel', ErrorPanel)
 app.component('PagedTable', PagedTable)
 app.component('DueDate', DueDate)
+app.component('IdentityFilters', IdentityFilters)
 app.mount('#app')
