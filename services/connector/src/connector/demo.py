@@ -239,13 +239,13 @@ def configs(plan: dict[str, Any], gateway_url: str, ports: tuple[int, int]) -> d
 def demo_programs(home: Path, gateway_url: str) -> list[tuple[str, list[str], int]]:
     """The demo connectors (if the demo made them) as programs to run: (name, command, port of its /readyz).
     Their configurations are written under <home>/connectors; the stack supervises the processes."""
-    from govshare_common.testing import free_port
+    from govshare_stack.ports import any_free_port
 
     plan_file = home / "connectors" / "demo.json"
     if not plan_file.exists():
         return []
     plan = json.loads(plan_file.read_text(encoding="utf-8"))
-    ports = (free_port(), free_port())
+    ports = (any_free_port(), any_free_port())
     programs = []
     for (who, text), port in zip(configs(plan, gateway_url, ports).items(), ports, strict=True):
         path = home / "connectors" / f"{who}.toml"
