@@ -66,3 +66,22 @@ async def publish(
     r = await http.post(f"/api/v1/catalog/resources/{rid}/publish", headers=platform_admin)
     assert r.status_code == 200, r.text
     return str(r.json()["code"])
+
+
+async def demo_catalog(p: Any, http: Any) -> dict[str, str]:
+    """The demo identities and the demo catalog, seeded through the gateway as `govshare up --demo` does; returns
+    the tokens the seeds take (the platform office's under "platform_admin", a dept_admin's per department)."""
+    from govshare_stack.demo_steps import departments
+
+    from catalog_svc.demo import PLATFORM_ADMIN
+    from catalog_svc.demo import seed as seed_catalog
+    from gateway.demo import DEMO_PASSWORD
+    from gateway.demo import seed as seed_identities
+
+    admin = await p.token()
+    await seed_identities(http, admin, departments())
+    tokens = {PLATFORM_ADMIN: admin}
+    for code, _name, short in departments()[1:]:
+        tokens[code] = await p.token(f"{short}_admin", DEMO_PASSWORD)
+    await seed_catalog(http, tokens)
+    return tokens

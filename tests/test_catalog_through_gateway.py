@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from govshare_stack.demo_steps import departments
+from published_resources import demo_catalog
 
 from catalog_svc.demo import PLATFORM_ADMIN
-from catalog_svc.demo import seed as seed_catalog
-from gateway.demo import DEMO_PASSWORD
-from gateway.demo import seed as seed_identities
 
 
 async def test_demo_catalog_published_through_the_gateway_reaches_its_resource_projection(platform) -> None:
     async with platform("gateway", "catalog") as p:
         gw = p.apps["gateway"]
         async with p.client() as http:
-            admin = await p.token()
-            await seed_identities(http, admin, departments())
-            tokens = {PLATFORM_ADMIN: admin}
-            for code, _name, short in departments()[1:]:
-                tokens[code] = await p.token(f"{short}_admin", DEMO_PASSWORD)
-            await seed_catalog(http, tokens)
+            tokens = await demo_catalog(p, http)
+            admin = tokens[PLATFORM_ADMIN]
 
             published = (
                 await http.get(

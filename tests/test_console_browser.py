@@ -15,15 +15,14 @@ from typing import Any
 
 import httpx
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from published_resources import demo_catalog
 
 from govshare_common.identifiers import mask_name, mask_resident_id, resident_id_check_char
 from govshare_common.testing import eventually
 from govshare_stack.demo_steps import departments
 
 from catalog_svc.demo import CIVIL, HRSS, PLATFORM_ADMIN, PSB
-from catalog_svc.demo import seed as seed_catalog
 from gateway.demo import DEMO_PASSWORD
-from gateway.demo import seed as seed_identities
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -132,12 +131,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def seed(p: Any, http: httpx.AsyncClient) -> dict[str, Any]:
-    admin = await p.token()
-    await seed_identities(http, admin, departments())
-    tokens = {PLATFORM_ADMIN: admin}
-    for code, _name, short in departments()[1:]:
-        tokens[code] = await p.token(f"{short}_admin", DEMO_PASSWORD)
-    await seed_catalog(http, tokens)
+    tokens = await demo_catalog(p, http)
+    admin = tokens[PLATFORM_ADMIN]
     found = (await http.get("/api/v1/catalog/resources", params={"limit": 200}, headers=bearer(admin))).json()
     code = next(i["code"] for i in found["items"] if i["name"] == RESOURCE)
 

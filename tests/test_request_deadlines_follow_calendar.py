@@ -6,30 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from published_resources import demo_catalog
 from sqlalchemy import text
 
 from govshare_common.testing import eventually, eventually_equals
-from govshare_stack.demo_steps import departments
 
 from catalog_svc.demo import HRSS, PLATFORM_ADMIN
-from catalog_svc.demo import seed as seed_catalog
-from gateway.demo import DEMO_PASSWORD
-from gateway.demo import seed as seed_identities
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-async def seeded(p: Any, http: httpx.AsyncClient) -> dict[str, str]:
-    """The demo identities and catalog; a dept_admin token per department code."""
-    admin = await p.token()
-    await seed_identities(http, admin, departments())
-    tokens = {PLATFORM_ADMIN: admin}
-    for code, _name, short in departments()[1:]:
-        tokens[code] = await p.token(f"{short}_admin", DEMO_PASSWORD)
-    await seed_catalog(http, tokens)
-    return tokens
 
 
 async def first_working_day_after(http: httpx.AsyncClient, token: str, day: str) -> str:
@@ -53,7 +39,7 @@ async def add_holiday(http: httpx.AsyncClient, token: str, day: str) -> None:
 
 async def test_a_holiday_entered_inside_a_deadline_moves_the_due_date(platform) -> None:
     async with platform("gateway", "catalog", "request") as p, p.client() as http:
-        tokens = await seeded(p, http)
+        tokens = await demo_catalog(p, http)
         admin, consumer = tokens[PLATFORM_ADMIN], tokens[HRSS.code]
         found = (await http.get("/api/v1/catalog/resources", params={"limit": 200}, headers=bearer(admin))).json()
         code = next(i["code"] for i in found["items"] if i["name"] == "户籍迁移登记信息")

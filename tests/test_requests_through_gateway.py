@@ -8,15 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from published_resources import demo_catalog
 from sqlalchemy import text
 
 from govshare_common.testing import eventually_equals
 from govshare_stack.demo_steps import departments
 
 from catalog_svc.demo import CIVIL, HRSS, PLATFORM_ADMIN, PSB
-from catalog_svc.demo import seed as seed_catalog
 from gateway.demo import DEMO_PASSWORD
-from gateway.demo import seed as seed_identities
 from request_svc.demo import seed as seed_requests
 
 SHORT = {code: short for code, _name, short in departments()}
@@ -32,17 +31,6 @@ async def door_reason(http: httpx.AsyncClient, path: str, headers: dict[str, str
     if r.status_code == 403 and r.json().get("code") == "no_grant":
         return str(r.json()["details"]["reason"])
     return "passed"
-
-
-async def start(p: Any, http: httpx.AsyncClient) -> dict[str, str]:
-    """Demo identities and catalog through the gateway; the tokens the seeds use (dept_admin per department)."""
-    admin = await p.token()
-    await seed_identities(http, admin, departments())
-    tokens = {PLATFORM_ADMIN: admin}
-    for code, _name, short in departments()[1:]:
-        tokens[code] = await p.token(f"{short}_admin", DEMO_PASSWORD)
-    await seed_catalog(http, tokens)
-    return tokens
 
 
 async def resource_code(http: httpx.AsyncClient, token: str, name: str) -> str:
@@ -61,7 +49,7 @@ async def test_grant_opens_the_data_route_at_the_gateway_revocation_and_expiry_c
     platform,
 ) -> None:
     async with platform("gateway", "catalog", "request") as p, p.client() as http:
-        tokens = await start(p, http)
+        tokens = await demo_catalog(p, http)
         consumer = tokens[HRSS.code]
         reviewer = await p.token(f"{SHORT[PSB.code]}_reviewer", DEMO_PASSWORD)
         code = await resource_code(http, consumer, "户籍迁移登记信息")  # conditional, held by 公安
