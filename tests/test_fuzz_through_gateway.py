@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from govshare_common.testing import eventually
 from govshare_stack.demo import DemoContext
-from govshare_stack.demo_steps import catalog, identities, once_projections_caught_up, records, requests
+from govshare_stack.demo_steps import catalog, identities, records, requests
 
 from gateway.demo import DEMO_PASSWORD
 from gateway.ratelimit import RateLimiter
@@ -42,7 +42,7 @@ async def _seed_demo(p: Any, http: httpx.AsyncClient, home: Path) -> None:
         return bool(hosted) and len(p.apps["gateway"].state.live.resources) >= hosted
 
     await eventually(gateway_and_exchange_know_the_catalog, timeout=60.0)
-    await once_projections_caught_up(lambda: records(ctx))
+    await records(ctx)  # retries until the door and exchange-svc have learnt the catalog
     await requests(ctx)
 
 

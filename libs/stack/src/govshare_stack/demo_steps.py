@@ -69,7 +69,7 @@ async def catalog(ctx: DemoContext) -> None:
     await seed(ctx.client, await department_admin_tokens(ctx))
 
 
-async def once_projections_caught_up(seed: Callable[[], Awaitable[None]], *, within: float = 120.0) -> None:
+async def once_projections_caught_up(seed: Callable[[], Awaitable[Any]], *, within: float = 120.0) -> None:
     """Run an idempotent seed that depends on another service's events, retrying while its service has not
     yet learnt them (a fresh platform publishes the catalog a moment before request-svc has read it; on a
     loaded machine that moment can be long, hence a bound in time, not in attempts)."""
@@ -88,7 +88,10 @@ async def once_projections_caught_up(seed: Callable[[], Awaitable[None]], *, wit
 async def records(ctx: DemoContext) -> None:
     from exchange_svc.demo import seed
 
-    await seed(ctx.client, await department_admin_tokens(ctx))  # waits for exchange-svc to learn the catalog
+    tokens = await department_admin_tokens(ctx)
+    # The seed waits for exchange-svc to learn the catalog; the door learns it from the same events a moment
+    # apart, and refuses the batches until then (a resent batch id is a no-op, so retrying is safe).
+    await once_projections_caught_up(lambda: seed(ctx.client, tokens))
 
 
 @demo_step(30, "request.requests")

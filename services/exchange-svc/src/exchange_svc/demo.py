@@ -110,7 +110,6 @@ async def seed(http: httpx.AsyncClient, tokens: dict[str, str], *, wait_seconds:
     companies = [company(rng, n) for n in range(COMPANIES)]
     any_token = next(t for k, t in tokens.items() if k != "platform_admin")
     hosted = await _hosted(http, {"Authorization": f"Bearer {any_token}"}, wait_seconds)
-    deadline = asyncio.get_running_loop().time() + wait_seconds
     sent: dict[str, int] = {}
     for name, make in DEMO_BATCHES.items():
         resource = hosted.get(name)
@@ -118,33 +117,18 @@ async def seed(http: httpx.AsyncClient, tokens: dict[str, str], *, wait_seconds:
             raise RuntimeError(f"demo exchange: resource {name} is not published (run the catalog demo first)")
         rows = make(people, companies, rng)
         body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
-        while True:
-            resp = await http.post(
-                f"{API}/resources/{quote(resource['code'], safe='')}/batches",
-                params={"batch_id": "demo-initial-load"},
-                content=body,
-                headers={
-                    "Authorization": f"Bearer {tokens[resource['provider_code']]}",
-                    "Content-Type": "application/x-ndjson",
-                },
-            )
-            # The gateway learns of a publication from the catalog's events, a moment after exchange-svc may
-            # have: until it has, the door refuses the batch. A resent batch id is a no-op, so retrying is safe.
-            if not _door_not_caught_up(resp) or asyncio.get_running_loop().time() > deadline:
-                break
-            await asyncio.sleep(0.5)
+        resp = await http.post(
+            f"{API}/resources/{quote(resource['code'], safe='')}/batches",
+            params={"batch_id": "demo-initial-load"},
+            content=body,
+            headers={
+                "Authorization": f"Bearer {tokens[resource['provider_code']]}",
+                "Content-Type": "application/x-ndjson",
+            },
+        )
         _ok(resp, f"ingest {name}")
         sent[name] = len(rows)
     return sent
-
-
-def _door_not_caught_up(resp: httpx.Response) -> bool:
-    if resp.status_code != 403:
-        return False
-    try:
-        return bool(resp.json().get("details", {}).get("reason") == "resource_not_published")
-    except ValueError:
-        return False
 
 
 def _ok(resp: httpx.Response, what: str) -> None:
