@@ -170,7 +170,7 @@ class DoorMiddleware:
         principal = None
         if not (is_anonymous(match.area, path, method) and bearer_token(request) is None):
             principal = await authenticate(request)
-            self._authorise(request, principal, match, method, ctx)
+            await self._authorise(request, principal, match, method, ctx)
 
         limit = MAX_INGEST_BYTES if path.endswith(BULK_UPLOAD_SUFFIXES) else MAX_BODY_BYTES
         framing = body_framing(headers, method)
@@ -208,7 +208,7 @@ class DoorMiddleware:
             ctx.reason = "too_large"
             raise
 
-    def _authorise(self, request: Request, principal: Any, match: Any, method: str, ctx: AccessContext) -> None:
+    async def _authorise(self, request: Request, principal: Any, match: Any, method: str, ctx: AccessContext) -> None:
         state = self.owner.state
         if principal.cert_sha256 and presented_certificate(request) != principal.cert_sha256:
             ctx.reason = "certificate_mismatch"
@@ -225,7 +225,7 @@ class DoorMiddleware:
                 "Your roles do not allow this route.",
                 details={"required_roles": sorted(needed)},
             )
-        rate, burst = state.live.client_limits.get(principal.client_id or "", (None, None))
+        rate, burst = await state.live.limits_for(principal.client_id) if principal.client_id else (None, None)
         wait = state.rate_limiter.take(principal.client_id or principal.subject, rate, burst)
         if wait > 0:
             ctx.reason = "rate_limited"

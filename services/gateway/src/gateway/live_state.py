@@ -45,6 +45,22 @@ class LiveState:
         self.client_limits: dict[str, tuple[float, int]] = {}
         self._task: asyncio.Task[None] | None = None
 
+    async def limits_for(self, client_id: str) -> tuple[float | None, int | None]:
+        """A client's rate and burst; one created a moment ago (its notification not yet here) is read once."""
+        known = self.client_limits.get(client_id)
+        if known is not None:
+            return known
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT rate_per_second, burst FROM client WHERE client_id = :id"), {"id": client_id}
+                )
+            ).first()
+        if row is None:
+            return (None, None)
+        self.client_limits[client_id] = (float(row.rate_per_second), int(row.burst))
+        return self.client_limits[client_id]
+
     def grants_for(self, consumer: str, resource: str) -> list[GrantView]:
         return list(self._grants_by_pair.get((consumer, resource), {}).values())
 

@@ -20,6 +20,7 @@ import asyncpg
 from connector.config import SourceSection
 from connector.domain import mapping
 from connector.domain.pgoutput import Decoder, Transaction, parse_lsn
+from connector.domain.snapshot_horizon import SnapshotHorizon
 from connector.sources.base import Source, split_table
 from connector.state import Change, State
 
@@ -94,7 +95,10 @@ class WalSource(Source):
         base = parse_lsn(start)
         cols = ", ".join(f'"{c}"::text AS "{c}"' for c in self.cfg.mapping)
         keys = ", ".join(f'"{c}"' for c in self.cfg.key)
-        rows = await conn.fetch(f"SELECT {cols} FROM {self.qualified} ORDER BY {keys}")
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            horizon = SnapshotHorizon.parse(await conn.fetchval("SELECT txid_current_snapshot()::text"))
+            rows = await conn.fetch(f"SELECT {cols} FROM {self.qualified} ORDER BY {keys}")
+        done = {"snapshot_done": True, "snapshot": str(horizon)}
         changes = [
             Change(
                 f"{base:016X}.s{n:09d}",
@@ -107,7 +111,7 @@ class WalSource(Source):
         for i in range(0, max(len(changes), 1), 10_000):
             last = i + 10_000 >= len(changes)
             await self.state.spool(
-                self.cfg.name, changes[i : i + 10_000], cursor={"snapshot_done": True} if last else None
+                self.cfg.name, changes[i : i + 10_000], cursor=done if last else None
             )
         return len(changes)
 
@@ -145,6 +149,9 @@ class WalSource(Source):
             n = await self._snapshot(conn)
             log.info("source %s: sent the %d rows already in %s", self.cfg.name, n, self.cfg.table)
             return n
+        seen = (cursor or {}).get("snapshot")
+        horizon = SnapshotHorizon.parse(seen) if seen else None
+        done = {"snapshot_done": True, **({"snapshot": seen} if seen else {})}
         upto = await conn.fetchval("SELECT pg_current_wal_flush_lsn()::text")
         rows = await conn.fetch(
             "SELECT lsn::text AS lsn, data FROM pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, $3, "
@@ -161,15 +168,16 @@ class WalSource(Source):
         for r in rows:
             tx = self.decoder.feed(bytes(r["data"]))
             if tx is not None:
-                changes.extend(self._changes(tx))
+                if horizon is None or not horizon.saw(tx.xid):
+                    changes.extend(self._changes(tx))
                 last_commit = tx.commit_lsn
                 if len(changes) >= SPOOL_CHUNK:
                     # A large backlog goes into the spool in parts, so pushing starts while the rest is decoded.
-                    spooled += await self.state.spool(self.cfg.name, changes, cursor={"snapshot_done": True})
+                    spooled += await self.state.spool(self.cfg.name, changes, cursor=done)
                     changes = []
                     self.spooled.set()
         if changes:
-            spooled += await self.state.spool(self.cfg.name, changes, cursor={"snapshot_done": True})
+            spooled += await self.state.spool(self.cfg.name, changes, cursor=done)
         # Everything before `upto` is in the spool now (or was never ours): the slot may let it go.
         target = parse_lsn(upto) if len(rows) < PEEK_LIMIT else last_commit
         if target is not None:
