@@ -124,7 +124,8 @@ class GovshareRunner:
         # Parallel test workers each start platforms: give each its own range of internal ports, or two runs
         # picking "the first free ones" at the same moment take the same ports.
         worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-        base = 20000 + 200 * int(worker or 0)
+        # Several checkouts testing on one machine at once: GOVSHARE_TEST_PORT_BASE moves this one's ranges.
+        base = int(os.environ.get("GOVSHARE_TEST_PORT_BASE", "20000")) + 200 * int(worker or 0)
         env["GOVSHARE_FIRST_INTERNAL_PORT"] = str(base)
         env["GOVSHARE_EMBEDDED_KAFKA_PORT"] = str(base + 150)  # not 9092, which every worker would prefer
         env.update(extra)
