@@ -15,6 +15,9 @@ import pytest
 from govshare_common.clock import Clock
 from govshare_common.settings import Settings
 from govshare_common.testing import free_port, serve
+from govshare_stack.front_door import FrontDoor
+
+from gateway.door_conf import DoorLayout
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (gateway_helpers)
 
@@ -31,9 +34,15 @@ ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"
 
 
 class Platform:
-    def __init__(self, apps: dict[str, Any], urls: dict[str, str]) -> None:
+    """`urls["gateway"]` is the front door (nginx); `direct` holds each app's own address."""
+
+    def __init__(
+        self, apps: dict[str, Any], urls: dict[str, str], direct: dict[str, str], door: FrontDoor | None
+    ) -> None:
         self.apps = apps
         self.urls = urls
+        self.direct = direct
+        self.door = door
 
     def client(self, name: str = "gateway", **kw: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.urls[name], timeout=10.0, **kw)
@@ -47,21 +56,46 @@ class Platform:
             return str(resp.json()["access_token"])
 
 
+def door_layout(
+    tmp: Path, port: int, gateway_url: str, service_urls: dict[str, str], **overrides: Any
+) -> DoorLayout:
+    return DoorLayout(
+        listen_port=port,
+        gateway_url=gateway_url,
+        service_urls=service_urls,
+        access_log=tmp / "journal" / "door-access" / "current.jsonl",
+        error_log=tmp / "door-error.log",
+        worker_processes=1,
+        **overrides,
+    )
+
+
 @pytest.fixture
-def platform(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
-    """`async with platform("gateway", "catalog") as p:` runs those services for real."""
+def platform(make_settings: Callable[..., Settings], tmp_path: Path) -> Callable[..., Any]:
+    """`async with platform("gateway", "catalog") as p:` runs those services for real; with the gateway,
+    nginx runs in front as the door (`door={...}` changes its layout, e.g. read_timeouts)."""
 
     @asynccontextmanager
-    async def start(*names: str, clock: Clock | None = None, **settings: Any) -> AsyncIterator[Platform]:
+    async def start(
+        *names: str, clock: Clock | None = None, door: dict[str, Any] | None = None, **settings: Any
+    ) -> AsyncIterator[Platform]:
         ports = {n: free_port() for n in MODULES}
-        urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+        urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}  # "gateway" is the door
+        direct = {**urls, "gateway": f"http://127.0.0.1:{free_port()}"}
+        journal = tmp_path / "journal" / "door-access"
+        settings.setdefault("access_journal_dir", str(journal))
         apps: dict[str, Any] = {}
+        front: FrontDoor | None = None
         async with AsyncExitStack() as stack:
             for name in names:
                 module = importlib.import_module(f"{MODULES[name]}.app")
                 cfg = make_settings(service_urls=urls, admin_password=ADMIN_PASSWORD, **settings)
                 apps[name] = module.create_app(cfg, clock)
-                await stack.enter_async_context(serve(apps[name], ports[name]))
-            yield Platform(apps, {n: urls[n] for n in names})
+                await stack.enter_async_context(serve(apps[name], int(direct[name].rsplit(":", 1)[1])))
+            if "gateway" in names:
+                front = FrontDoor(door_layout(tmp_path, ports["gateway"], direct["gateway"], direct, **(door or {})))
+                front.start()
+                stack.callback(front.stop)
+            yield Platform(apps, {n: urls[n] for n in names}, {n: direct[n] for n in names}, front)
 
     return start

@@ -50,7 +50,8 @@ async def client_token(http: Any, client_id: str, secret: str) -> str:
 
 
 async def access_events(gateway_app: Any) -> list[dict[str, Any]]:
-    await gateway_app.state.access_recorder.drain()
+    """The gateway.access events in the outbox, once every line nginx has written is shipped."""
+    await gateway_app.state.access_shipper.drain()
     async with gateway_app.state.db.engine.connect() as conn:
         rows = await conn.execute(text("SELECT data FROM outbox WHERE type = 'gateway.access' ORDER BY id"))
         return [r[0] for r in rows]
