@@ -17,9 +17,10 @@ from govshare_common.settings import Settings
 from govshare_common.testing import free_port, serve
 from govshare_stack.front_door import FrontDoor
 
-from gateway.door_conf import DoorLayout
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (gateway_helpers)
+
+from gateway_helpers import door_layout  # noqa: E402
 
 MODULES = {
     "gateway": "gateway",
@@ -54,20 +55,6 @@ class Platform:
             )
             resp.raise_for_status()
             return str(resp.json()["access_token"])
-
-
-def door_layout(
-    tmp: Path, port: int, gateway_url: str, service_urls: dict[str, str], **overrides: Any
-) -> DoorLayout:
-    return DoorLayout(
-        listen_port=port,
-        gateway_url=gateway_url,
-        service_urls=service_urls,
-        access_log=tmp / "journal" / "door-access" / "current.jsonl",
-        error_log=tmp / "door-error.log",
-        worker_processes=1,
-        **overrides,
-    )
 
 
 @pytest.fixture

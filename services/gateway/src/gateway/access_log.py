@@ -168,13 +168,17 @@ class AccessShipper:
 
 def access_from_line(line: dict[str, Any], hash_key: bytes) -> Access | None:
     """The access record of one nginx line; None for the probes and internal calls that are not accesses."""
-    path, _, query = str(line["uri"]).partition("?")
+    method, uri = str(line["method"]), str(line["uri"])
+    if not uri:  # refused while its request line was read: what there is of it
+        method, _, rest = str(line.get("request") or "").partition(" ")
+        uri = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    path, _, query = uri.partition("?")
     if path in UNLOGGED_PATHS or path.startswith("/internal/"):
         return None
     status = int(line["status"])
     params = parse_qs(query) if query else {}
     purpose = _text(line.get("purpose")) or (params.get("purpose") or [None])[0]
-    reason = _text(line.get("reason")) or (_NGINX_REASONS.get(status) if not line.get("decided") else None)
+    reason = _text(line.get("reason")) or _NGINX_REASONS.get(status)
     if status in DENIED_STATUSES:
         outcome = "denied"
     elif status >= 500:
@@ -188,7 +192,7 @@ def access_from_line(line: dict[str, Any], hash_key: bytes) -> Access | None:
         principal_kind=_text(line.get("kind")),
         department=_text(line.get("department")),
         client_id=_text(line.get("client")),
-        method=str(line["method"]),
+        method=method or "-",
         route=path,
         resource=_text(line.get("resource")),
         purpose=purpose,

@@ -20,12 +20,17 @@ from urllib.parse import urlsplit
 
 from gateway.domain import AREAS
 
+# A service the layout does not name: nothing listens there, so its area answers 503.
+NOWHERE = "http://127.0.0.1:1"
 MAX_BODY_MB = 10
 MAX_BULK_MB = 256
 # How long a service may take to answer, by service (exports stream for long).
 READ_TIMEOUTS = {"catalog": 10.0, "request": 10.0, "exchange": 60.0, "audit": 30.0, "console": 5.0, "gateway": 30.0}
 DECISION_CACHE_SECONDS = 1
 DECISION_PATH = "/_door/decide"
+# nginx's own refusals are internal locations by URI, not named ones: a request refused while its request line
+# is read (a NUL in the path) has no URI yet, and nginx cannot redirect that to a named location.
+ERROR_PATH = "/_door/error/"
 # Headers the decision endpoint answers with and nginx turns into variables (and never shows a caller).
 DECISION_HEADERS = (
     "principal",
@@ -120,6 +125,7 @@ _LOG_FIELDS = {
     "request_id": "$door_request_id",
     "method": "$request_method",
     "uri": "$request_uri",
+    "request": "$request",  # the request line: all there is of a request refused while it was read
     "status": "$status",
     "request_time": "$request_time",
     "bytes_in": "$request_length",
@@ -146,11 +152,10 @@ def render(layout: DoorLayout) -> str:
     services = sorted({a.service for a in AREAS.values()} | {"console"})
     upstreams = "\n".join(
         f"""    upstream svc_{name} {{
-        server {_hostport(layout.service_urls[name])} max_fails=5 fail_timeout=10s;
+        server {_hostport(layout.service_urls.get(name, NOWHERE))} max_fails=5 fail_timeout=10s;
         keepalive 64;
     }}"""
         for name in services
-        if name in layout.service_urls
     )
     area_locations = "\n".join(_area_location(area.name, area.service, timeouts) for area in AREAS.values())
     named = "\n".join(_pass_location(name, timeouts) for name in services if name != "console")
@@ -163,13 +168,21 @@ def render(layout: DoorLayout) -> str:
     )
     hidden = "\n".join(f"        proxy_hide_header X-Govshare-{h.title()};" for h in DECISION_HEADERS)
     error_locations = "\n".join(
-        f"""        location @error_{status} {{
+        f"""        location = {ERROR_PATH}{status} {{
+            internal;
             default_type application/json;
             add_header X-Request-Id $door_request_id always;
             {_error_return(_ANSWERED_AS.get(status, status), code, zh, en)}
         }}"""
         for status, (code, zh, en) in _NGINX_REFUSALS.items()
     )
+    error_locations += f"""
+        location = {ERROR_PATH}decision {{
+            internal;
+            default_type application/json;
+            add_header X-Request-Id $door_request_id always;
+            {_error_return(503, "decision_unavailable", "访问决策服务暂时不可用，请稍后重试。", "The access decision service is unavailable; retry shortly.")}
+        }}"""
     refusal_returns = "\n".join(
         f'            if ($door_decided_status = {s}) {{ return {s} $door_decided_error; }}'
         for s in (400, 404, 413, 429)
@@ -299,6 +312,7 @@ http {{
         client_max_body_size {MAX_BODY_MB}m;
 {_proxy_headers()}
         add_header X-Request-Id $door_request_id always;
+        proxy_hide_header X-Request-Id;
 {hidden}
 {_error_pages()}
 
@@ -382,12 +396,16 @@ def _proxy_headers() -> str:
             proxy_set_header tracestate "";"""
 
 
-def _error_pages(indent: str = "        ") -> str:
+def _error_pages(indent: str = "        ", *, decided: bool = False) -> str:
     # Like proxy_set_header, error_page lines are inherited only by a location that has none of its own.
-    return "\n".join(
-        f"{indent}error_page {status} ={_ANSWERED_AS.get(status, status)} @error_{status};"
-        for status in _NGINX_REFUSALS
-    )
+    lines = []
+    for status in _NGINX_REFUSALS:
+        if decided and status == 500:
+            # nginx's own 500 where a decision is asked for: the decision endpoint did not answer.
+            lines.append(f"{indent}error_page 500 =503 {ERROR_PATH}decision;")
+        else:
+            lines.append(f"{indent}error_page {status} ={_ANSWERED_AS.get(status, status)} {ERROR_PATH}{status};")
+    return "\n".join(lines)
 
 
 def _decision_settings() -> str:
@@ -399,7 +417,7 @@ def _decision_settings() -> str:
             auth_request_set $door_decision_status $upstream_status;
             auth_request_set $door_decision_cache $upstream_cache_status;
 {names}
-{_error_pages("            ")}
+{_error_pages("            ", decided=True)}
             error_page 401 403 = @refused;"""
 
 
