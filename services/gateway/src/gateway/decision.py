@@ -40,19 +40,22 @@ class Refusal(Exception):
 class DecisionEndpoint:
     def __init__(self, state: Any) -> None:
         self.state = state  # the gateway app's state: verifier, live state, clock
+        self.default_rate = DEFAULT_RATE  # for users, and clients without a rate of their own
+        self.default_burst = DEFAULT_BURST
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
+        answer: list[tuple[bytes, bytes]] = []  # what is known of the call, refused or not, for its access line
         try:
-            answer = await self.decide(headers)
+            await self.decide(headers, answer)
         except Refusal as refused:
-            answer = _refusal_headers(refused, headers)
+            answer += _refusal_headers(refused, headers)
             await _answer(send, 401 if refused.error.status == 401 else 403, answer)
             return
         answer.append((b"x-accel-expires", str(DECISION_CACHE_SECONDS).encode()))
         await _answer(send, 200, answer)
 
-    async def decide(self, headers: Headers) -> list[tuple[bytes, bytes]]:
+    async def decide(self, headers: Headers, found: list[tuple[bytes, bytes]]) -> None:
         method = headers.get("x-original-method", "GET").upper()
         uri = headers.get("x-original-uri", "/")
         raw_path, _, query = uri.partition("?")
@@ -62,14 +65,13 @@ class DecisionEndpoint:
         if match is None:
             area = raw_path[8:].split("/", 1)[0]
             raise Refusal(NotFound(f"没有名为 {area} 的接口区域。", f"There is no API area named {area!r}."), "unknown_area")
-        found: list[tuple[bytes, bytes]] = []
         if match.resource_code:
             found.append((b"x-govshare-resource", _ascii(match.resource_code)))
         if purpose:
             found.append((b"x-govshare-purpose", _ascii(purpose)))
         token = _bearer(headers.get("authorization", ""))
         if token is None and is_anonymous(match.area, raw_path, method):
-            return found
+            return
         if token is None:
             raise Refusal(
                 NotAuthenticated(
@@ -127,13 +129,12 @@ class DecisionEndpoint:
         rate, burst = await self.state.live.limits_for(principal.client_id) if principal.client_id else (None, None)
         found += [
             (b"x-govshare-rate-key", _ascii(principal.client_id or principal.subject)),
-            (b"x-govshare-rate", str(rate or DEFAULT_RATE).encode()),
-            (b"x-govshare-burst", str(burst or DEFAULT_BURST).encode()),
+            (b"x-govshare-rate", str(rate or self.default_rate).encode()),
+            (b"x-govshare-burst", str(burst or self.default_burst).encode()),
         ]
         forwarded = self.state.forwarded_authorization(principal)
         if forwarded is not None:
             found.append((b"x-govshare-authorization", forwarded.encode()))
-        return found
 
 
 def _bearer(header: str) -> str | None:
@@ -183,8 +184,6 @@ def _refusal_headers(refused: Refusal, headers: Headers) -> list[tuple[bytes, by
     for name, value in (error.headers or {}).items():
         if name.lower() == "retry-after":
             out.append((b"x-govshare-retry-after", value.encode()))
-    if refused.principal is not None:
-        out += _principal_headers(refused.principal)
     return out
 
 

@@ -100,7 +100,11 @@ def _message_maps() -> str:
 
 # Refusals nginx gives itself. A decision's own refusal carries its body in a header (@refused).
 _NGINX_REFUSALS = {
-    400: ("bad_request", "请求格式不正确，请检查后重试。", "The request is malformed; check it and try again."),
+    400: (
+        "bad_request",
+        "请求格式不正确（请求行或请求头无法解析，例如路径中含有 NUL 字符），请检查后重试。",
+        "The request is malformed (its request line or headers cannot be parsed, e.g. a NUL in the path).",
+    ),
     404: ("not_found", "请求的资源不存在，请检查地址。", "Nothing exists at this address; check the URL."),
     405: ("method_not_allowed", "不支持此请求方法。", "This method is not allowed here."),
     408: ("request_timeout", "请求发送超时，请重试。", "The request was not sent in time; retry."),
@@ -259,6 +263,12 @@ http {{
     map $request_id $door_span_id {{
         "~^(?<span>[0-9a-f]{{16}})" $span;
     }}
+    # nginx's cache keeps an entry for whole seconds (up to two); the half-second in the key is what bounds a
+    # decision's life, so a revocation takes effect within half a second plus its way to the gateway.
+    map $msec $door_decision_slot {{
+        "~^(?<second>[0-9]+)[.][0-4]" "${{second}}a";
+        "~^(?<second>[0-9]+)[.]" "${{second}}b";
+    }}
     map $http_accept_language $door_lang {{
         "~*^\\s*en" en;
         default zh;
@@ -331,7 +341,7 @@ http {{
             proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
             proxy_cache door_decisions;
             proxy_cache_valid 200 {DECISION_CACHE_SECONDS}s;
-            proxy_cache_key "$request_method $door_path|$http_x_govshare_purpose|$arg_purpose|$door_client_cert|$http_authorization";
+            proxy_cache_key "$door_decision_slot $request_method $door_path|$http_x_govshare_purpose|$arg_purpose|$door_client_cert|$http_authorization";
             proxy_read_timeout 5s;
         }}
 
@@ -358,8 +368,6 @@ http {{
             if ($request_method !~ ^(GET|HEAD)$) {{
                 {_error_return(404, "not_found", "控制台页面只支持读取。", "Console pages are read-only.")}
             }}
-{_proxy_headers()}
-            proxy_set_header Authorization "";
             proxy_read_timeout {_ms(timeouts["console"])};
             proxy_pass http://svc_console;
         }}
