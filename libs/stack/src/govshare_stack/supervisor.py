@@ -17,7 +17,7 @@ from subprocess import Popen
 import httpx
 
 from govshare_stack import procs
-from govshare_stack.errors import StartupFailed
+from govshare_stack.errors import StackError, StartupFailed
 from govshare_stack.ports import LOCALHOST, tcp_reachable
 
 # Set to a JSON object {service name: python module} to run stand-in apps instead of the real services
@@ -39,8 +39,10 @@ class ServiceSpec:
     # The platform works without it (the console's pages, the demo connector): it is restarted for ever,
     # never a reason to stop the rest.
     optional: bool = False
+    workers: int = 1  # uvicorn worker processes on the one port (the gateway's decision processes)
 
     def argv(self, port: int) -> list[str]:
+        workers = ["--workers", str(self.workers)] if self.workers > 1 else []
         return [
             sys.executable,
             "-m",
@@ -52,6 +54,7 @@ class ServiceSpec:
             "--port",
             str(port),
             "--no-access-log",
+            *workers,
         ]
 
 
@@ -79,10 +82,22 @@ SERVICES: tuple[ServiceSpec, ...] = (
 def service_specs(environ: Mapping[str, str] | None = None) -> list[ServiceSpec]:
     env = os.environ if environ is None else environ
     override = env.get(MODULES_OVERRIDE_ENV)
-    if not override:
-        return list(SERVICES)
-    modules = json.loads(override)
-    return [ServiceSpec(s.name, modules.get(s.name, s.module), s.optional) for s in SERVICES]
+    modules = json.loads(override) if override else {}
+    workers = gateway_workers_from(env)
+    return [
+        ServiceSpec(s.name, modules.get(s.name, s.module), s.optional, workers if s.name == "gateway" else 1)
+        for s in SERVICES
+    ]
+
+
+def gateway_workers_from(environ: Mapping[str, str]) -> int:
+    """How many gateway (decision) processes run behind nginx: GOVSHARE_GATEWAY_WORKERS, default 2."""
+    raw = environ.get("GOVSHARE_GATEWAY_WORKERS", "").strip()
+    if not raw:
+        return 2
+    if not raw.isdigit() or not 0 < int(raw) <= 64:
+        raise StackError(f"GOVSHARE_GATEWAY_WORKERS must be a number of processes (1-64), got {raw!r}.")
+    return int(raw)
 
 
 @dataclass

@@ -20,8 +20,11 @@ from typing import Any
 from govshare_stack import demo, preflight, table
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
 from govshare_stack.errors import StackError, StartupFailed
+from govshare_stack.front_door import FrontDoor
 from govshare_stack.home import StackHome, new_password, new_secret
 from govshare_stack.infrastructure import InfrastructureWatch
+from gateway.door_conf import DoorLayout
+
 from govshare_stack.ports import pick_ports
 from govshare_stack.supervisor import ProgramSpec, ServiceProcess, Supervisor, service_specs
 
@@ -47,6 +50,16 @@ def gateway_port_from(environ: Mapping[str, str]) -> int:
     return _port_setting(environ, "GOVSHARE_GATEWAY_PORT", DEFAULT_GATEWAY_PORT)
 
 
+def door_workers_from(environ: Mapping[str, str]) -> int:
+    """nginx worker processes: one per core, as many as GOVSHARE_DOOR_WORKERS says."""
+    raw = environ.get("GOVSHARE_DOOR_WORKERS", "").strip()
+    if not raw:
+        return max(1, min(os.cpu_count() or 1, 8))
+    if not raw.isdigit() or not 0 < int(raw) <= 64:
+        raise StackError(f"GOVSHARE_DOOR_WORKERS must be a number of processes (1-64), got {raw!r}.")
+    return int(raw)
+
+
 def first_internal_port_from(environ: Mapping[str, str]) -> int:
     return _port_setting(environ, "GOVSHARE_FIRST_INTERNAL_PORT", FIRST_INTERNAL_PORT, highest=65435)
 
@@ -70,9 +83,13 @@ class _Running:
     def __init__(self) -> None:
         self.postgres: EmbeddedPostgres | None = None
         self.broker: Broker | None = None
+        self.door: FrontDoor | None = None
         self.supervisor: Supervisor | None = None
 
     def stop(self, home: StackHome, report: Callable[[str], None]) -> None:
+        if self.door is not None:
+            report("停止 nginx / stopping the front door (nginx) …")
+            self.door.stop()
         if self.supervisor is not None:
             report("停止服务 / stopping services …")
             self.supervisor.stop_all()
@@ -173,15 +190,28 @@ async def _run(
         return 0
 
     specs = service_specs(env_in)
-    internal = [s for s in specs if s.name != "gateway"]
+    # nginx listens on the gateway port; the gateway (identity and the decision endpoint) is internal too.
     ports = pick_ports(
-        len(internal),
+        len(specs),
         range(first_internal_port_from(env_in), first_internal_port_from(env_in) + 100),
         exclude=[gateway_port, running.broker.port if running.broker else 0],
     )
-    port_of = {"gateway": gateway_port, **{s.name: p for s, p in zip(internal, ports, strict=True)}}
+    port_of = {s.name: p for s, p in zip(specs, ports, strict=True)}
     services = [ServiceProcess(s, port_of[s.name], home.log_of(s.name)) for s in specs]
-    service_urls = {s.name: s.url for s in services}
+    internal_urls = {s.name: s.url for s in services}
+    door = FrontDoor(
+        DoorLayout(
+            listen_port=gateway_port,
+            gateway_url=internal_urls["gateway"],
+            service_urls=internal_urls,
+            access_log=home.root / "journal" / "door-access" / "current.jsonl",
+            error_log=home.log_of("nginx"),
+            worker_processes=door_workers_from(env_in),
+        ),
+        log_path=home.log_of("nginx"),
+    )
+    # What services call the gateway on (the console, on behalf of its user) is the door, like any client.
+    service_urls = {**internal_urls, "gateway": door.url}
 
     child_env = dict(env_in)
     child_env.update(
@@ -191,6 +221,7 @@ async def _run(
         GOVSHARE_SERVICE_URLS=json.dumps(service_urls),
         GOVSHARE_INTERNAL_SECRET=internal_secret,
         GOVSHARE_ADMIN_PASSWORD=admin_password,
+        GOVSHARE_ACCESS_JOURNAL_DIR=str(door.layout.access_log.parent),
         GOVSHARE_PROFILE=env_in.get("GOVSHARE_PROFILE") or DEFAULT_PROFILE,
         PYTHONUNBUFFERED="1",
     )
@@ -206,8 +237,14 @@ async def _run(
     running.supervisor = supervisor
     say(f"启动服务 / starting {len(services)} services …")
     supervisor.start_all()
+    say(f"启动 nginx / starting the front door (nginx) on {door.url} …")
+    try:
+        door.start()
+    except EmbeddedError as exc:
+        raise StartupFailed(f"nginx 启动失败 / the front door (nginx) failed to start: {exc}") from None
+    running.door = door
 
-    gateway_url = service_urls["gateway"]
+    gateway_url = door.url
     record: dict[str, Any] = {
         "version": 1,
         "state": "starting",
@@ -231,6 +268,7 @@ async def _run(
             "pid": running.broker.pid if running.broker else None,
             "bootstrap_servers": bootstrap,
         },
+        "door": {"pid": door.pid, "url": door.url, "access_log": str(door.layout.access_log)},
     }
 
     infrastructure = InfrastructureWatch(running, report=say, on_change=lambda: save())
@@ -251,6 +289,8 @@ async def _run(
             record["postgres"].update(pid=running.postgres.pid, restarts=infrastructure.restarts["postgres"])
         if running.broker is not None:
             record["kafka"].update(pid=running.broker.pid, restarts=infrastructure.restarts["kafka"])
+        if running.door is not None:
+            record["door"].update(pid=running.door.pid, restarts=infrastructure.restarts["door"])
         home.write_stack(record)
 
     save()
