@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,13 @@ from gateway_helpers import (
     client_token,
     setup_department,
 )
+import httpx
 from pydantic import BaseModel
 
 from govshare_common.events import EventRegistry
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.testing import TokenIssuer, eventually, free_port, serve
+from govshare_stack.dev_tls import LocalCA
 
 from gateway.tokens import issue_access_token
 
@@ -486,18 +489,36 @@ async def test_demo_identities_seed_once_and_their_credentials_work(platform) ->
             assert r.status_code == 200 and r.json()["scope"] == "dept_admin"
 
 
-async def test_connector_bound_to_a_client_certificate_needs_it_for_token_and_calls(platform) -> None:
-    fingerprint = "ab" * 32
+async def test_connector_bound_to_a_client_certificate_needs_it_over_mutual_tls(platform, tmp_path: Path) -> None:
+    """The door terminates TLS (HTTP/2 offered) and checks client certificates against the platform's CA; the
+    fingerprint the gateway sees is the one nginx computed from the verified certificate, never a header."""
+    ca = LocalCA.ensure(tmp_path / "tls")
+    server_cert, server_key = ca.server_certificate()
+    cert_pem, key_pem, fingerprint = ca.client_certificate("公安局前置机")
+    (tmp_path / "client.pem").write_bytes(cert_pem)
+    (tmp_path / "client.key").write_bytes(key_pem)
+    _, _, other_fingerprint = ca.client_certificate("another machine")
     upstream = FastAPI()
 
     @upstream.get("/api/v1/catalog/resources")
     async def resources() -> dict[str, Any]:
         return {"items": []}
 
-    async with platform("gateway") as p:
+    tls_port = free_port()
+    door = {"tls_port": tls_port, "tls_cert": server_cert, "tls_key": server_key, "client_ca": ca.cert_path}
+    async with platform("gateway", door=door) as p:
         admin = await admin_headers(p)
         catalog_port = int(p.apps["gateway"].state.settings.service_urls["catalog"].rsplit(":", 1)[1])
-        async with serve(upstream, catalog_port), p.client() as http:
+        base = f"https://127.0.0.1:{tls_port}"
+        with_cert = ssl.create_default_context(cafile=str(ca.cert_path))
+        with_cert.load_cert_chain(tmp_path / "client.pem", tmp_path / "client.key")
+        without_cert = ssl.create_default_context(cafile=str(ca.cert_path))
+        async with (
+            serve(upstream, catalog_port),
+            p.client() as http,
+            httpx.AsyncClient(base_url=base, verify=with_cert, timeout=10) as connector,
+            httpx.AsyncClient(base_url=base, verify=without_cert, timeout=10) as thief,
+        ):
             await setup_department(http, admin, GONG_AN, "公安局")
             created = (
                 await http.post(
@@ -511,14 +532,35 @@ async def test_connector_bound_to_a_client_certificate_needs_it_for_token_and_ca
                 "client_id": created["client_id"],
                 "client_secret": created["client_secret"],
             }
-            without = await http.post("/auth/token", data=form)
-            assert without.status_code == 401 and without.json()["code"] == "certificate_required"
-            cert = {"x-client-cert-sha256": fingerprint}
-            token = (await http.post("/auth/token", data=form, headers=cert)).json()["access_token"]
+            claimed = {"x-client-cert-sha256": fingerprint}  # what a caller without the certificate might send
+            for caller, headers in ((http, claimed), (thief, claimed), (thief, {})):
+                refused = await caller.post("/auth/token", data=form, headers=headers)
+                assert refused.status_code == 401 and refused.json()["code"] == "certificate_required"
+            token = (await connector.post("/auth/token", data=form)).json()["access_token"]
             bearer = {"Authorization": f"Bearer {token}"}
-            assert (await http.get("/api/v1/catalog/resources", headers={**bearer, **cert})).status_code == 200
-            stolen = await http.get("/api/v1/catalog/resources", headers=bearer)
-            assert stolen.status_code == 401 and stolen.json()["code"] == "certificate_required"
+            assert (await connector.get("/api/v1/catalog/resources", headers=bearer)).status_code == 200
+            for caller in (http, thief):
+                stolen = await caller.get("/api/v1/catalog/resources", headers={**bearer, **claimed})
+                assert stolen.status_code == 401 and stolen.json()["code"] == "certificate_required"
+                assert stolen.json()["trace_id"] == stolen.headers["x-request-id"]
+
+            # another certificate of the same CA is not this client's
+            created_other = (
+                await http.post(
+                    "/api/v1/identity/clients",
+                    json={"name": "其他前置机", "department_code": GONG_AN, "cert_sha256": other_fingerprint},
+                    headers=admin,
+                )
+            ).json()
+            other_form = {**form, "client_id": created_other["client_id"], "client_secret": created_other["client_secret"]}
+            assert (await connector.post("/auth/token", data=other_form)).status_code == 401
+
+        # HTTP/2 is what the door offers first over TLS
+        h2 = ssl.create_default_context(cafile=str(ca.cert_path))
+        h2.set_alpn_protocols(["h2", "http/1.1"])
+        _, writer = await asyncio.open_connection("127.0.0.1", tls_port, ssl=h2, server_hostname="127.0.0.1")
+        assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
+        writer.close()
 
 
 async def test_key_rotation_keeps_old_tokens_valid_and_a_disabled_user_stops_at_once(platform) -> None:

@@ -15,10 +15,12 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from govshare_stack import demo, preflight, table
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
+from govshare_stack.dev_tls import LocalCA
 from govshare_stack.errors import StackError, StartupFailed
 from govshare_stack.front_door import FrontDoor
 from govshare_stack.home import StackHome, new_password, new_secret
@@ -29,6 +31,7 @@ from govshare_stack.ports import pick_ports
 from govshare_stack.supervisor import ProgramSpec, ServiceProcess, Supervisor, service_specs
 
 DEFAULT_GATEWAY_PORT = 8000
+DEFAULT_GATEWAY_TLS_PORT = 8443
 FIRST_INTERNAL_PORT = 8101
 PREFERRED_KAFKA_PORT = 9092
 DATABASE_NAME = "govshare"
@@ -48,6 +51,19 @@ def say(message: str = "") -> None:
 
 def gateway_port_from(environ: Mapping[str, str]) -> int:
     return _port_setting(environ, "GOVSHARE_GATEWAY_PORT", DEFAULT_GATEWAY_PORT)
+
+
+def door_certificates(environ: Mapping[str, str], home: StackHome) -> tuple[Path, Path, Path]:
+    """The door's certificate, key and the CA its clients' certificates are checked against: the ones
+    GOVSHARE_TLS_CERT, GOVSHARE_TLS_KEY and GOVSHARE_TLS_CLIENT_CA name (production), else a local CA's."""
+    given = [environ.get(k, "").strip() for k in ("GOVSHARE_TLS_CERT", "GOVSHARE_TLS_KEY", "GOVSHARE_TLS_CLIENT_CA")]
+    if all(given):
+        return Path(given[0]), Path(given[1]), Path(given[2])
+    if any(given):
+        raise StackError("Set all of GOVSHARE_TLS_CERT, GOVSHARE_TLS_KEY and GOVSHARE_TLS_CLIENT_CA, or none.")
+    ca = LocalCA.ensure(home.root / "tls")
+    cert, key = ca.server_certificate()
+    return cert, key, ca.cert_path
 
 
 def door_workers_from(environ: Mapping[str, str]) -> int:
@@ -199,9 +215,17 @@ async def _run(
     port_of = {s.name: p for s, p in zip(specs, ports, strict=True)}
     services = [ServiceProcess(s, port_of[s.name], home.log_of(s.name)) for s in specs]
     internal_urls = {s.name: s.url for s in services}
+    tls_cert, tls_key, client_ca = door_certificates(env_in, home)
+    tls_port = _port_setting(env_in, "GOVSHARE_GATEWAY_TLS_PORT", 0) or pick_ports(
+        1, [DEFAULT_GATEWAY_TLS_PORT], exclude=[gateway_port, *ports, running.broker.port if running.broker else 0]
+    )[0]
     door = FrontDoor(
         DoorLayout(
             listen_port=gateway_port,
+            tls_port=tls_port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            client_ca=client_ca,
             gateway_url=internal_urls["gateway"],
             service_urls=internal_urls,
             access_log=home.root / "journal" / "door-access" / "current.jsonl",
@@ -268,7 +292,13 @@ async def _run(
             "pid": running.broker.pid if running.broker else None,
             "bootstrap_servers": bootstrap,
         },
-        "door": {"pid": door.pid, "url": door.url, "access_log": str(door.layout.access_log)},
+        "door": {
+            "pid": door.pid,
+            "url": door.url,
+            "tls_url": door.tls_url,
+            "client_ca": str(client_ca),
+            "access_log": str(door.layout.access_log),
+        },
     }
 
     infrastructure = InfrastructureWatch(running, report=say, on_change=lambda: save())
