@@ -17,10 +17,9 @@ from govshare_common.settings import Settings
 from govshare_common.testing import free_port, serve
 from govshare_stack.front_door import FrontDoor
 
-
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (gateway_helpers)
 
-from gateway_helpers import door_layout  # noqa: E402
+from gateway_helpers import door_layout
 
 MODULES = {
     "gateway": "gateway",

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
 import psutil
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -32,6 +31,7 @@ from gateway_helpers import (
     setup_department,
 )
 from published_resources import RESOURCE, publish
+from pydantic import SecretStr
 
 from govshare_common.testing import eventually, free_port, serve
 from govshare_stack.demo_steps import departments
@@ -183,25 +183,25 @@ async def test_access_records_made_while_postgres_is_down_are_written_when_it_is
         app = create_app(settings)
         layout = door_layout(tmp_path, door_port, f"http://127.0.0.1:{port}", settings.service_urls)
         async with serve(app, port), httpx.AsyncClient(base_url=f"http://127.0.0.1:{door_port}", timeout=10) as http:
-          with running_door(layout):
-            assert (await http.get("/api/v1/catalog/resources/before")).status_code == 401
-            await access_events(app)
-            pg.stop()
-            for n in range(62):
-                r = await http.get(f"/api/v1/catalog/resources/outage-{n}")
-                assert r.status_code == 401  # refusing needs no database; recording must not need it either
-            shipper = app.state.access_shipper
+            with running_door(layout):
+                assert (await http.get("/api/v1/catalog/resources/before")).status_code == 401
+                await access_events(app)
+                pg.stop()
+                for n in range(62):
+                    r = await http.get(f"/api/v1/catalog/resources/outage-{n}")
+                    assert r.status_code == 401  # refusing needs no database; recording must not need it either
+                shipper = app.state.access_shipper
 
-            async def database_lost() -> bool:
-                return not shipper.database_reachable
+                async def database_lost() -> bool:
+                    return not shipper.database_reachable
 
-            async def database_back() -> bool:
-                return shipper.database_reachable and not shipper.pending
+                async def database_back() -> bool:
+                    return shipper.database_reachable and not shipper.pending
 
-            await eventually(database_lost, timeout=20)
-            pg = start_postgres(root / "pgdata")  # the same data and socket: the gateway's URL holds
-            await eventually(database_back, timeout=60)
-            events = await access_events(app)
+                await eventually(database_lost, timeout=20)
+                pg = start_postgres(root / "pgdata")  # the same data and socket: the gateway's URL holds
+                await eventually(database_back, timeout=60)
+                events = await access_events(app)
         routes = [e["route"] for e in events]
         assert routes.count("/api/v1/catalog/resources/before") == 1
         assert sorted(r for r in routes if "outage-" in r) == sorted(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from gateway_helpers import (
     GONG_AN,
@@ -21,7 +22,6 @@ from gateway_helpers import (
     client_token,
     setup_department,
 )
-import httpx
 from pydantic import BaseModel
 
 from govshare_common.events import EventRegistry
@@ -552,7 +552,11 @@ async def test_connector_bound_to_a_client_certificate_needs_it_over_mutual_tls(
                     headers=admin,
                 )
             ).json()
-            other_form = {**form, "client_id": created_other["client_id"], "client_secret": created_other["client_secret"]}
+            other_form = {
+                **form,
+                "client_id": created_other["client_id"],
+                "client_secret": created_other["client_secret"],
+            }
             assert (await connector.post("/auth/token", data=other_form)).status_code == 401
 
         # HTTP/2 is what the door offers first over TLS

@@ -19,12 +19,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from gateway.access_journal import NGINX_PID
-from gateway.door_conf import DoorLayout, render
-
 from govshare_stack import procs
 from govshare_stack.embedded import EmbeddedError
 from govshare_stack.ports import LOCALHOST, wait_listening
+
+from gateway.access_journal import NGINX_PID
+from gateway.door_conf import DoorLayout, render
 
 
 def nginx_binary() -> str:

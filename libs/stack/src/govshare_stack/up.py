@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from govshare_stack import demo, preflight, table
-from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
 from govshare_stack.dev_tls import LocalCA
+from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
 from govshare_stack.errors import StackError, StartupFailed
 from govshare_stack.front_door import FrontDoor
 from govshare_stack.home import StackHome, new_password, new_secret
 from govshare_stack.infrastructure import InfrastructureWatch
-from gateway.door_conf import DoorLayout
-
 from govshare_stack.ports import pick_ports
 from govshare_stack.supervisor import ProgramSpec, ServiceProcess, Supervisor, service_specs
+
+from gateway.door_conf import DoorLayout
 
 DEFAULT_GATEWAY_PORT = 8000
 DEFAULT_GATEWAY_TLS_PORT = 8443
@@ -216,9 +216,12 @@ async def _run(
     services = [ServiceProcess(s, port_of[s.name], home.log_of(s.name)) for s in specs]
     internal_urls = {s.name: s.url for s in services}
     tls_cert, tls_key, client_ca = door_certificates(env_in, home)
-    tls_port = _port_setting(env_in, "GOVSHARE_GATEWAY_TLS_PORT", 0) or pick_ports(
-        1, [DEFAULT_GATEWAY_TLS_PORT], exclude=[gateway_port, *ports, running.broker.port if running.broker else 0]
-    )[0]
+    tls_port = (
+        _port_setting(env_in, "GOVSHARE_GATEWAY_TLS_PORT", 0)
+        or pick_ports(
+            1, [DEFAULT_GATEWAY_TLS_PORT], exclude=[gateway_port, *ports, running.broker.port if running.broker else 0]
+        )[0]
+    )
     door = FrontDoor(
         DoorLayout(
             listen_port=gateway_port,

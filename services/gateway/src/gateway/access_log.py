@@ -177,7 +177,7 @@ def access_from_line(line: dict[str, Any], hash_key: bytes) -> Access | None:
         return None
     status = int(line["status"])
     params = parse_qs(query) if query else {}
-    purpose = _text(line.get("purpose")) or (params.get("purpose") or [None])[0]
+    purpose = _text(line.get("purpose")) or next(iter(params.get("purpose", [])), None)
     reason = _text(line.get("reason")) or _NGINX_REASONS.get(status)
     if status in DENIED_STATUSES:
         outcome = "denied"

@@ -20,8 +20,8 @@ from starlette.types import Receive, Scope, Send
 from govshare_common.auth import Principal
 from govshare_common.errors import AppError, Forbidden, NotAuthenticated, NotFound
 
-from gateway.door_conf import DECISION_CACHE_SECONDS
 from gateway.domain import decide_data_access, is_anonymous, match_route, required_roles
+from gateway.door_conf import DECISION_CACHE_SECONDS
 
 log = logging.getLogger("govshare.gateway.door")
 
@@ -60,11 +60,13 @@ class DecisionEndpoint:
         uri = headers.get("x-original-uri", "/")
         raw_path, _, query = uri.partition("?")
         params = parse_qs(query) if query else {}
-        purpose = headers.get("x-govshare-purpose") or (params.get("purpose") or [None])[0]
+        purpose = headers.get("x-govshare-purpose") or next(iter(params.get("purpose", [])), None)
         match = match_route(raw_path)
         if match is None:
             area = raw_path[8:].split("/", 1)[0]
-            raise Refusal(NotFound(f"没有名为 {area} 的接口区域。", f"There is no API area named {area!r}."), "unknown_area")
+            raise Refusal(
+                NotFound(f"没有名为 {area} 的接口区域。", f"There is no API area named {area!r}."), "unknown_area"
+            )
         if match.resource_code:
             found.append((b"x-govshare-resource", _ascii(match.resource_code)))
         if purpose:
@@ -146,7 +148,9 @@ def _bearer(header: str) -> str | None:
 
 def _ascii(value: str) -> bytes:
     """A header value nginx can log: anything outside printable ASCII %-escaped."""
-    return "".join(c if " " <= c <= "~" and c != "%" else "".join(f"%{b:02X}" for b in c.encode()) for c in value).encode()
+    return "".join(
+        c if " " <= c <= "~" and c != "%" else "".join(f"%{b:02X}" for b in c.encode()) for c in value
+    ).encode()
 
 
 def _principal_headers(principal: Principal) -> list[tuple[bytes, bytes]]:

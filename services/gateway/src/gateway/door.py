@@ -30,7 +30,7 @@ DENIED_STATUSES = {401, 403, 413, 429}
 class AccessContext:
     """What a gateway route learned about the call, for its access line."""
 
-    __slots__ = ("reason", "resource", "purpose")
+    __slots__ = ("purpose", "reason", "resource")
 
     def __init__(self) -> None:
         self.reason: str | None = None
@@ -51,7 +51,9 @@ class AccessHeaders:
             return
         headers = Headers(scope=scope)
         state = scope.setdefault("state", {})
-        state["request_id"] = state.get("request_id") or caller_request_id(headers.get("x-request-id")) or uuid.uuid4().hex
+        state["request_id"] = (
+            state.get("request_id") or caller_request_id(headers.get("x-request-id")) or uuid.uuid4().hex
+        )
         state["access"] = ctx = AccessContext()
 
         async def tell(message: Message) -> None:
@@ -59,7 +61,10 @@ class AccessHeaders:
                 principal = state.get("principal")
                 extra: list[tuple[bytes, bytes]] = []
                 if principal is not None:
-                    extra += [(b"x-govshare-principal", _ascii(principal.subject)), (b"x-govshare-kind", _ascii(principal.kind))]
+                    extra += [
+                        (b"x-govshare-principal", _ascii(principal.subject)),
+                        (b"x-govshare-kind", _ascii(principal.kind)),
+                    ]
                     if principal.department:
                         extra.append((b"x-govshare-department", _ascii(principal.department)))
                     if principal.client_id:

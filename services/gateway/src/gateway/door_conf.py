@@ -143,6 +143,7 @@ _LOG_FIELDS = {
     "purpose": "$door_log_purpose",
     "reason": "$door_log_reason",
     "decided": "$door_decision_status",
+    "decision_cache": "$door_decision_cache",
 }
 
 
@@ -188,7 +189,7 @@ def render(layout: DoorLayout) -> str:
             {_error_return(503, "decision_unavailable", "访问决策服务暂时不可用，请稍后重试。", "The access decision service is unavailable; retry shortly.")}
         }}"""
     refusal_returns = "\n".join(
-        f'            if ($door_decided_status = {s}) {{ return {s} $door_decided_error; }}'
+        f"            if ($door_decided_status = {s}) {{ return {s} $door_decided_error; }}"
         for s in (400, 404, 413, 429)
     )
     tls = ""
@@ -205,7 +206,20 @@ def render(layout: DoorLayout) -> str:
         ssl_client_certificate {layout.client_ca};
         ssl_verify_client optional;"""
     js = Path(__file__).with_name("door.js")
-    text = _render_text(layout, timeouts, services, upstreams, area_locations, named, coalesced, hidden, error_locations, refusal_returns, tls, js)
+    text = _render_text(
+        layout,
+        timeouts,
+        services,
+        upstreams,
+        area_locations,
+        named,
+        coalesced,
+        hidden,
+        error_locations,
+        refusal_returns,
+        tls,
+        js,
+    )
     return text.replace("    # @message-maps\n", _message_maps() + "\n")
 
 
@@ -339,6 +353,7 @@ http {{
             proxy_set_header X-Original-Method $request_method;
             proxy_set_header X-Original-Uri $request_uri;
             proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
+            proxy_buffering on;  # nginx caches only what it buffers
             proxy_cache door_decisions;
             proxy_cache_valid 200 {DECISION_CACHE_SECONDS}s;
             proxy_cache_key "$door_decision_slot $request_method $door_path|$http_x_govshare_purpose|$arg_purpose|$door_client_cert|$http_authorization";
