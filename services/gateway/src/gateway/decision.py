@@ -4,7 +4,7 @@ Served as plain ASGI, not through FastAPI: it runs once per call nginx has not c
 routing, dependency injection and a response model would cost more than the check itself. The answer is an
 empty 200 with who is calling (for the access line and the rate nginx enforces), or a 401/403 carrying the
 real refusal — its status and its body in the error shape — in headers, which nginx turns into the answer
-(`door_conf`). Only an allowing answer may be cached by nginx, for at most `DECISION_CACHE_SECONDS`.
+(`door_conf`). Only an allowing answer is cached by nginx, for at most a tenth of a second.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ MAX_BODY_MB = 10
 MAX_BULK_MB = 256
 # How long a service may take to answer, by service (exports stream for long).
 READ_TIMEOUTS = {"catalog": 10.0, "request": 10.0, "exchange": 60.0, "audit": 30.0, "console": 5.0, "gateway": 30.0}
-DECISION_CACHE_SECONDS = 1
+DECISION_CACHE_SECONDS = 1  # what nginx is told; the key's tenth of a second ($door_decision_slot) bounds it
 DECISION_PATH = "/_door/decide"
 # nginx's own refusals are internal locations by URI, not named ones: a request refused while its request line
 # is read (a NUL in the path) has no URI yet, and nginx cannot redirect that to a named location.
@@ -277,11 +277,10 @@ http {{
     map $request_id $door_span_id {{
         "~^(?<span>[0-9a-f]{{16}})" $span;
     }}
-    # nginx's cache keeps an entry for whole seconds (up to two); the half-second in the key is what bounds a
-    # decision's life, so a revocation takes effect within half a second plus its way to the gateway.
+    # nginx's cache keeps an entry for whole seconds (up to two); the tenth of a second in the key is what bounds
+    # a decision's life, so a revocation takes effect within a tenth of a second plus its way to the gateway.
     map $msec $door_decision_slot {{
-        "~^(?<second>[0-9]+)[.][0-4]" "${{second}}a";
-        "~^(?<second>[0-9]+)[.]" "${{second}}b";
+        "~^(?<second>[0-9]+)[.](?<tenth>[0-9])" "${{second}}.${{tenth}}";
     }}
     map $http_accept_language $door_lang {{
         "~*^\\s*en" en;
