@@ -338,6 +338,7 @@ async def _run(
     statuses = {s.name: table.READY for s in services}
     statuses["postgres"] = table.RUNNING if running.postgres else table.EXTERNAL
     statuses["kafka"] = table.RUNNING if running.broker else table.EXTERNAL
+    statuses["door"] = table.RUNNING
     say()
     say(f"govshare 已就绪 / govshare is ready ({elapsed:.1f} s)")
     say()
