@@ -353,6 +353,9 @@ http {{
             proxy_set_header X-Original-Uri $request_uri;
             proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
             proxy_buffering on;  # nginx caches only what it buffers
+            proxy_buffer_size 16k;  # a refusal's body travels in a header
+            proxy_buffers 4 16k;
+            proxy_busy_buffers_size 16k;
             proxy_cache door_decisions;
             proxy_cache_valid 200 {DECISION_CACHE_SECONDS}s;
             proxy_cache_key "$door_decision_slot $request_method $door_path|$http_x_govshare_purpose|$arg_purpose|$door_client_cert|$http_authorization";
