@@ -96,6 +96,14 @@ def terminate_many(procs: Sequence[subprocess.Popen[bytes]], *, grace: float = 1
         terminate(proc, grace=grace)
 
 
+def kill_group(pid: int) -> None:
+    """SIGKILL whatever is left of the process group `pid` led (it was started in its own session)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)

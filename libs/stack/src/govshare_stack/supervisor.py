@@ -130,6 +130,9 @@ class ServiceProcess:
         return self.proc.poll() if self.proc is not None else None
 
     def start(self, env: Mapping[str, str]) -> None:
+        if self.proc is not None:
+            # A dead process's own children (uvicorn's workers outlive a killed master) would keep its port.
+            procs.kill_group(self.proc.pid)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
