@@ -361,6 +361,12 @@ async def test_a_400_mb_chunked_upload_is_refused_at_the_limit_without_the_door_
             if big is not None:
                 assert big.status_code == 413 and big.json()["code"] == "too_large"
             assert peak - before < 20 * 1024 * 1024, f"the door held {(peak - before) >> 20} MB of the upload"
-            events = await access_events(gw)
-            refused = [e for e in events if e["route"].endswith("/files") and e["status"] == 413]
+
+            async def refusal_recorded() -> list[dict[str, Any]]:
+                # nginx writes the line when it has finished with the connection, a moment after the client
+                # saw the refusal (or lost the connection)
+                events = await access_events(gw)
+                return [e for e in events if e["route"].endswith("/files") and e["status"] == 413]
+
+            refused = await eventually(refusal_recorded)
             assert len(refused) == 1 and refused[0]["reason"] == "too_large"
