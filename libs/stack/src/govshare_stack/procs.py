@@ -96,12 +96,20 @@ def terminate_many(procs: Sequence[subprocess.Popen[bytes]], *, grace: float = 1
         terminate(proc, grace=grace)
 
 
-def kill_group(pid: int) -> None:
-    """SIGKILL whatever is left of the process group `pid` led (it was started in its own session)."""
+def kill_group(pid: int, *, wait: float = 5.0) -> None:
+    """SIGKILL whatever is left of the process group `pid` led (it was started in its own session), and wait
+    up to `wait` seconds until it is gone (so its ports are free)."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        pass
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -129,6 +129,7 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
     external_kafka = env_in.get("GOVSHARE_KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
 
     preflight.check_not_running(home)
+    preflight.stop_leftover_door(home)
     preflight.check_port_free(gateway_port)
     if external_db:
         await preflight.check_database_url(external_db)
