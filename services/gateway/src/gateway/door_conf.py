@@ -263,7 +263,12 @@ http {{
     js_import door from {js.name};
     js_shared_dict_zone zone=door_rates:8m timeout=120s;
     js_set $door_rate_wait door.rateWait;
-    js_set $door_client_cert door.clientCertificate;
+    js_set $door_client_cert_js door.clientCertificate;
+    # njs only for a connection that presented a verified certificate: a VM a request costs CPU.
+    map $ssl_client_verify $door_client_cert {{
+        SUCCESS $door_client_cert_js;
+        default "";
+    }}
 
     # The request id: the caller's when it is a plain token, else nginx's own (32 hex digits).
     map $http_x_request_id $door_request_id {{
