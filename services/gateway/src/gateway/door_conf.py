@@ -362,10 +362,6 @@ http {{
             proxy_buffers 4 16k;
             proxy_busy_buffers_size 16k;
             proxy_cache door_decisions;
-            # One decision per key at a time: the calls arriving meanwhile wait for it instead of all asking.
-            proxy_cache_lock on;
-            proxy_cache_lock_timeout 2s;
-            proxy_cache_lock_age 2s;
             proxy_cache_valid 200 {DECISION_CACHE_SECONDS}s;
             proxy_cache_key "$door_decision_slot $request_method $door_path|$http_x_govshare_purpose|$arg_purpose|$door_client_cert|$http_authorization";
             proxy_read_timeout 5s;
