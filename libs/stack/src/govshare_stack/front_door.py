@@ -102,6 +102,7 @@ class FrontDoor:
     def stop(self, timeout: float = 5.0) -> None:
         if self._proc is not None:
             procs.terminate(self._proc, grace=timeout)  # SIGTERM: nginx's fast shutdown
+            procs.kill_group(self._proc.pid)  # workers of a master that died before
             self._proc = None
             shutil.rmtree(self.layout.run_dir, ignore_errors=True)
         (self.layout.access_log.parent / NGINX_PID).unlink(missing_ok=True)
@@ -111,7 +112,10 @@ class FrontDoor:
 
     def restart(self, timeout: float = 15.0) -> None:
         if self._proc is not None:
-            procs.terminate(self._proc, grace=0)
+            # A killed master leaves its workers running, still accepting on the door's ports: the whole
+            # group goes before a new nginx starts.
+            procs.kill_group(self._proc.pid)
+            self._proc.wait()
             self._proc = None
         self.start(timeout)
 

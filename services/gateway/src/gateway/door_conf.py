@@ -336,7 +336,7 @@ http {{
 {upstreams}
 
     server {{
-        listen 127.0.0.1:{layout.listen_port} reuseport backlog=4096;{tls}
+        listen 127.0.0.1:{layout.listen_port} backlog=4096;{tls}
         client_max_body_size {MAX_BODY_MB}m;
 {_proxy_headers()}
         add_header X-Request-Id $door_request_id always;
