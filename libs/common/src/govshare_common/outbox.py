@@ -182,7 +182,14 @@ class OutboxRelay:
                         pass
         finally:
             self.is_leader = False
-            await conn.close()
+            # A graceful close waits for the server; one stuck behind a cancelled query must not hold up shutdown.
+            try:
+                await asyncio.wait_for(conn.close(), 5.0)
+            except TimeoutError:
+                conn.terminate()
+            except asyncio.CancelledError:
+                conn.terminate()
+                raise
 
     async def relay_once(self) -> int:
         """Sequence newly committed rows, then publish everything sequenced but unpublished."""
