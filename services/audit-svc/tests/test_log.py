@@ -99,6 +99,19 @@ async def test_100k_events_logged_exactly_once_despite_redelivery_and_tampering_
                 await a.http.get("/api/v1/audit/verify", params={"from": 1, "to": removed - 1}, headers=a.auditor())
             ).json()
             assert before["ok"] is True and before["checked"] == removed - 1
+
+            # The watch of the tail since the latest checkpoint (the dashboard, the alert rule's gauge) sees an
+            # entry altered there.
+            async def watched() -> tuple[bool, str]:
+                status = (await a.http.get("/api/v1/supervision/chain-status", headers=a.auditor())).json()
+                return status["tail"]["ok"], (await a.http.get("/metrics")).text
+
+            ok, metrics = await watched()
+            assert ok is True and "govshare_audit_chain_verified 1.0" in metrics
+            async with owner.begin() as conn:
+                await conn.execute(text("UPDATE audit_entry SET body = body || 'x'::bytea WHERE position = 95000"))
+            ok, metrics = await watched()
+            assert ok is False and "govshare_audit_chain_verified 0.0" in metrics
         finally:
             await owner.dispose()
 

@@ -15,7 +15,7 @@ from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
-from audit_svc import events, ledger
+from audit_svc import chain_watch, events, ledger
 from audit_svc.events import registry
 from audit_svc.ingest import Ingest
 from audit_svc.ledger import WRITER_ROLE, Ledger
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         signed = await ledger.sign_checkpoint(uow.conn, keys, now=uow.clock.now())
         if signed and signed.get("new"):
             events.emit_checkpoint(uow, signed)
+        await chain_watch.tail_status(uow.conn, uow.conn.engine)  # the alert's gauge, fresh every interval
 
     async def retention(uow: UnitOfWork) -> None:
         years = app.state.profile.log_retention_years
