@@ -172,7 +172,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
             if spec.uses_database:
                 engine = make_engine(settings.database_url, pool_size=settings.database_pool_size, schema=spec.schema)
                 _instrument_engine(engine)
-                await upgrade(engine, schema=spec.schema, migrations_dir=spec.migrations_dir)
+                if settings.migrate_at_start:
+                    await upgrade(engine, schema=spec.schema, migrations_dir=spec.migrations_dir)
                 db = Database(
                     engine, schema=spec.schema, source=source_uri(spec.name), registry=spec.registry, clock=clock
                 )

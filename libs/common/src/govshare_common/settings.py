@@ -26,6 +26,9 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/govshare"
     database_pool_size: int = 5
+    # On one machine each service migrates its schema at start; on Kubernetes a Job runs `govshare migrate`
+    # before the rollout and the replicas start with this false.
+    migrate_at_start: bool = True
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Kafka topic names are prefixed so tests and several platforms can share one broker.
     topic_prefix: str = "govshare"

@@ -2,6 +2,8 @@
 
     govshare up [--demo] [--ready-timeout S]   run the platform in the foreground until Ctrl-C / SIGTERM
     govshare status                            the table for the running stack; exit 0 only if all ready
+    govshare service NAME [--host H] [--port P] one service in this process (a container's entrypoint)
+    govshare migrate [NAME ...]                 bring the services' schemas to their newest revision
 
 Exit codes: 0 fine, 1 the stack did not come up or is not (all) ready, 2 a setting or port must be fixed.
 """
@@ -40,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for every service to answer /readyz (default 60)",
     )
     commands.add_parser("status", help="show whether the running stack's services are ready")
+    one = commands.add_parser("service", help="run one service in this process (what a container runs)")
+    one.add_argument("name", help="gateway, catalog, request, exchange, audit, connector or console")
+    one.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    one.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    migrate = commands.add_parser("migrate", help="apply every schema migration (before a rollout)")
+    migrate.add_argument("names", nargs="*", metavar="NAME", help="only these services (default: all)")
     return parser
 
 
@@ -53,6 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_up(UpOptions(demo=args.demo, ready_timeout=args.ready_timeout)))
         if args.command == "status":
             return status()
+        if args.command == "service":
+            from govshare_stack.one_service import serve
+
+            serve(args.name, args.host, args.port)
+        if args.command == "migrate":
+            from govshare_stack.one_service import run_migrate
+
+            for schema in run_migrate(args.names):
+                print(f"govshare: 已迁移 / migrated schema {schema}")
+            return 0
     except StackError as exc:
         print(f"govshare: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
