@@ -7,6 +7,7 @@ platform_admin or dept_admin together with auditor.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -21,10 +22,13 @@ from govshare_common.errors import Conflict, Forbidden, NotFound, ValidationFail
 from govshare_common.identifiers import InvalidIdentifier, validate_uscc
 from govshare_common.service import UoW
 
-from gateway.events import PrincipalChanged
+from gateway import second_factor
+from gateway.events import PrincipalChanged, SecondFactorChanged, SigningKeyRotated
 from gateway.live_state import notify_change
 from gateway.passwords import complexity_problems, hash_password
 from gateway.secrets_util import new_secret, secret_hash
+
+log = logging.getLogger("govshare.gateway.identity")
 
 router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
 
@@ -379,6 +383,26 @@ async def patch_user(uow: UoW, user_id: str, body: UserPatch, admin: Admin) -> d
     return {"id": user_id, "status": updated.status, "roles": sorted(roles)}
 
 
+@router.delete("/users/{user_id}/second-factor", summary="重置管理员的动态口令（须另一位平台管理员）")
+async def reset_second_factor(request: Request, uow: UoW, user_id: str, admin: PlatformAdmin) -> dict[str, Any]:
+    row = await _user_dept(uow, user_id)
+    if admin.subject == user_id:
+        raise Forbidden(
+            "不能重置自己的动态口令，请由另一位平台管理员操作。",
+            "Another platform administrator must reset your second factor, not you.",
+            code="second_factor_reset_by_self",
+        )
+    if not await second_factor.reset(uow, row.id):
+        raise NotFound("该用户没有绑定动态口令。", "The user has no second factor to reset.")
+    log.warning("second factor of user %s reset by platform administrator %s", user_id, admin.subject)
+    uow.emit(
+        "identity.second_factor.changed",
+        user_id,
+        SecondFactorChanged(principal_id=user_id, change="reset", by=admin.subject),
+    )
+    return {"id": user_id, "second_factor": "reset"}
+
+
 # --- machine clients ------------------------------------------------------------------------------------------
 
 
@@ -444,7 +468,7 @@ async def create_client(request: Request, uow: UoW, body: ClientIn, admin: Admin
             "n": body.name,
             "d": body.department_code,
             "r": sorted(body.roles),
-            "h": secret_hash(secret, request.app.state.settings.hash_key()),
+            "h": secret_hash(secret, request.app.state.settings.purpose_keys()),
             "cert": body.cert_sha256,
             "rate": body.rate_per_second,
             "burst": body.burst,
@@ -504,7 +528,7 @@ async def rotate_client_secret(
             "UPDATE client SET previous_secret_hash = secret_hash, previous_valid_until = :until, secret_hash = :h "
             "WHERE client_id = :c"
         ),
-        {"until": until, "h": secret_hash(secret, request.app.state.settings.hash_key()), "c": client_id},
+        {"until": until, "h": secret_hash(secret, request.app.state.settings.purpose_keys()), "c": client_id},
     )
     _principal_changed(
         uow,
@@ -538,9 +562,20 @@ async def patch_client(uow: UoW, client_id: str, body: StatusIn, admin: Admin) -
 # --- signing keys ---------------------------------------------------------------------------------------------
 
 
-@router.post("/keys/rotate", summary="轮换令牌签名密钥")
+@router.post("/keys/rotate", summary="轮换令牌签名密钥（旧密钥在其签发的令牌全部过期后才退役）")
 async def rotate_keys(request: Request, uow: UoW, _admin: PlatformAdmin) -> dict[str, Any]:
-    from gateway.tokens import ACCESS_TOKEN_TTL
-
-    key = await request.app.state.keyring.rotate(uow.conn, now=uow.clock.now(), overlap=ACCESS_TOKEN_TTL * 2)
-    return {"kid": key.kid, "published": [k["kid"] for k in request.app.state.keyring.jwks()["keys"]]}
+    ring = request.app.state.keyring
+    previous = [k.kid for k in ring.keys]
+    key = await ring.rotate(uow.conn, now=uow.clock.now())
+    retiring = [k for k in ring.keys if k.kid != key.kid]
+    retire_at = max((k.retires_at for k in retiring if k.retires_at), default=None)
+    uow.emit(
+        "identity.signing_key.rotated",
+        key.kid,
+        SigningKeyRotated(kid=key.kid, previous_kids=previous, previous_retire_at=retire_at),
+    )
+    return {
+        "kid": key.kid,
+        "published": [k["kid"] for k in ring.jwks()["keys"]],
+        "previous_retire_at": retire_at,
+    }
