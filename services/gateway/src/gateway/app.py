@@ -42,7 +42,7 @@ async def _start(app: FastAPI) -> None:
 
     async def reload_keys() -> None:
         async with app.state.db.engine.connect() as conn:
-            await ring.load(conn)
+            await ring.load(conn, now=app.state.clock.now())
 
     live.on_signing_keys.append(reload_keys)
     live.start()
