@@ -41,3 +41,22 @@ def test_a_client_secret_hashed_before_a_rotation_still_verifies_and_a_wrong_one
     assert rotated.current(hashing).key == PurposeKeys(OLD).current(hashing).key
     # Two rotations on, a version-1 hash is no longer accepted.
     assert not secret_matches("s3cret", before, PurposeKeys(OLD, versions={"client-secret-hashing": 3}))
+
+
+def test_what_a_data_folder_made_before_purpose_keys_still_unwraps_and_verifies() -> None:
+    import hashlib
+    import hmac
+    import os
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    # The former wrapping: HKDF of the internal secret itself, no version label; the former hash: HMAC with it.
+    legacy = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"govshare-signing-keys", info=b"v1").derive(OLD)
+    nonce = os.urandom(12)
+    blob = nonce + AESGCM(legacy).encrypt(nonce, b"old private key", b"kid-0")
+    assert unwrap(blob, PurposeKeys(OLD), "kid-0") == b"old private key"
+    old_hash = hmac.new(OLD, b"old-client-secret", hashlib.sha256).hexdigest()
+    assert secret_matches("old-client-secret", old_hash, PurposeKeys(OLD))
+    assert not secret_matches("old-client-secret", old_hash, PurposeKeys(NEW))

@@ -117,6 +117,12 @@ class PurposeKeys:
             keys.append(_derive(self._previous, purpose, version))
         return keys
 
+    def legacy_secrets(self) -> list[bytes]:
+        """The master secret(s) themselves, for what a data folder made before purpose keys existed used the
+        secret for directly (bare client-secret hashes, signing keys and the audit checkpoint key wrapped with a
+        key of their own derivation). Only ever for checking and unwrapping."""
+        return [self._master] + ([self._previous] if self._previous is not None else [])
+
     def all_for_checking(self, purpose: Purpose) -> list[PurposeKey]:
         """Every key still accepted for a purpose, current first (lookups of hashes made under any of them)."""
         current = self._versions[purpose]

@@ -106,7 +106,9 @@ def _master_secret_env(env_in: Mapping[str, str], home: StackHome) -> dict[str, 
         return {"GOVSHARE_MASTER_SECRET": env_in["GOVSHARE_MASTER_SECRET"]}
     path = env_in.get("GOVSHARE_MASTER_SECRET_FILE") or ""
     if not path:
-        home.secret("master-secret", new_master_secret)
+        # A data folder from before the master secret keeps the secret its keys and hashes were made with.
+        legacy = home.secrets / "internal-secret"
+        home.secret("master-secret", lambda: legacy.read_text().strip() if legacy.exists() else new_master_secret())
         path = str(home.secrets / "master-secret")
     try:
         check_master_secret(Path(path).read_text().strip(), setting=f"the master secret in {path}")

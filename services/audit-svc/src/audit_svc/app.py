@@ -12,7 +12,6 @@ from sqlalchemy import event
 from govshare_common.clock import Clock
 from govshare_common.db import UnitOfWork
 from govshare_common.jobs import Job
-from govshare_common.purpose_keys import Purpose
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
@@ -51,8 +50,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings()
     the_ledger = Ledger()
     ingest = Ingest(the_ledger)
-    # Until the checkpoint key moves out of the database: wrapped under a key derived from the key-wrapping one.
-    keys = KeyStore(settings.purpose_keys().current(Purpose.KEY_WRAPPING).key.hex())
+    # Until the checkpoint key moves out of the database: wrapped as before, under a key signing.py derives
+    # from the master secret (the former internal secret), so existing data folders keep their key.
+    keys = KeyStore(settings.purpose_keys().legacy_secrets()[0].decode())
 
     async def checkpoint(uow: UnitOfWork) -> None:
         signed = await ledger.sign_checkpoint(uow.conn, keys, now=uow.clock.now())

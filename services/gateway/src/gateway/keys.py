@@ -17,9 +17,10 @@ from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -52,12 +53,14 @@ def wrap(raw: bytes, keys: PurposeKeys, associated: str) -> bytes:
 
 
 def unwrap(blob: bytes, keys: PurposeKeys, associated: str) -> bytes:
-    label, _, rest = blob.partition(b".")
-    version = parse_label(label.decode("ascii", "replace"))
-    candidates = keys.for_checking(Purpose.KEY_WRAPPING, version) if version else []
-    for key in candidates:
+    label, dot, rest = blob.partition(b".")
+    version = parse_label(label.decode("ascii", "replace")) if dot and len(label) <= 6 else None
+    attempts = [(key, rest) for key in keys.for_checking(Purpose.KEY_WRAPPING, version)] if version else []
+    # Wrapped before purpose keys (no version label): under a key derived from the secret directly.
+    attempts += [(_legacy_wrapping_key(secret), blob) for secret in keys.legacy_secrets()]
+    for key, sealed in attempts:
         try:
-            return AESGCM(key).decrypt(rest[:12], rest[12:], associated.encode())
+            return AESGCM(key).decrypt(sealed[:12], sealed[12:], associated.encode())
         except InvalidTag:
             continue
     raise KeyUnwrapFailed(
@@ -65,6 +68,10 @@ def unwrap(blob: bytes, keys: PurposeKeys, associated: str) -> bytes:
         "key-wrapping keys (was GOVSHARE_MASTER_SECRET replaced without GOVSHARE_MASTER_SECRET_PREVIOUS, or "
         "key-wrapping rotated twice without a restart in between?)"
     )
+
+
+def _legacy_wrapping_key(secret: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"govshare-signing-keys", info=b"v1").derive(secret)
 
 
 class KeyUnwrapFailed(RuntimeError):

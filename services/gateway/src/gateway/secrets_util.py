@@ -37,7 +37,7 @@ def lookup_hashes(secret: str, keys: PurposeKeys) -> list[str]:
     for key in keys.all_for_checking(_PURPOSE):
         digest = _hmac(secret, key.key)
         out.append(digest if key.version == 1 else f"{key.label}${digest}")
-    return out
+    return out + [_hmac(secret, legacy) for legacy in keys.legacy_secrets()]
 
 
 def secret_matches(secret: str, stored: str | None, keys: PurposeKeys) -> bool:
@@ -47,4 +47,8 @@ def secret_matches(secret: str, stored: str | None, keys: PurposeKeys) -> bool:
     version = parse_label(label) if sep else 1
     if version is None:
         return False
-    return any(hmac.compare_digest(_hmac(secret, key), digest) for key in keys.for_checking(_PURPOSE, version))
+    candidates = keys.for_checking(_PURPOSE, version)
+    if version == 1:
+        # A bare hash may also be from before purpose keys, keyed with the secret itself.
+        candidates = [*candidates, *keys.legacy_secrets()]
+    return any(hmac.compare_digest(_hmac(secret, key), digest) for key in candidates)
