@@ -101,6 +101,8 @@ class KeyRing:
         # The longest a token can stay valid after its key stopped signing: its lifetime plus the leeway.
         self.token_lifetime = token_lifetime
         self.keys: list[SigningKey] = []
+        # Some live key is wrapped under an older key-wrapping key (or the previous master secret).
+        self.stale_wrapping = False
 
     @property
     def current(self) -> SigningKey:
@@ -128,7 +130,10 @@ class KeyRing:
             {"now": now},
         )
         keys = []
+        current = self._purpose_keys.current(Purpose.KEY_WRAPPING).label.encode() + b"."
+        self.stale_wrapping = False
         for row in rows:
+            self.stale_wrapping |= not bytes(row.private_key).startswith(current)
             jwk = row.public_jwk if isinstance(row.public_jwk, dict) else json.loads(row.public_jwk)
             private = Ed25519PrivateKey.from_private_bytes(unwrap(row.private_key, self._purpose_keys, row.kid))
             keys.append(SigningKey(row.kid, private, jwk, row.created_at, row.retired_at))
@@ -182,3 +187,8 @@ class KeyRing:
         await self.load(conn, now=now)
         if not self.keys:
             await self.rotate(conn, now=now)
+        elif self.stale_wrapping:
+            # After key-wrapping rotated or the master secret was replaced: wrap again under the current key,
+            # so the next rotation can drop the old one.
+            await self.rewrap(conn)
+            await self.load(conn, now=now)

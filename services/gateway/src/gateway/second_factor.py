@@ -17,7 +17,7 @@ import pyotp
 from sqlalchemy import text
 
 from govshare_common.db import UnitOfWork
-from govshare_common.purpose_keys import PurposeKeys
+from govshare_common.purpose_keys import Purpose, PurposeKeys
 
 from gateway.keys import unwrap, wrap
 from gateway.secrets_util import lookup_hashes, secret_hash
@@ -44,6 +44,7 @@ class FactorState:
     confirmed: bool
     secret: str
     last_step: int
+    wrapped_under_current: bool
 
 
 def _associated(user_id: Any) -> str:
@@ -59,8 +60,10 @@ async def state(uow: UnitOfWork, keys: PurposeKeys, user_id: Any) -> FactorState
     ).one_or_none()
     if row is None:
         return None
-    secret = unwrap(bytes(row.secret_wrapped), keys, _associated(user_id)).decode()
-    return FactorState(row.confirmed_at is not None, secret, int(row.last_step))
+    blob = bytes(row.secret_wrapped)
+    secret = unwrap(blob, keys, _associated(user_id)).decode()
+    current = blob.startswith(keys.current(Purpose.KEY_WRAPPING).label.encode() + b".")
+    return FactorState(row.confirmed_at is not None, secret, int(row.last_step), current)
 
 
 async def start_enrolment(
@@ -143,6 +146,12 @@ async def check(uow: UnitOfWork, keys: PurposeKeys, *, user_id: Any, code: str, 
         await uow.execute(
             text("UPDATE second_factor SET last_step = :step WHERE user_id = :u"), {"step": step, "u": user_id}
         )
+        if not found.wrapped_under_current:
+            # Wrapped under an older key-wrapping key: wrap again now, so that key can be retired.
+            await uow.execute(
+                text("UPDATE second_factor SET secret_wrapped = :s WHERE user_id = :u"),
+                {"s": wrap(found.secret.encode(), keys, _associated(user_id)), "u": user_id},
+            )
         return "totp"
     spent = (
         await uow.execute(
