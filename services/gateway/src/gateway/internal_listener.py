@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -27,6 +28,16 @@ def is_internal_route(path: str) -> bool:
 
 def arrived_on_internal_listener(scope: Scope) -> bool:
     return bool(scope.get(SCOPE_KEY))
+
+
+def _bind_host(host: str) -> str:
+    """An address in the URL is bound as it is; a name (a cluster service such as `gateway-internal`) is how
+    the others reach this process, not an address it has, so every interface of its pod is bound instead."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "127.0.0.1" if host == "localhost" else "0.0.0.0"
+    return host
 
 
 class _OnlyInternal:
@@ -53,7 +64,7 @@ class _Server(uvicorn.Server):
 class InternalListener:
     def __init__(self, app: ASGIApp, url: str) -> None:
         parts = urlsplit(url)
-        self.host = parts.hostname or "127.0.0.1"
+        self.host = _bind_host(parts.hostname or "127.0.0.1")
         self.port = parts.port or 80
         config = uvicorn.Config(
             _OnlyInternal(app), host=self.host, port=self.port, lifespan="off", access_log=False, log_level="warning"
