@@ -57,7 +57,9 @@ DOCUMENTS_ONLY_SECRET = "openapi-documents-only-0123456789abcdef"
 def test_every_integer_and_date_a_caller_sends_has_bounds() -> None:
     unbounded: list[str] = []
     for name, module in DOCUMENTED.items():
-        document = importlib.import_module(f"{module}.app").create_app(Settings(master_secret=DOCUMENTS_ONLY_SECRET)).openapi()
+        document = (
+            importlib.import_module(f"{module}.app").create_app(Settings(master_secret=DOCUMENTS_ONLY_SECRET)).openapi()
+        )
         schemas = {k: v for k, v in document["components"]["schemas"].items() if "ValidationError" not in k}
         _integers_without_both_bounds(document["paths"], f"{name}:paths", unbounded)
         _integers_without_both_bounds(schemas, f"{name}:schemas", unbounded)
