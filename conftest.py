@@ -73,7 +73,7 @@ def make_settings(database_url: str, broker: Broker, tmp_path: Path) -> Callable
             "database_url": database_url,
             "kafka_bootstrap_servers": broker.bootstrap_servers,
             "topic_prefix": prefix,
-            "internal_secret": "test-internal-secret-0123456789abcdef",
+            "master_secret": "test-internal-secret-0123456789abcdef",
             "catchup_interval_seconds": 0.5,
             "log_json": False,
             "home": str(tmp_path / "home"),

@@ -54,7 +54,7 @@ GOAL_RATIO = 0.70
 GOAL_ADDED_P99_MS = 3.0
 
 ADMIN_PASSWORD = "Bench-Passw0rd-2026"
-INTERNAL_SECRET = "bench-internal-secret-0123456789abcdef"
+MASTER_SECRET = "bench-internal-secret-0123456789abcdef"
 PROVIDER_BODY = "11320404014000001"  # 公安局 (the check character is computed)
 CONSUMER_BODY = "11320404014000002"  # 市场监管局
 RESOURCE_CODE = "101001/0001"
@@ -716,7 +716,7 @@ def main() -> int:
                     "console": nowhere,
                 }
             ),
-            GOVSHARE_INTERNAL_SECRET=INTERNAL_SECRET,
+            GOVSHARE_MASTER_SECRET=MASTER_SECRET,
             GOVSHARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
             GOVSHARE_LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",

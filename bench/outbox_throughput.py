@@ -537,7 +537,7 @@ def main() -> int:
             GOVSHARE_TOPIC_PREFIX=f"bench{uuid.uuid4().hex[:6]}",
             GOVSHARE_TOPIC_PARTITIONS=str(args.partitions),
             GOVSHARE_SERVICE_URLS=json.dumps({**urls, "gateway": "http://127.0.0.1:9"}),
-            GOVSHARE_INTERNAL_SECRET="bench-internal-secret-0123456789abcdef",
+            GOVSHARE_MASTER_SECRET="bench-internal-secret-0123456789abcdef",
             GOVSHARE_LOG_JSON="false",
             GOVSHARE_LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",

@@ -53,15 +53,18 @@ def platform(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
 
     @asynccontextmanager
     async def start(*names: str, clock: Clock | None = None, **settings: Any) -> AsyncIterator[Platform]:
-        ports = {n: free_port() for n in MODULES}
+        ports = {n: free_port() for n in [*MODULES, "gateway-internal"]}
         urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
         apps: dict[str, Any] = {}
         async with AsyncExitStack() as stack:
             for name in names:
+                if name == "gateway-internal":
+                    continue
                 module = importlib.import_module(f"{MODULES[name]}.app")
                 cfg = make_settings(service_urls=urls, admin_password=ADMIN_PASSWORD, **settings)
                 apps[name] = module.create_app(cfg, clock)
                 await stack.enter_async_context(serve(apps[name], ports[name]))
-            yield Platform(apps, {n: urls[n] for n in names})
+            shown = [*names, "gateway-internal"] if "gateway" in names else list(names)
+            yield Platform(apps, {n: urls[n] for n in shown})
 
     return start

@@ -37,8 +37,8 @@ async def test_every_service_answers_health_readiness_metrics_and_openapi(platfo
         # The outbox feed is for platform-internal callers only, in every service.
         async with p.client("request") as http:
             assert (await http.get("/internal/events")).status_code == 403
-            secret = p.apps["request"].state.settings.internal_secret.get_secret_value()
-            ok = await http.get("/internal/events", headers={HEADER: internal_token(secret, "audit")})
+            keys = p.apps["request"].state.settings.purpose_keys()
+            ok = await http.get("/internal/events", headers={HEADER: internal_token(keys, "audit")})
             assert ok.status_code == 200 and ok.json() == {"events": [], "head": 0}
 
 

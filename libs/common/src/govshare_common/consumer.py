@@ -30,6 +30,7 @@ from govshare_common.events import Envelope
 from govshare_common.internal_auth import HEADER, internal_token
 from govshare_common.kafka import ensure_topics
 from govshare_common.metrics import CONSUMER_LAG, EVENTS_HANDLED, GAPS_FILLED
+from govshare_common.purpose_keys import PurposeKeys
 from govshare_common.tracing import context_from_traceparent, exporting_spans
 
 log = logging.getLogger("govshare.consumer")
@@ -66,9 +67,9 @@ class FeedGone(RuntimeError):
 
 
 class FeedClient:
-    def __init__(self, urls: dict[str, str], *, secret: str, caller: str, timeout: float = 10.0) -> None:
+    def __init__(self, urls: dict[str, str], *, keys: PurposeKeys, caller: str, timeout: float = 10.0) -> None:
         self.urls = urls
-        self.secret = secret
+        self.keys = keys
         self.caller = caller
         self.http = httpx.AsyncClient(timeout=timeout)
 
@@ -77,7 +78,7 @@ class FeedClient:
         resp = await self.http.get(
             f"{self.urls[source].rstrip('/')}/internal/events",
             params={"after": after, "limit": limit},
-            headers={HEADER: internal_token(self.secret, self.caller)},
+            headers={HEADER: internal_token(self.keys, self.caller)},
         )
         if resp.status_code == 410:
             raise FeedGone(resp.json().get("message", "feed gone"))

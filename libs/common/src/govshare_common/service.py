@@ -42,6 +42,7 @@ from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from govshare_common.migrations import upgrade
 from govshare_common.outbox import OutboxRelay, feed_bounds, prune_outbox, read_feed
 from govshare_common.profiles import load_profile
+from govshare_common.purpose_keys import MasterSecretRefused
 from govshare_common.revocations import Revocations, following_identity, prune_revocations
 from govshare_common.settings import Settings, to_async_url
 from govshare_common.tracing import exporting_spans, setup_logging, setup_tracing
@@ -155,6 +156,12 @@ def _platform_router(spec: ServiceSpec) -> APIRouter:
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Refused here, before anything starts: a platform running on a missing, known or short secret would sign
+    # and hash everything with a key anyone could have.
+    try:
+        settings.purpose_keys()
+    except MasterSecretRefused as exc:
+        raise SystemExit(f"govshare {spec.name}: {exc}") from None
     clock = clock or SystemClock()
     setup_logging(spec.name, settings.log_level, settings.log_json)
     setup_tracing(spec.name)
@@ -205,8 +212,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                     subscriptions = _with_calendar(subscriptions, app.state.calendar)
                 if subscriptions:
                     feed = FeedClient(
-                        {s.source: settings.service_url(s.source) for s in subscriptions},
-                        secret=settings.internal_secret.get_secret_value(),
+                        {s.source: settings.internal_url(s.source) for s in subscriptions},
+                        keys=settings.purpose_keys(),
                         caller=spec.name,
                     )
                     inbox = Inbox(db, feed, spec.name, subscriptions)

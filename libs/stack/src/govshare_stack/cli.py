@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Environment: GOVSHARE_HOME (data folder, default ./.govshare), "
             "GOVSHARE_GATEWAY_PORT (default 8000), GOVSHARE_DATABASE_URL and "
             "GOVSHARE_KAFKA_BOOTSTRAP_SERVERS (use these instead of the embedded PostgreSQL and Tansu), "
-            "GOVSHARE_ADMIN_PASSWORD, GOVSHARE_INTERNAL_SECRET, GOVSHARE_PROFILE."
+            "GOVSHARE_ADMIN_PASSWORD, GOVSHARE_MASTER_SECRET (or GOVSHARE_MASTER_SECRET_FILE), GOVSHARE_PROFILE."
         ),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -10,17 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from govshare_common.purpose_keys import MasterSecretRefused, check_master_secret
 from govshare_stack import demo, preflight, table
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
 from govshare_stack.errors import StackError, StartupFailed
-from govshare_stack.home import StackHome, new_password, new_secret
+from govshare_stack.home import StackHome, new_password
 from govshare_stack.infrastructure import InfrastructureWatch
 from govshare_stack.ports import pick_ports
 from govshare_stack.supervisor import ProgramSpec, ServiceProcess, Supervisor, service_specs
@@ -88,6 +91,32 @@ class _Running:
         home.clear_stack(os.getpid())
 
 
+DEMO_SECOND_FACTOR_GRACE_HOURS = 24 * 365
+
+
+def new_master_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _master_secret_env(env_in: Mapping[str, str], home: StackHome) -> dict[str, str]:
+    """How the services get the master secret: as configured, else generated once into the data folder (and
+    passed as a file path, so the value is in no process's environment)."""
+    if env_in.get("GOVSHARE_MASTER_SECRET"):
+        check_master_secret(env_in["GOVSHARE_MASTER_SECRET"])
+        return {"GOVSHARE_MASTER_SECRET": env_in["GOVSHARE_MASTER_SECRET"]}
+    path = env_in.get("GOVSHARE_MASTER_SECRET_FILE") or ""
+    if not path:
+        # A data folder from before the master secret keeps the secret its keys and hashes were made with.
+        legacy = home.secrets / "internal-secret"
+        home.secret("master-secret", lambda: legacy.read_text().strip() if legacy.exists() else new_master_secret())
+        path = str(home.secrets / "master-secret")
+    try:
+        check_master_secret(Path(path).read_text().strip(), setting=f"the master secret in {path}")
+    except OSError as exc:
+        raise MasterSecretRefused(f"cannot read GOVSHARE_MASTER_SECRET_FILE {path}: {exc.strerror}") from None
+    return {"GOVSHARE_MASTER_SECRET_FILE": path}
+
+
 async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -> int:
     env_in = dict(os.environ if environ is None else environ)
     home = StackHome.from_env(env_in)
@@ -109,6 +138,11 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
             "Set GOVSHARE_HOME to a folder you can write to."
         ) from None
 
+    try:
+        master_secret_env = _master_secret_env(env_in, home)
+    except MasterSecretRefused as exc:
+        raise StackError(str(exc)) from None
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,7 +150,9 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
 
     running = _Running()
     try:
-        return await _run(options, env_in, home, gateway_port, external_db, external_kafka, stop, running)
+        return await _run(
+            options, env_in, master_secret_env, home, gateway_port, external_db, external_kafka, stop, running
+        )
     except StartupFailed as exc:
         # Said before the teardown messages, so the cause is not scrolled away behind them.
         print(f"govshare: {exc}", file=sys.stderr, flush=True)
@@ -130,6 +166,7 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
 async def _run(
     options: UpOptions,
     env_in: dict[str, str],
+    master_secret_env: dict[str, str],
     home: StackHome,
     gateway_port: int,
     external_db: str | None,
@@ -140,7 +177,6 @@ async def _run(
     started = datetime.now(UTC)
     say(f"govshare: 数据目录 / data folder {home.root}")
 
-    internal_secret = env_in.get("GOVSHARE_INTERNAL_SECRET") or home.secret("internal-secret", new_secret)[0]
     admin_password = env_in.get("GOVSHARE_ADMIN_PASSWORD")
     admin_password_created = False
     if not admin_password:
@@ -175,13 +211,14 @@ async def _run(
     specs = service_specs(env_in)
     internal = [s for s in specs if s.name != "gateway"]
     ports = pick_ports(
-        len(internal),
+        len(internal) + 1,
         range(first_internal_port_from(env_in), first_internal_port_from(env_in) + 100),
         exclude=[gateway_port, running.broker.port if running.broker else 0],
     )
-    port_of = {"gateway": gateway_port, **{s.name: p for s, p in zip(internal, ports, strict=True)}}
+    port_of = {"gateway": gateway_port, **{s.name: p for s, p in zip(internal, ports[:-1], strict=True)}}
     services = [ServiceProcess(s, port_of[s.name], home.log_of(s.name)) for s in specs]
-    service_urls = {s.name: s.url for s in services}
+    # The gateway's internal listener (its /internal/... routes, never served on the public port).
+    service_urls = {s.name: s.url for s in services} | {"gateway-internal": f"http://127.0.0.1:{ports[-1]}"}
 
     child_env = dict(env_in)
     child_env.update(
@@ -189,7 +226,7 @@ async def _run(
         GOVSHARE_DATABASE_URL=database_url,
         GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         GOVSHARE_SERVICE_URLS=json.dumps(service_urls),
-        GOVSHARE_INTERNAL_SECRET=internal_secret,
+        **master_secret_env,
         GOVSHARE_ADMIN_PASSWORD=admin_password,
         GOVSHARE_PROFILE=env_in.get("GOVSHARE_PROFILE") or DEFAULT_PROFILE,
         PYTHONUNBUFFERED="1",
@@ -197,6 +234,10 @@ async def _run(
     # Seven interpreters importing the same large dependency tree: without cached bytecode each one compiles
     # it from source (~4x slower start, measured 9.9 s → 2.6 s per service here), so let them write .pyc.
     child_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if options.demo:
+        # The demo's administrators sign in with their password for a year before they must enrol a second
+        # factor; a real platform keeps the default (24 hours from an account's creation).
+        child_env.setdefault("GOVSHARE_SECOND_FACTOR_GRACE_HOURS", str(DEMO_SECOND_FACTOR_GRACE_HOURS))
     # Services call each other on 127.0.0.1; an HTTP(S)_PROXY from the shell must not capture that.
     for key in ("NO_PROXY", "no_proxy"):
         existing = [h for h in child_env.get(key, "").split(",") if h]

@@ -35,6 +35,7 @@ from gateway.auth_routes import presented_certificate
 from gateway.domain import LOCAL_AREAS, decide_data_access, is_anonymous, match_route, required_roles
 from gateway.events import Access
 from gateway.framing import NO_BODY, BodyFraming, body_framing
+from gateway.internal_listener import arrived_on_internal_listener, is_internal_route
 from gateway.proxy import HOP_BY_HOP, BodyTooLarge
 from gateway.ratelimit import retry_after_header
 
@@ -59,6 +60,9 @@ class AccessContext:
 
 
 UNLOGGED_PATHS = ("/healthz", "/readyz", "/metrics")
+# An internal route asked for at the public door: answered like a path that does not exist, recorded as denied.
+PUBLIC_DOOR_REFUSAL = "internal_route_on_public_door"
+_NOT_AT_PUBLIC_DOOR = ("没有此接口。", "There is no such route.")
 
 
 def is_proxied(path: str) -> bool:
@@ -100,7 +104,14 @@ class DoorMiddleware:
                     message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
+        internal = arrived_on_internal_listener(scope)
         try:
+            if is_internal_route(path) and not internal:
+                ctx.reason = PUBLIC_DOOR_REFUSAL
+                await app_error_response(Request(scope, receive), NotFound(*_NOT_AT_PUBLIC_DOOR))(
+                    scope, receive, observe
+                )
+                return
             if not proxied:
                 await self.app(scope, receive, observe)
                 return
@@ -121,7 +132,7 @@ class DoorMiddleware:
                 route = "/console" if path.startswith("/console/") else "/api/v1/" + path[8:].split("/", 1)[0]
                 HTTP_REQUESTS.labels("gateway", scope["method"], route, str(status)).inc()
                 HTTP_LATENCY.labels("gateway", route).observe(time.perf_counter() - started)
-            if path not in UNLOGGED_PATHS and not path.startswith("/internal/"):
+            if path not in UNLOGGED_PATHS and not internal:
                 self._record(scope, state, ctx, headers, status, length, started)
 
     @staticmethod
@@ -283,7 +294,8 @@ class DoorMiddleware:
         started: float,
     ) -> None:
         principal = state.get("principal")
-        outcome = "denied" if status in DENIED_STATUSES else ("failed" if status >= 500 else "allowed")
+        denied = status in DENIED_STATUSES or ctx.reason == PUBLIC_DOOR_REFUSAL
+        outcome = "denied" if denied else ("failed" if status >= 500 else "allowed")
         if outcome == "denied":
             log.warning(
                 "access denied: %s %s status %s reason %s principal %s",

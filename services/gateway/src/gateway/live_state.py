@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -43,6 +44,8 @@ class LiveState:
         self._grants_by_pair: dict[tuple[str, str], dict[str, GrantView]] = {}
         self.resources: dict[str, ResourceView] = {}
         self.client_limits: dict[str, tuple[float, int]] = {}
+        # Called when a signing key rotates (and on every full reload, which also retires expired keys).
+        self.on_signing_keys: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def limits_for(self, client_id: str) -> tuple[float | None, int | None]:
@@ -143,6 +146,8 @@ class LiveState:
                     self.resources.pop(key, None)
             elif kind == "session":
                 self.revoked_sessions.add(key)
+            elif kind == "signing_key":
+                await self._signing_keys_changed()
             else:  # principals and departments: cheap enough to reload every set
                 await self.load_all()
 
@@ -156,6 +161,7 @@ class LiveState:
                 # A lost connection (the database restarted) is noticed at once, not at the next reload.
                 conn.add_termination_listener(lambda _c, q=queue: q.put_nowait(_CONNECTION_LOST))
                 await self.load_all()
+                await self._signing_keys_changed()
                 while True:
                     try:
                         payload = await asyncio.wait_for(queue.get(), 30.0)
@@ -164,6 +170,7 @@ class LiveState:
                         await self._apply(payload)
                     except TimeoutError:
                         await self.load_all()
+                        await self._signing_keys_changed()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -172,6 +179,10 @@ class LiveState:
             finally:
                 if conn is not None:
                     await conn.close()
+
+    async def _signing_keys_changed(self) -> None:
+        for reload in self.on_signing_keys:
+            await reload()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="gateway-live-state")
