@@ -187,8 +187,18 @@ def test_the_front_door_is_the_only_way_in_and_internal_routes_are_closed_there(
     assert exposed == [] and backends == {"frontdoor"}
     policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
     assert policies["default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    gateway_from = policies["gateway-from-frontdoor"]["spec"]["ingress"][0]["from"]
-    assert gateway_from == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "frontdoor"}}}]
+    gateway_from = policies["gateway-from-frontdoor"]["spec"]["ingress"][0]
+    assert gateway_from["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "frontdoor"}}}]
+    assert gateway_from["ports"] == [{"port": 8080}]  # never the internal listener
+    door_out = {p["port"] for rule in policies["frontdoor"]["spec"]["egress"] for p in rule["ports"]}
+    assert door_out == {8080, 53}
+    urls = json.loads(
+        next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("govshare-config"))[
+            "data"
+        ]["GOVSHARE_SERVICE_URLS"]
+    )
+    internal = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "gateway-internal")
+    assert urls["gateway-internal"] == f"http://gateway-internal:{internal['spec']['ports'][0]['port']}"
     nginx = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "frontdoor-nginx")
     assert "location /internal/ { return 404; }" in nginx["data"]["nginx.conf"]
 
