@@ -6,6 +6,7 @@ malformed event and a consumer can read the schema of anything it receives.
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -22,6 +23,10 @@ class Envelope(BaseModel):
     time: datetime
     subject: str = Field(description="the aggregate id; also the Kafka key")
     seq: int = Field(description="gap-free sequence per source service, assigned by the relay")
+    partition: int | None = Field(default=None, description="the Kafka partition of the aggregate")
+    prev: int | None = Field(
+        default=None, description="seq of the source's previous event in the same partition (0 for its first)"
+    )
     traceparent: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]
@@ -33,6 +38,11 @@ class Envelope(BaseModel):
 
 def source_uri(service: str) -> str:
     return f"govshare/{service}"
+
+
+def partition_for(subject: str, partitions: int) -> int:
+    """The partition of an aggregate: stable across processes and versions, so its events stay in order."""
+    return zlib.crc32(subject.encode()) % partitions
 
 
 def new_event(

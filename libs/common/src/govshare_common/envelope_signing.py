@@ -1,0 +1,46 @@
+"""Who really published a message on the broker: an HMAC-SHA256 per source service over the message bytes.
+
+The relay signs each message value with its service's key and sends the tag in the `ce_sig` header; a
+consumer recomputes it with the key it holds for the source the topic belongs to. Anyone who can write to a
+topic can put a well-formed envelope there — the tag is what they cannot make. The feed (GET /internal/events)
+needs no tag: it is read over the internally authenticated HTTP call, from the source itself.
+
+Keys are bytes handed in by the caller; where they come from (a purpose key derived from the platform's
+master secret) is the caller's business, so this module only signs and checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+SIGNATURE_HEADER = "ce_sig"
+
+
+class EnvelopeSigner:
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("an envelope signing key needs at least 16 bytes")
+        self._key = key
+
+    def sign(self, value: bytes) -> bytes:
+        return hmac.new(self._key, value, hashlib.sha256).hexdigest().encode()
+
+
+class EnvelopeVerifier:
+    """Checks tags with the key of each source service this consumer follows."""
+
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        self._signers = {source: EnvelopeSigner(key) for source, key in keys.items()}
+
+    def is_genuine(self, source: str, value: bytes, tag: bytes | None) -> bool:
+        signer = self._signers.get(source)
+        if signer is None or not tag:
+            return False
+        return hmac.compare_digest(signer.sign(value), tag)
+
+
+def signing_key_from_secret(secret: str, service: str) -> bytes:
+    """A service's envelope key from the internal secret, until the platform's purpose keys are wired in
+    (then the caller passes the derived key instead; nothing else changes)."""
+    return hmac.new(secret.encode(), b"govshare envelope signing v1 " + service.encode(), hashlib.sha256).digest()
