@@ -156,7 +156,6 @@ class Inbox:
         self.feed = feed
         self.service = service
         self.subscriptions = {s.source: s for s in subscriptions}
-        self._known_cursors: set[tuple[str, int]] = set()
 
     async def apply(
         self,
@@ -205,8 +204,6 @@ class Inbox:
                         else:
                             await self._handle(uow, self.subscriptions[source], env)
                     await self._advance(uow, source, partition, todo[-1].seq, len(todo))
-        except _CursorMoved:
-            raise
         except Exception as exc:
             if not todo:
                 raise
@@ -278,7 +275,10 @@ class Inbox:
         return int(value)
 
     async def _lock_cursor(self, uow: UnitOfWork, source: str, partition: int) -> int:
-        if (source, partition) not in self._known_cursors:
+        select = text("SELECT last_seq FROM inbox WHERE source = :s AND partition = :p FOR UPDATE")
+        params = {"s": source, "p": partition}
+        value = (await uow.execute(select, params)).scalar_one_or_none()
+        if value is None:
             # A schema from before partitions had one cursor per source: each partition starts from it.
             await uow.execute(
                 text(
@@ -286,17 +286,9 @@ class Inbox:
                     "coalesce((SELECT last_seq FROM inbox WHERE source = :s AND partition = -1), 0) "
                     "ON CONFLICT (source, partition) DO NOTHING"
                 ),
-                {"s": source, "p": partition},
+                params,
             )
-            self._known_cursors.add((source, partition))
-        row = await uow.execute(
-            text("SELECT last_seq FROM inbox WHERE source = :s AND partition = :p FOR UPDATE"),
-            {"s": source, "p": partition},
-        )
-        value = row.scalar_one_or_none()
-        if value is None:  # the row was removed under us (a test resetting state): make it again
-            self._known_cursors.discard((source, partition))
-            raise _CursorMoved(f"the cursor of {source} partition {partition} is gone")
+            value = (await uow.execute(select, params)).scalar_one()
         return int(value)
 
     async def _advance(self, uow: UnitOfWork, source: str, partition: int, seq: int, handled: int) -> None:
@@ -427,10 +419,6 @@ class Inbox:
             )
         ).scalar()
         return int(value) if value is not None else None
-
-
-class _CursorMoved(RuntimeError):
-    pass
 
 
 def _next_in_order(
