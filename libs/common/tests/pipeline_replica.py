@@ -10,10 +10,9 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import beta_spec  # noqa: E402
-
-from govshare_common.service import create_service_app  # noqa: E402
-from govshare_common.settings import Settings  # noqa: E402
+from conftest import beta_spec
+from govshare_common.service import create_service_app
+from govshare_common.settings import Settings
 
 if __name__ == "__main__":
     app = create_service_app(beta_spec(), Settings())

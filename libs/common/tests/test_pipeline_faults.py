@@ -34,9 +34,7 @@ def metric(body: str, name: str, **labels: str) -> float:
     return total
 
 
-async def test_a_poison_event_is_quarantined_the_rest_flow_and_a_retry_handles_it_once(
-    pipeline, items, issuer
-) -> None:
+async def test_a_poison_event_is_quarantined_the_rest_flow_and_a_retry_handles_it_once(pipeline, items, issuer) -> None:
     failing = {"poison"}
     async with pipeline(failing, jwks_url=issuer.jwks_url) as (alpha, beta):
         db = alpha.state.db
@@ -166,9 +164,7 @@ async def _count(beta: Any, n: int) -> bool:
     return len(await received(beta)) >= n
 
 
-async def test_a_consumer_behind_the_pruned_outbox_rebuilds_from_the_snapshot_and_converges(
-    pipeline, items
-) -> None:
+async def test_a_consumer_behind_the_pruned_outbox_rebuilds_from_the_snapshot_and_converges(pipeline, items) -> None:
     long_ago = datetime.now(UTC) - timedelta(days=40)
     clock = FrozenClock(long_ago)
     async with pipeline() as (alpha, beta):
