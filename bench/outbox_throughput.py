@@ -525,7 +525,9 @@ def main() -> int:
     parser.add_argument("--note-bytes", type=int, default=100, help="filler in each payload (default 100)")
     parser.add_argument("--partitions", type=int, default=3, help="topic partitions (the platform default)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds")
-    parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument(
+        "--poll", type=float, default=0.2, help="seconds between progress reads (the reads cost the services CPU)"
+    )
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of alpha and beta into this folder")
     parser.add_argument(
         "--otel-disabled",

@@ -37,27 +37,21 @@ def lock_key(name: str) -> int:
     return zlib.crc32(name.encode()) - 2**31
 
 
-_INSERT_MANY = text(
-    "INSERT INTO outbox (event_id, type, subject, time, traceparent, data) "
-    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:subjects AS text[]), "
-    "CAST(:times AS timestamptz[]), CAST(:traceparents AS text[]), CAST(:datas AS jsonb[]))"
-)
+_OUTBOX_COLUMNS = ["event_id", "type", "subject", "time", "traceparent", "data"]
 
 
 async def write_outbox(conn: AsyncConnection, schema: str, events: list[dict[str, Any]]) -> None:
-    # One statement with array parameters: a round trip per transaction, not per event.
-    await conn.execute(
-        _INSERT_MANY,
-        {
-            "ids": [e["event_id"] for e in events],
-            "types": [e["type"] for e in events],
-            "subjects": [e["subject"] for e in events],
-            "times": [e["time"] for e in events],
-            "traceparents": [e["traceparent"] for e in events],
-            "datas": [json.dumps(e["data"], ensure_ascii=False, separators=(",", ":")) for e in events],
-        },
+    """The unit of work's events into the outbox with one COPY on its own connection (same transaction);
+    each payload goes in as the JSON text it was serialised to when it was emitted."""
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    await driver.copy_records_to_table(
+        "outbox",
+        schema_name=schema,
+        columns=_OUTBOX_COLUMNS,
+        records=[(e["event_id"], e["type"], e["subject"], e["time"], e["traceparent"], e["data"]) for e in events],
     )
-    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(schema)})
+    await driver.execute("SELECT pg_notify($1, '')", notify_channel(schema))
 
 
 def envelope_dict(row: Any, source: str) -> dict[str, Any]:
@@ -242,29 +236,25 @@ class OutboxRelay:
         )
 
     async def _publish_pending(self, conn: asyncpg.Connection) -> int:
+        published = await conn.fetchval("SELECT published_seq FROM outbox_head")
         rows = await conn.fetch(
             "SELECT event_id::text, seq, partition, prev, type, subject, time, traceparent, data::text AS data "
-            "FROM outbox WHERE seq IS NOT NULL AND published_at IS NULL ORDER BY seq LIMIT $1",
+            "FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+            published,
             self.batch_size,
         )
         if not rows:
             return 0
         await self.producer.publish(self.topic, [self.message(r) for r in rows])
-        await conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE seq BETWEEN $1 AND $2 AND published_at IS NULL",
-            rows[0]["seq"],
-            rows[-1]["seq"],
-        )
+        await conn.execute("UPDATE outbox_head SET published_seq = $1", rows[-1]["seq"])
         RELAY_PUBLISHED.labels(self.schema).inc(len(rows))
         return len(rows)
 
     async def _measure(self, conn: asyncpg.Connection) -> None:
         row = await conn.fetchrow(
-            "SELECT (SELECT count(*) FROM outbox WHERE seq IS NULL) "
-            "+ (SELECT count(*) FROM outbox WHERE seq IS NOT NULL AND published_at IS NULL) AS depth, "
-            "extract(epoch FROM now() - least("
-            "(SELECT min(time) FROM outbox WHERE seq IS NULL), "
-            "(SELECT min(time) FROM outbox WHERE seq IS NOT NULL AND published_at IS NULL))) AS lag"
+            "SELECT h.last_seq - h.published_seq + (SELECT count(*) FROM outbox WHERE seq IS NULL) AS depth, "
+            "extract(epoch FROM now() - least((SELECT min(time) FROM outbox WHERE seq IS NULL), "
+            "(SELECT time FROM outbox WHERE seq = h.published_seq + 1))) AS lag FROM outbox_head h"
         )
         OUTBOX_LAG.labels(self.schema).set(row["depth"])
         RELAY_LAG.labels(self.schema).set(max(0.0, float(row["lag"] or 0.0)))
@@ -292,9 +282,9 @@ async def prune_outbox(conn: AsyncConnection, *, now: datetime, retention_days: 
     how far it was pruned, so the feed can tell such a consumer that it missed superseded events."""
     result = await conn.execute(
         text(
-            "WITH gone AS (DELETE FROM outbox o WHERE o.published_at IS NOT NULL AND o.time < :cutoff "
-            "AND EXISTS (SELECT 1 FROM outbox n WHERE n.subject = o.subject AND n.seq > o.seq) "
-            "RETURNING o.partition, o.seq), "
+            "WITH newest AS (SELECT max(seq) AS seq FROM outbox WHERE seq IS NOT NULL GROUP BY subject), "
+            "gone AS (DELETE FROM outbox o WHERE o.seq <= (SELECT published_seq FROM outbox_head) "
+            "AND o.time < :cutoff AND o.seq NOT IN (SELECT seq FROM newest) RETURNING o.partition, o.seq), "
             "marks AS (UPDATE outbox_partition_head h SET pruned_through = greatest(h.pruned_through, g.upto) "
             "FROM (SELECT partition, max(seq) AS upto FROM gone GROUP BY partition) g "
             "WHERE h.partition = g.partition) "

@@ -46,7 +46,7 @@ PLATFORM_TABLES_DDL = [
     """,
 ]
 
-# Step 1: partitions. The relay gives each event the Kafka partition of its aggregate and `prev`, the seq of
+# Step 1: partitions, and a published high-water mark instead of a published_at per row. The relay gives each event the Kafka partition of its aggregate and `prev`, the seq of
 # the event before it in that partition, so a consumer keeps one cursor per source partition and replicas
 # that split the partitions never wait on each other. A cursor row of partition -1 is the one cursor of a
 # schema from before (everything up to its last_seq is handled, in every partition).
@@ -56,7 +56,12 @@ PIPELINE_UPGRADES: list[list[str]] = [
     [
         "ALTER TABLE outbox ADD COLUMN partition integer, ADD COLUMN prev bigint",
         "CREATE INDEX outbox_by_partition ON outbox (partition, seq) WHERE partition IS NOT NULL",
-        "CREATE INDEX outbox_by_subject ON outbox (subject, seq)",
+        # Publishing goes in seq order, so how far it got is one number, not a timestamp on every row.
+        "ALTER TABLE outbox_head ADD COLUMN published_seq bigint NOT NULL DEFAULT 0",
+        "UPDATE outbox_head SET published_seq = coalesce("
+        "(SELECT min(seq) - 1 FROM outbox WHERE seq IS NOT NULL AND published_at IS NULL), "
+        "(SELECT max(seq) FROM outbox), 0)",
+        "DROP INDEX outbox_unpublished",
         "CREATE TABLE outbox_partition_head (partition integer PRIMARY KEY, last_seq bigint NOT NULL, "
         "pruned_through bigint NOT NULL DEFAULT 0)",
         "ALTER TABLE inbox ADD COLUMN partition integer NOT NULL DEFAULT -1, "
