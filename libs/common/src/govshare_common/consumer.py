@@ -518,8 +518,14 @@ class ConsumerRunner:
                             state.held[env.seq] = env
                 for tp in batch:
                     source = self.topic_to_source.get(tp.topic)
-                    if source is not None:
+                    if source is None:
+                        continue
+                    try:
                         await self._drain(source, tp.partition)
+                    except Exception as exc:
+                        # The database or the source's feed is away: what is held stays held and is tried
+                        # again with the next batch or tick; the broker connection has nothing to do with it.
+                        log.warning("%s partition %d: %s; will try again", source, tp.partition, exc)
                 self._measure_lag(consumer, batch)
                 if batch:
                     try:

@@ -109,4 +109,25 @@ async def upgrade_pipeline_tables(conn: Any) -> int:
             await conn.execute(text(ddl))
         await conn.execute(text("INSERT INTO pipeline_tables_version (version) VALUES (:v)"), {"v": number})
         current = number
+    await _share_with_outbox_writers(conn)
     return current
+
+
+async def _share_with_outbox_writers(conn: Any) -> None:
+    """A service whose connections run as a role of their own (audit-svc's append-only writer) was granted
+    the outbox and inbox by its own migration; the pipeline's newer tables go to the same roles."""
+    grantees = (
+        await conn.execute(
+            text(
+                "SELECT DISTINCT grantee FROM information_schema.role_table_grants WHERE table_schema = "
+                "current_schema() AND table_name = 'outbox' AND privilege_type = 'INSERT' "
+                "AND grantee <> current_user"
+            )
+        )
+    ).scalars()
+    for grantee in grantees:
+        role = grantee.replace('"', '""')
+        await conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON {", ".join(_NEWER_TABLES)} TO "{role}"'))
+
+
+_NEWER_TABLES = ("outbox_partition_head", "inbox_quarantine", "job_tick", "pipeline_tables_version")
