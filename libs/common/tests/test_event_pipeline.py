@@ -95,7 +95,8 @@ async def test_feed_serves_outbox_to_internal_callers_only(pipeline, items) -> N
 
 
 async def test_broker_loss_loses_no_event_and_duplicates_none(pipeline, items, broker) -> None:
-    """Kill the broker while events flow, start a fresh empty one: all arrive, once, in per-item order."""
+    """Kill the broker while events flow, start a fresh empty one: all arrive, once, in per-item order
+    (partitions are handled side by side, so only each aggregate's own events are in seq order)."""
     names = [f"item-{i}" for i in range(20)]
     rounds = 30
     async with pipeline() as (alpha, beta):
@@ -123,7 +124,7 @@ async def test_broker_loss_loses_no_event_and_duplicates_none(pipeline, items, b
         rows = await received(beta)
         assert len(rows) == expected
         assert len({r[0] for r in rows}) == expected, "an event was handled twice"
-        assert [r[3] for r in rows] == list(range(1, expected + 1)), "handled out of seq order"
+        assert sorted(r[3] for r in rows) == list(range(1, expected + 1))
         per_item: dict[str, list[int]] = {}
         for _id, subject, version, _seq in rows:
             per_item.setdefault(subject, []).append(version)

@@ -13,7 +13,8 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from govshare_common.outbox import PLATFORM_TABLES_DDL, lock_key
+from govshare_common.outbox import lock_key
+from govshare_common.pipeline_tables import PLATFORM_TABLES_DDL, upgrade_pipeline_tables
 
 
 def run_env(context: Any) -> None:
@@ -60,3 +61,4 @@ async def upgrade(engine: AsyncEngine, *, schema: str, migrations_dir: Path) -> 
         await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
         await conn.run_sync(_run)
+        await upgrade_pipeline_tables(conn)

@@ -30,6 +30,7 @@ class Purpose(StrEnum):
     KEY_WRAPPING = "key-wrapping"  # AES-GCM wrapping of signing keys kept in the database
     IDENTIFIER_HASHING = "identifier-hashing"  # HMAC of ID numbers and credit codes in logs and events
     CLIENT_SECRET_HASHING = "client-secret-hashing"  # HMAC of machine-client secrets and refresh tokens
+    ENVELOPE_SIGNING = "envelope-signing"  # HMAC keys with which each service signs the events it publishes
 
 
 class MasterSecretRefused(ValueError):

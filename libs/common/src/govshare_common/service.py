@@ -31,18 +31,21 @@ from govshare_common.calendar_store import PLATFORM_EVENTS, CalendarService, cal
 from govshare_common.clock import Clock, SystemClock
 from govshare_common.consumer import ConsumerRunner, FeedClient, Inbox, Subscription
 from govshare_common.db import Database, UnitOfWork, make_engine
+from govshare_common.envelope_signing import EnvelopeSigner, EnvelopeVerifier, signing_key_for
 from govshare_common.error_handlers import install_error_handlers
 from govshare_common.errors import AppError
 from govshare_common.events import EventRegistry, source_uri
 from govshare_common.input_guard import InputGuardMiddleware
 from govshare_common.internal_auth import require_internal
 from govshare_common.jobs import Job, JobRunner
-from govshare_common.kafka import EventProducer, broker_reachable
+from govshare_common.kafka import EventProducer, broker_reachable, security_from_settings
 from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from govshare_common.migrations import upgrade
 from govshare_common.outbox import OutboxRelay, feed_bounds, prune_outbox, read_feed
+from govshare_common.pipeline_admin import quarantine_router
 from govshare_common.profiles import load_profile
 from govshare_common.purpose_keys import MasterSecretRefused
+from govshare_common.quarantine import PIPELINE_EVENTS
 from govshare_common.revocations import Revocations, following_identity, prune_revocations
 from govshare_common.settings import Settings, to_async_url
 from govshare_common.tracing import exporting_spans, setup_logging, setup_tracing
@@ -133,19 +136,26 @@ def _platform_router(spec: ServiceSpec) -> APIRouter:
             _caller: Annotated[str, Depends(require_internal)],
             after: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
             limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+            partition: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+            snapshot: bool = False,
         ) -> dict[str, Any]:
+            """Events after a seq, of one partition or all. Past the retention window only each aggregate's
+            newest event is kept: a reader that is behind gets 410 unless it asks for that snapshot."""
             async with request.app.state.db.engine.connect() as conn:
-                head, oldest = await feed_bounds(conn)
-                if after + 1 < oldest and after < head:
+                bounds = await feed_bounds(conn, partition)
+                if after < bounds.pruned_through and not snapshot:
                     raise AppError(
-                        "所请求的事件已超过保留期，无法补齐。",
-                        "The events after this position are past the outbox retention window.",
+                        "所请求的事件已超过保留期，无法补齐；请以快照方式（snapshot=true）重建。",
+                        "Events after this position are past the outbox retention window; rebuild from the "
+                        "snapshot (snapshot=true).",
                         code="feed_gone",
                         status=410,
-                        details={"after": after, "oldest_kept": oldest},
+                        details={"after": after, "pruned_through": bounds.pruned_through},
                     )
-                events = await read_feed(conn, source=source_uri(spec.name), after=after, limit=limit)
-            return {"events": events, "head": head}
+                events = await read_feed(
+                    conn, source=source_uri(spec.name), after=after, limit=limit, partition=partition
+                )
+            return {"events": events, "head": bounds.head, "pruned_through": bounds.pruned_through}
 
         @router.get("/internal/event-types", tags=["platform"], summary="本服务发出的事件类型及其数据结构")
         async def event_types(_caller: Annotated[str, Depends(require_internal)]) -> dict[str, Any]:
@@ -167,6 +177,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
     setup_tracing(spec.name)
     profile = load_profile(settings.profile, settings.profile_file)
     spec.registry.merge(PLATFORM_EVENTS)
+    spec.registry.merge(PIPELINE_EVENTS)
+    kafka_security = security_from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -188,14 +200,17 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                 app.state.calendar = CalendarService(db)
                 await app.state.calendar.reload()
 
-                producer = EventProducer(settings.kafka_bootstrap_servers, partitions=settings.topic_partitions)
+                producer = EventProducer(
+                    settings.kafka_bootstrap_servers, partitions=settings.topic_partitions, security=kafka_security
+                )
                 relay = OutboxRelay(
-                    engine,
                     dsn=database_dsn(settings),
                     schema=spec.schema,
                     source=source_uri(spec.name),
                     topic=settings.topic(spec.name),
                     producer=producer,
+                    signer=EnvelopeSigner(signing_key_for(settings.purpose_keys(), spec.name)),
+                    partitions=settings.topic_partitions,
                     batch_size=settings.relay_batch_size,
                 )
                 app.state.relay = relay
@@ -223,9 +238,15 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                         bootstrap=settings.kafka_bootstrap_servers,
                         group_id=f"{settings.topic_prefix}.{spec.name}",
                         topics={s.source: settings.topic(s.source) for s in subscriptions},
+                        verifier=EnvelopeVerifier(
+                            {s.source: signing_key_for(settings.purpose_keys(), s.source) for s in subscriptions}
+                        ),
                         partitions=settings.topic_partitions,
                         catchup_interval=settings.catchup_interval_seconds,
+                        security=kafka_security,
+                        session_timeout_ms=settings.consumer_session_timeout_ms,
                     )
+                    app.state.consumer = runner
                     tasks.append(asyncio.create_task(runner.run(), name="consumer"))
 
                 jobs = [*spec.jobs, _outbox_pruning_job(settings)]
@@ -279,6 +300,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
     app.add_middleware(InputGuardMiddleware)  # inside the request context: its refusals carry the request id
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.include_router(_platform_router(spec))
+    if spec.uses_database:
+        app.include_router(quarantine_router(spec.name))
     for router in spec.routers:
         app.include_router(router)
     _instrument_app(app)

@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     # Kafka topic names are prefixed so tests and several platforms can share one broker.
     topic_prefix: str = "govshare"
     topic_partitions: int = 3
+    # A production broker: SSL, SASL_PLAINTEXT or SASL_SSL; SASL with SCRAM-SHA-512 (or -256, PLAIN);
+    # a CA file for the broker's certificate, a client certificate and key for mutual TLS.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # How long a consumer replica may be silent before the group gives its partitions to the others.
+    consumer_session_timeout_ms: int = 10000
     profile: str = "zhonglou"
     profile_file: str | None = None
     home: str = ".govshare"
@@ -79,6 +90,14 @@ class Settings(BaseSettings):
     catchup_interval_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("kafka_security_protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError("GOVSHARE_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+        return value
 
     @field_validator("service_urls", "key_versions", mode="before")
     @classmethod
