@@ -259,3 +259,24 @@ def test_govshare_migrate_brings_every_schema_to_its_newest_revision(postgres) -
     assert again.returncode == 0 and "migrated schema catalog" in again.stdout
     unknown = subprocess.run([govshare, "migrate", "nosuch"], env=env, capture_output=True, text=True, check=False)
     assert unknown.returncode == 2 and "no service named 'nosuch'" in unknown.stderr
+
+
+def test_every_metric_an_alert_or_the_dashboard_reads_is_one_a_service_publishes() -> None:
+    import importlib
+
+    from prometheus_client import REGISTRY
+
+    for module in ("gateway.app", "catalog_svc.app", "request_svc.app", "exchange_svc.app", "audit_svc.app"):
+        importlib.import_module(module)
+    published: set[str] = set()
+    for family in REGISTRY.collect():
+        published.add(family.name)
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}.get(family.type, ())
+        published.update(family.name + s for s in suffixes)
+    docs = rendered("district")
+    rules = next(d for d in docs if d["kind"] == "PrometheusRule")
+    exprs = [r["expr"] for g in rules["spec"]["groups"] for r in g["rules"]]
+    dashboard = json.loads((K8S / "components" / "observability" / "govshare-dashboard.json").read_text())
+    exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    read = {name for e in exprs for name in re.findall(r"\bgovshare_[a-z_]+\b", e)}
+    assert read and sorted(read - published) == []
