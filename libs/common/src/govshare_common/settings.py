@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/govshare"
     database_pool_size: int = 5
+    # The schema owner's URL, when the service's runtime connections (database_url) run as a narrower role:
+    # migrations and the owner's grants to that role run with it at start, then it is closed (audit-svc).
+    database_owner_url: str | None = None
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Kafka topic names are prefixed so tests and several platforms can share one broker.
     topic_prefix: str = "govshare"
@@ -58,6 +62,9 @@ class Settings(BaseSettings):
     outbox_retention_days: int = 30
     relay_batch_size: int = 2000
     catchup_interval_seconds: float = 2.0
+    # Where the platform's key files live (one folder per purpose, e.g. audit-checkpoint/); a KMS or secret
+    # store mounted as files can take its place. Default: <home>/keys.
+    keyring_dir: str | None = None
     log_level: str = "INFO"
     log_json: bool = True
     # Key for hashing personal identifiers in logs (HMAC); defaults to the internal secret.
@@ -82,6 +89,9 @@ class Settings(BaseSettings):
     @property
     def async_database_url(self) -> str:
         return to_async_url(self.database_url)
+
+    def keyring(self) -> Path:
+        return Path(self.keyring_dir) if self.keyring_dir else Path(self.home) / "keys"
 
     def hash_key(self) -> bytes:
         secret = self.identifier_hash_key or self.internal_secret

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
+from govshare_common.database_roles import database_settings, provision
 from govshare_stack import demo, preflight, table
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
 from govshare_stack.errors import StackError, StartupFailed
@@ -157,6 +160,8 @@ async def _run(
             raise StartupFailed(f"PostgreSQL 启动失败 / embedded PostgreSQL failed to start: {exc}") from None
     if stop.is_set():
         return 0
+    say("数据库角色 / one database role per service …")
+    role_urls = await _provision_roles(database_url, home)
 
     if external_kafka:
         bootstrap = external_kafka
@@ -180,13 +185,16 @@ async def _run(
         exclude=[gateway_port, running.broker.port if running.broker else 0],
     )
     port_of = {"gateway": gateway_port, **{s.name: p for s, p in zip(internal, ports, strict=True)}}
-    services = [ServiceProcess(s, port_of[s.name], home.log_of(s.name)) for s in specs]
+    services = [
+        ServiceProcess(s, port_of[s.name], home.log_of(s.name), env=_database_env(s.name, role_urls)) for s in specs
+    ]
     service_urls = {s.name: s.url for s in services}
 
     child_env = dict(env_in)
+    # Only the administrator's URL, which no service gets: each has its own role's (_database_env).
+    child_env.pop("GOVSHARE_DATABASE_URL", None)
     child_env.update(
         GOVSHARE_HOME=str(home.root),
-        GOVSHARE_DATABASE_URL=database_url,
         GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         GOVSHARE_SERVICE_URLS=json.dumps(service_urls),
         GOVSHARE_INTERNAL_SECRET=internal_secret,
@@ -303,6 +311,24 @@ async def _run(
         await watching
     say()
     return 0
+
+
+async def _provision_roles(database_url: str, home: StackHome) -> dict[str, str]:
+    def password_of(login: str) -> str:
+        return home.secret(f"database-{login}", new_secret)[0]
+
+    try:
+        return await provision(database_url, password_of)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StartupFailed(
+            f"数据库角色创建失败 / could not create the services' database roles with "
+            f"{preflight.mask_url(database_url)}: {exc}. GOVSHARE_DATABASE_URL must be an account that may "
+            "create roles (CREATEROLE) and owns the database."
+        ) from None
+
+
+def _database_env(service: str, role_urls: dict[str, str]) -> dict[str, str]:
+    return {f"GOVSHARE_{k.upper()}": v for k, v in database_settings(service, role_urls).items()}
 
 
 async def _seed_demo(
