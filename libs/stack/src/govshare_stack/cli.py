@@ -2,6 +2,8 @@
 
     govshare up [--demo] [--ready-timeout S]   run the platform in the foreground until Ctrl-C / SIGTERM
     govshare status                            the table for the running stack; exit 0 only if all ready
+    govshare backup --output FILE              an encrypted, consistent backup (database, positions, keys)
+    govshare restore FILE                      that backup into an empty data folder; then `govshare up`
 
 Exit codes: 0 fine, 1 the stack did not come up or is not (all) ready, 2 a setting or port must be fixed.
 """
@@ -10,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from govshare_stack import procs, table
 from govshare_stack.errors import StackError
 from govshare_stack.home import StackHome
+from govshare_stack.sealed import PASSPHRASE_ENV
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +45,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for every service to answer /readyz (default 60)",
     )
     commands.add_parser("status", help="show whether the running stack's services are ready")
+    backup = commands.add_parser(
+        "backup",
+        help="write an encrypted, consistent backup: every schema, the outboxes' positions, the keys and secrets",
+        description=f"The passphrase comes from {PASSPHRASE_ENV} or --passphrase-file; keep it apart from the file.",
+    )
+    backup.add_argument("--output", "-o", type=Path, required=True, metavar="FILE", help="the backup file to write")
+    backup.add_argument("--passphrase-file", type=Path, metavar="FILE", help="read the passphrase from this file")
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into an empty data folder (GOVSHARE_HOME); start it with `govshare up`",
+        description=f"The passphrase comes from {PASSPHRASE_ENV} or --passphrase-file.",
+    )
+    restore.add_argument("source", type=Path, metavar="FILE", help="the backup file")
+    restore.add_argument("--passphrase-file", type=Path, metavar="FILE", help="read the passphrase from this file")
     return parser
+
+
+def _passphrase(args: argparse.Namespace) -> str:
+    if args.passphrase_file is not None:
+        try:
+            return str(args.passphrase_file.read_text().strip())
+        except OSError as exc:
+            raise StackError(f"cannot read the passphrase file {args.passphrase_file}: {exc.strerror}.") from None
+    value = os.environ.get(PASSPHRASE_ENV, "")
+    if not value:
+        raise StackError(f"give the backup passphrase in {PASSPHRASE_ENV} or with --passphrase-file.")
+    return value
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_up(UpOptions(demo=args.demo, ready_timeout=args.ready_timeout)))
         if args.command == "status":
             return status()
+        if args.command == "backup":
+            from govshare_stack.backup import BackupOptions, run_backup
+
+            return run_backup(BackupOptions(args.output.absolute(), _passphrase(args)), dict(os.environ), _say)
+        if args.command == "restore":
+            from govshare_stack.backup import RestoreOptions, run_restore
+
+            return run_restore(RestoreOptions(args.source.absolute(), _passphrase(args)), dict(os.environ), _say)
     except StackError as exc:
         print(f"govshare: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code

@@ -69,6 +69,8 @@ async def grant_writer(conn: AsyncConnection, writer: str, schema: str) -> None:
         await conn.execute(text(f"GRANT {rights} ON {table} TO {role}"))
     await conn.execute(text(f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}'))
     for function in PARTITION_FUNCTIONS:
+        # PUBLIC may execute a new function; a restore without its ACLs would leave it so.
+        await conn.execute(text(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC"))
         await conn.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {role}"))
 
 
