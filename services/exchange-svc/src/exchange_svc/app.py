@@ -14,6 +14,11 @@ from exchange_svc import jobs
 from exchange_svc.events import registry
 from exchange_svc.projections import catalog, grants
 from exchange_svc.routes import routers
+from exchange_svc.sealing import Sealer
+
+
+def _open_keyring(app: FastAPI) -> None:
+    app.state.sealer = Sealer(app.state.settings.keyring())
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -25,5 +30,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         routers=routers,
         subscriptions=[catalog, grants],
         jobs=jobs.JOBS,
+        on_startup=[_open_keyring],
     )
     return create_service_app(spec, settings, clock)
