@@ -4,6 +4,7 @@
     govshare status                            the table for the running stack; exit 0 only if all ready
     govshare backup --output FILE              an encrypted, consistent backup (database, positions, keys)
     govshare restore FILE                      that backup into an empty data folder; then `govshare up`
+    govshare rotate-record-key                 a new key seals the hosted libraries' personal data from now on
 
 Exit codes: 0 fine, 1 the stack did not come up or is not (all) ready, 2 a setting or port must be fixed.
 """
@@ -59,7 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("source", type=Path, metavar="FILE", help="the backup file")
     restore.add_argument("--passphrase-file", type=Path, metavar="FILE", help="read the passphrase from this file")
+    commands.add_parser(
+        "rotate-record-key",
+        help="add a sealing key for personal data at rest and make it current (exchange-svc moves rows onto it)",
+        description="The key goes to <keyring>/exchange-records/ (GOVSHARE_KEYRING_DIR, default <home>/keys). "
+        "exchange-svc's exchange-reseal job (every minute) reseals every row with it; an older key file may be "
+        "deleted once the job logs nothing more to reseal. Back up the keyring after a rotation.",
+    )
     return parser
+
+
+def rotate_record_key() -> int:
+    from exchange_svc.sealing import rotate_key
+
+    home = StackHome.from_env()
+    keyring = Path(os.environ.get("GOVSHARE_KEYRING_DIR") or home.root / "keys")
+    kid = rotate_key(keyring)
+    print(f"新密钥 / new sealing key {kid} in {keyring / 'exchange-records'}; exchange-svc reseals onto it")
+    return 0
 
 
 def _passphrase(args: argparse.Namespace) -> str:
@@ -88,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_up(UpOptions(demo=args.demo, ready_timeout=args.ready_timeout)))
         if args.command == "status":
             return status()
+        if args.command == "rotate-record-key":
+            return rotate_record_key()
         if args.command == "backup":
             from govshare_stack.backup import BackupOptions, run_backup
 
