@@ -306,6 +306,8 @@ async def _apply(
     # Stored under the token it was written with (a key rotated since still finds, and updates, its row).
     stored_key: dict[str, str] = {}
     existing: dict[str, tuple[dict[str, Any], int]] = {}
+    # The stored (sealed) JSON, reused as the change log's `before` instead of sealing it again.
+    stored_data: dict[str, str] = {}
     for r in await pg.fetch(
         "SELECT record_key, data::text AS data, version FROM record "
         "WHERE resource_code = $1 AND record_key = ANY($2::text[])",
@@ -315,6 +317,7 @@ async def _apply(
         plain = seal.open_key(r["record_key"])
         stored_key[plain] = r["record_key"]
         existing[plain] = (seal.open(r["data"]), r["version"])
+        stored_data[plain] = r["data"]
     open_conflicts = {
         (seal.open_key(r["record_key"]), r["item"], r["candidate_provider"])
         for r in await pg.fetch(
@@ -344,7 +347,7 @@ async def _apply(
                     seal.subject(row.subject),
                     "delete",
                     _in_order(resource, before[0]),
-                    _json(seal.seal(before[0])),
+                    stored_data[row.key],
                     None,
                     batch_id,
                     source,
@@ -392,7 +395,7 @@ async def _apply(
                 subject,
                 op,
                 _in_order(resource, m.changed),
-                _json(seal.seal(before[0])) if before else None,
+                stored_data[row.key] if before else None,
                 sealed,
                 batch_id,
                 source,
