@@ -16,6 +16,7 @@ from pathlib import Path
 import hypothesis
 import pytest
 
+from govshare_common.database_roles import provision
 from govshare_common.settings import Settings
 from govshare_common.testing import TokenIssuer
 from govshare_stack.embedded import Broker, EmbeddedPostgres, start_broker, start_postgres
@@ -60,6 +61,12 @@ def database_url(postgres: EmbeddedPostgres) -> Iterator[str]:
         postgres.drop_database(name)
     except Exception:
         pass  # connections may linger a moment after a test; the session's pgdata is thrown away anyway
+
+
+@pytest.fixture
+async def service_database_urls(database_url: str) -> dict[str, str]:
+    """This test's database with every service's own role (govshare_common.database_roles): login -> URL."""
+    return await provision(database_url, lambda login: f"test-{login}-password")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from govshare_common.clock import Clock
+from govshare_common.database_roles import database_settings
 from govshare_common.settings import Settings
 from govshare_common.testing import free_port, serve
 
@@ -48,8 +49,9 @@ class Platform:
 
 
 @pytest.fixture
-def platform(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
-    """`async with platform("gateway", "catalog") as p:` runs those services for real."""
+def platform(make_settings: Callable[..., Settings], service_database_urls: dict[str, str]) -> Callable[..., Any]:
+    """`async with platform("gateway", "catalog") as p:` runs those services for real, each connected to the
+    database as its own role."""
 
     @asynccontextmanager
     async def start(*names: str, clock: Clock | None = None, **settings: Any) -> AsyncIterator[Platform]:
@@ -61,7 +63,8 @@ def platform(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
                 if name == "gateway-internal":
                     continue
                 module = importlib.import_module(f"{MODULES[name]}.app")
-                cfg = make_settings(service_urls=urls, admin_password=ADMIN_PASSWORD, **settings)
+                own_role = database_settings(name, service_database_urls)
+                cfg = make_settings(service_urls=urls, admin_password=ADMIN_PASSWORD, **{**own_role, **settings})
                 apps[name] = module.create_app(cfg, clock)
                 await stack.enter_async_context(serve(apps[name], ports[name]))
             shown = [*names, "gateway-internal"] if "gateway" in names else list(names)

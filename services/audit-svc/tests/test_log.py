@@ -138,12 +138,28 @@ async def test_events_arrive_through_kafka_and_a_lost_cursor_does_not_log_them_t
         assert (await a.http.get("/api/v1/audit/verify", headers=a.auditor())).json()["ok"] is True
 
 
-async def test_the_service_role_cannot_update_or_delete_audit_rows(audit) -> None:
+async def test_the_service_role_cannot_update_or_delete_audit_rows_nor_leave_its_role(audit) -> None:
     async with audit(peers=()) as a:
         await a.deliver("exchange", [envelope("exchange", i + 1, *access(i), at=AT) for i in range(10)])
         engine = a.app.state.db.engine
         async with engine.connect() as conn:
-            assert (await conn.execute(text("SELECT current_user"))).scalar_one() == "govshare_audit_writer"
+            database = (await conn.execute(text("SELECT current_database()"))).scalar_one()
+            assert (await conn.execute(text("SELECT session_user"))).scalar_one() == f"{database}_audit_writer"
+        # The writer logs in as itself and belongs to no role: there is nothing to switch to.
+        for switch in ("SET ROLE NONE", "RESET ROLE", "SET SESSION AUTHORIZATION DEFAULT"):
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(switch))
+                    await conn.execute(text("DELETE FROM audit_entry WHERE position = 3"))
+        for role in (f"{database}_audit", "postgres"):
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(f'SET ROLE "{role}"'))
+        # Nor can it drop this month of the log through the partition function: not six months old.
+        month = (await a.scalar("SELECT tableoid::regclass::text FROM audit_entry WHERE position = 3")).rsplit("_")[-1]
+        with pytest.raises(ProgrammingError, match="not six months old"):
+            async with engine.begin() as conn:
+                await conn.execute(text("SELECT drop_month_partitions(:s)"), {"s": month})
         for statement in (
             "UPDATE audit_entry SET body = body || 'x'::bytea WHERE position = 3",
             "DELETE FROM audit_entry WHERE position = 3",

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,6 +65,9 @@ class ServiceSpec:
     jobs: list[Job] = field(default_factory=list)
     # Called at start-up after migrations, with the app (to build service state on app.state).
     on_startup: list[Callable[[FastAPI], Any]] = field(default_factory=list)
+    # Run right after migrations on the schema owner's connection (the same transaction is not promised),
+    # e.g. to grant a narrower runtime role what it needs: `hook(conn, settings)`.
+    on_migrated: list[Callable[[AsyncConnection, Settings], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[FastAPI], Any]] = field(default_factory=list)
     uses_database: bool = True
     uses_broker: bool = True
@@ -189,10 +193,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
         engine = None
         try:
             if spec.uses_database:
+                await _migrate(spec, settings)
                 engine = make_engine(settings.database_url, pool_size=settings.database_pool_size, schema=spec.schema)
                 _instrument_engine(engine)
-                if settings.migrate_at_start:
-                    await upgrade(engine, schema=spec.schema, migrations_dir=spec.migrations_dir)
                 db = Database(
                     engine, schema=spec.schema, source=source_uri(spec.name), registry=spec.registry, clock=clock
                 )
@@ -306,6 +309,21 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
         app.include_router(router)
     _instrument_app(app)
     return app
+
+
+async def _migrate(spec: ServiceSpec, settings: Settings) -> None:
+    """Migrations as the schema owner: the runtime URL itself, or the owner's URL kept for start-up only."""
+    owner = make_engine(settings.database_owner_url or settings.database_url, pool_size=1, schema=spec.schema)
+    try:
+        # On Kubernetes the Job before a rollout (`govshare migrate`) has done this; the hooks (the owner's grants
+        # to a narrower runtime role) still run, being idempotent.
+        if settings.migrate_at_start:
+            await upgrade(owner, schema=spec.schema, migrations_dir=spec.migrations_dir)
+        for hook in spec.on_migrated:
+            async with owner.begin() as conn:
+                await hook(conn, settings)
+    finally:
+        await owner.dispose()
 
 
 def _with_calendar(subscriptions: list[Subscription], calendar: CalendarService) -> list[Subscription]:

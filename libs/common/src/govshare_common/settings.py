@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # On one machine each service migrates its schema at start; on Kubernetes a Job runs `govshare migrate`
     # before the rollout and the replicas start with this false.
     migrate_at_start: bool = True
+    # The schema owner's URL, when the service's runtime connections (database_url) run as a narrower role:
+    # migrations and the owner's grants to that role run with it at start, then it is closed (audit-svc).
+    database_owner_url: str | None = None
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # Kafka topic names are prefixed so tests and several platforms can share one broker.
     topic_prefix: str = "govshare"
@@ -88,6 +91,9 @@ class Settings(BaseSettings):
     outbox_retention_days: int = 30
     relay_batch_size: int = 2000
     catchup_interval_seconds: float = 2.0
+    # Where the platform's key files live (one folder per purpose, e.g. audit-checkpoint/); a KMS or secret
+    # store mounted as files can take its place. Default: <home>/keys.
+    keyring_dir: str | None = None
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -148,6 +154,9 @@ class Settings(BaseSettings):
         gateway, whose public port never answers them), else its one port."""
         internal = self.service_urls.get(f"{name}-internal")
         return internal.rstrip("/") if internal else self.service_url(name)
+
+    def keyring(self) -> Path:
+        return Path(self.keyring_dir) if self.keyring_dir else Path(self.home) / "keys"
 
     def hash_key(self) -> bytes:
         """The current key for hashing personal identifiers (logs, access events, audit lookups)."""

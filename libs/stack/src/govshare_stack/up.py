@@ -19,11 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from govshare_common.database_roles import database_settings, provision
 from govshare_common.purpose_keys import MasterSecretRefused, check_master_secret
 from govshare_stack import demo, preflight, table
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
 from govshare_stack.errors import StackError, StartupFailed
-from govshare_stack.home import StackHome, new_password
+from govshare_stack.home import StackHome, new_password, new_secret
 from govshare_stack.infrastructure import InfrastructureWatch
 from govshare_stack.ports import pick_ports
 from govshare_stack.supervisor import ProgramSpec, ServiceProcess, Supervisor, service_specs
@@ -193,6 +196,8 @@ async def _run(
             raise StartupFailed(f"PostgreSQL 启动失败 / embedded PostgreSQL failed to start: {exc}") from None
     if stop.is_set():
         return 0
+    say("数据库角色 / one database role per service …")
+    role_urls = await _provision_roles(database_url, home)
 
     if external_kafka:
         bootstrap = external_kafka
@@ -216,14 +221,17 @@ async def _run(
         exclude=[gateway_port, running.broker.port if running.broker else 0],
     )
     port_of = {"gateway": gateway_port, **{s.name: p for s, p in zip(internal, ports[:-1], strict=True)}}
-    services = [ServiceProcess(s, port_of[s.name], home.log_of(s.name)) for s in specs]
+    services = [
+        ServiceProcess(s, port_of[s.name], home.log_of(s.name), env=_database_env(s.name, role_urls)) for s in specs
+    ]
     # The gateway's internal listener (its /internal/... routes, never served on the public port).
     service_urls = {s.name: s.url for s in services} | {"gateway-internal": f"http://127.0.0.1:{ports[-1]}"}
 
     child_env = dict(env_in)
+    # Only the administrator's URL, which no service gets: each has its own role's (_database_env).
+    child_env.pop("GOVSHARE_DATABASE_URL", None)
     child_env.update(
         GOVSHARE_HOME=str(home.root),
-        GOVSHARE_DATABASE_URL=database_url,
         GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         GOVSHARE_SERVICE_URLS=json.dumps(service_urls),
         **master_secret_env,
@@ -344,6 +352,24 @@ async def _run(
         await watching
     say()
     return 0
+
+
+async def _provision_roles(database_url: str, home: StackHome) -> dict[str, str]:
+    def password_of(login: str) -> str:
+        return home.secret(f"database-{login}", new_secret)[0]
+
+    try:
+        return await provision(database_url, password_of)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StartupFailed(
+            f"数据库角色创建失败 / could not create the services' database roles with "
+            f"{preflight.mask_url(database_url)}: {exc}. GOVSHARE_DATABASE_URL must be an account that may "
+            "create roles (CREATEROLE) and owns the database."
+        ) from None
+
+
+def _database_env(service: str, role_urls: dict[str, str]) -> dict[str, str]:
+    return {f"GOVSHARE_{k.upper()}": v for k, v in database_settings(service, role_urls).items()}
 
 
 async def _seed_demo(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govshare_common.clock import Clock
+from govshare_common.database_roles import login_of
 from govshare_common.db import UnitOfWork
 from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
@@ -18,7 +19,7 @@ from govshare_common.settings import Settings
 from audit_svc import chain_watch, events, ledger
 from audit_svc.events import registry
 from audit_svc.ingest import Ingest
-from audit_svc.ledger import WRITER_ROLE, Ledger
+from audit_svc.ledger import Ledger
 from audit_svc.routes import routers
 from audit_svc.signing import KeyStore
 
@@ -30,29 +31,47 @@ RETENTION_JOB = "audit-retention"
 RETENTION_INTERVAL_SECONDS = 6 * 3600.0
 PARTITIONS_JOB = "audit-partitions"
 PARTITIONS_INTERVAL_SECONDS = 3600.0
+SCHEMA = "audit"
 
 
-def _run_as_writer(app: FastAPI) -> None:
-    """Every pooled connection of this service runs as the append-only writer role (see migration 0002)."""
-    engine = app.state.db.engine
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _set_role(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.run_async(lambda conn: conn.execute(f"SET ROLE {WRITER_ROLE}"))
+class WriterRoleMissing(RuntimeError):
+    """audit-svc refuses to run with connections that could rewrite the log."""
 
 
-async def _reconnect_as_writer(app: FastAPI) -> None:
-    # Connections opened before the listener (migrations, calendar) leave the pool; new ones take the role.
-    await app.state.db.engine.dispose()
+async def _grant_writer(conn: AsyncConnection, settings: Settings) -> None:
+    if not settings.database_owner_url:
+        raise WriterRoleMissing(
+            "audit-svc runs its connections as the append-only writer role: set GOVSHARE_DATABASE_URL to the "
+            "writer's URL and GOVSHARE_DATABASE_OWNER_URL to the audit schema owner's (govshare up does both)."
+        )
+    writer = login_of(settings.database_url)
+    if not writer:
+        raise WriterRoleMissing("GOVSHARE_DATABASE_URL names no user: audit-svc's writer role must log in by name.")
+    await ledger.grant_writer(conn, writer, SCHEMA)
+
+
+async def _refuse_a_writer_that_can_rewrite(app: FastAPI) -> None:
+    async with app.state.db.engine.connect() as conn:
+        can = (
+            await conn.execute(
+                text(
+                    "SELECT has_table_privilege('audit_entry', 'UPDATE') OR has_table_privilege('audit_entry', "
+                    "'DELETE') OR has_table_privilege('audit_entry', 'TRUNCATE')"
+                )
+            )
+        ).scalar_one()
+    if can:
+        raise WriterRoleMissing(
+            "audit-svc's database role may update or delete audit entries; give it the writer role's URL "
+            "(a login role that is not the schema owner, a superuser or a member of either)."
+        )
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     the_ledger = Ledger()
     ingest = Ingest(the_ledger)
-    # Until the checkpoint key moves out of the database: wrapped as before, under a key signing.py derives
-    # from the master secret (the former internal secret), so existing data folders keep their key.
-    keys = KeyStore(settings.purpose_keys().legacy_secrets()[0].decode())
+    keys = KeyStore(settings.keyring())
 
     async def checkpoint(uow: UnitOfWork) -> None:
         signed = await ledger.sign_checkpoint(uow.conn, keys, now=uow.clock.now())
@@ -96,7 +115,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Job(RETENTION_JOB, RETENTION_INTERVAL_SECONDS, retention),
             Job(PARTITIONS_JOB, PARTITIONS_INTERVAL_SECONDS, upcoming_partitions),
         ],
-        on_startup=[_run_as_writer, _reconnect_as_writer],
+        on_migrated=[_grant_writer],
+        on_startup=[_refuse_a_writer_that_can_rewrite],
     )
     app = create_service_app(spec, settings, clock)
     ingest.app = app
