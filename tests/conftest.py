@@ -49,10 +49,13 @@ class Platform:
 
 @pytest.fixture
 def platform(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
-    """`async with platform("gateway", "catalog") as p:` runs those services for real."""
+    """`async with platform("gateway", "catalog") as p:` runs those services for real; `clocks` gives one
+    service a clock of its own (a request-svc living weeks ahead while tokens keep the real time)."""
 
     @asynccontextmanager
-    async def start(*names: str, clock: Clock | None = None, **settings: Any) -> AsyncIterator[Platform]:
+    async def start(
+        *names: str, clock: Clock | None = None, clocks: dict[str, Clock] | None = None, **settings: Any
+    ) -> AsyncIterator[Platform]:
         ports = {n: free_port() for n in MODULES}
         urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
         apps: dict[str, Any] = {}
@@ -60,7 +63,7 @@ def platform(make_settings: Callable[..., Settings]) -> Callable[..., Any]:
             for name in names:
                 module = importlib.import_module(f"{MODULES[name]}.app")
                 cfg = make_settings(service_urls=urls, admin_password=ADMIN_PASSWORD, **settings)
-                apps[name] = module.create_app(cfg, clock)
+                apps[name] = module.create_app(cfg, (clocks or {}).get(name, clock))
                 await stack.enter_async_context(serve(apps[name], ports[name]))
             yield Platform(apps, {n: urls[n] for n in names})
 

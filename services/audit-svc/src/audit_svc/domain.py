@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from govshare_common.errors import AppError, Conflict, ValidationFailed, field_error
+from govshare_common.sharing import PLATFORM_OFFICE
 from govshare_common.workdays import CHINA_TZ
 
 # 000 Art.25, 002 Art.23, 003 Art.39, 004 Art.33 ask for "限期整改" without a number; 10 working days is the
@@ -92,6 +93,14 @@ FACT_OF_EVENT: dict[str, tuple[FactKind, str]] = {
     "exchange.dispute.overdue": ("dispute_overdue", "provider_code"),
     "grant.issued": ("grant_issued", "provider_code"),
 }
+
+
+def fact_department(type_: str, data: dict[str, Any]) -> str | None:
+    """The department a fact counts for or against. A request's lateness is charged to whoever owed the
+    answer: the provider while it reviews or negotiates, the platform office at a coordination step."""
+    if type_ == "request.overdue" and data.get("awaiting") == "platform_office":
+        return PLATFORM_OFFICE
+    return _str(data.get(FACT_OF_EVENT[type_][1]))
 
 
 def fact_reference(type_: str, data: dict[str, Any], subject: str) -> str:

@@ -13,6 +13,7 @@ from govshare_common.calendar_store import CalendarService
 from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden, NotFound
+from govshare_common.sharing import PLATFORM_OFFICE
 
 from audit_svc import events
 from audit_svc.domain import NOTICE_DEADLINE_WD, NOTICE_STATUS_LABELS, VIOLATION_LABELS, next_notice_status
@@ -154,7 +155,9 @@ async def list_notices(
 
 async def answer(uow: UnitOfWork, principal: Principal, notice_id: str, *, text_: str) -> dict[str, Any]:
     notice = await get(uow, notice_id, lock=True)
-    if principal.department != notice["department_code"]:
+    addressee = notice["department_code"]
+    office_answers = addressee == PLATFORM_OFFICE and principal.has("platform_admin")
+    if principal.department != addressee and not office_answers:
         raise Forbidden("只能答复发给本部门的整改通知。", "You may answer only notices to your department.")
     next_notice_status(notice["status"], "answer")
     now = uow.clock.now()

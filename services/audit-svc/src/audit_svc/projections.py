@@ -17,7 +17,7 @@ from govshare_common.events import Envelope
 from govshare_common.workdays import china_today
 
 from audit_svc import notices
-from audit_svc.domain import FACT_OF_EVENT, VIOLATION_OF_FACT, describe_violation, fact_reference
+from audit_svc.domain import FACT_OF_EVENT, VIOLATION_OF_FACT, describe_violation, fact_department, fact_reference
 
 USAGE_KINDS = {"query", "export", "feed"}
 
@@ -121,9 +121,9 @@ def _day(value: Any, fallback: datetime) -> Any:
 
 
 async def _fact(uow: UnitOfWork, calendar: CalendarService, env: Envelope) -> None:
-    kind, field = FACT_OF_EVENT[env.type]
+    kind, _ = FACT_OF_EVENT[env.type]
     data = env.data
-    department = data.get(field)
+    department = fact_department(env.type, data)
     if not department:
         return
     reference = fact_reference(env.type, data, env.subject)

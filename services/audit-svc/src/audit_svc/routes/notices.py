@@ -16,7 +16,6 @@ from audit_svc import notices
 from audit_svc.domain import describe_violation
 from audit_svc.routes.common import (
     SUPERVISION,
-    DeptAdmin,
     Limit,
     Offset,
     PlatformAdmin,
@@ -75,8 +74,10 @@ async def get_notice(uow: UoW, notice_id: str, principal: Supervisor) -> dict[st
     return notice
 
 
-@router.post("/notices/{notice_id}/answer", summary="部门书面反馈整改情况（部门信息资源管理员）")
-async def answer_notice(uow: UoW, notice_id: str, body: AnswerBody, principal: DeptAdmin) -> dict[str, Any]:
+@router.post(
+    "/notices/{notice_id}/answer", summary="书面反馈整改情况（部门信息资源管理员；发给平台管理机构的由平台管理员）"
+)
+async def answer_notice(uow: UoW, notice_id: str, body: AnswerBody, principal: Reporter) -> dict[str, Any]:
     return await notices.answer(uow, principal, notice_id, text_=body.answer.strip())
 
 
