@@ -49,7 +49,7 @@ class Ingest:
         appended = await self.ledger.append(uow.conn, envelopes, now=uow.clock.now())
         if not appended.count:
             return
-        await projections.apply(uow, self.app.state.calendar, appended.envelopes)
+        await projections.apply(uow, self.app.state.calendar, self.app.state.profile, appended.envelopes)
         APPEND_SECONDS.observe(time.perf_counter() - started)
         now = uow.clock.now()
         newest: dict[str, Envelope] = {}

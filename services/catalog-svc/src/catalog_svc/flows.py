@@ -566,7 +566,9 @@ async def record_obligation(
     department_name: str | None,
     reason: str,
     description: str,
+    resource_ids: list[str],
 ) -> dict[str, Any]:
+    await _department_resources(uow, department_code, resource_ids)
     today = china_date(uow.clock)
     deadline = await calendar.add_working_days(
         uow, today, profile.catalog_update_wd, purpose=f"catalog update obligation of {department_code}"
@@ -583,11 +585,29 @@ async def record_obligation(
         "working_days": profile.catalog_update_wd,
         "due_on": deadline.due,
         "due_unknown_years": sorted(deadline.unknown_years),
+        "resource_ids": list(dict.fromkeys(resource_ids)),
     }
     await store.insert_obligation(uow.conn, row)
     result = await store.obligation(uow.conn, row["id"])
     assert result is not None
     return result
+
+
+async def _department_resources(uow: UnitOfWork, department: str, resource_ids: list[str]) -> None:
+    """The resources an obligation names are the department's own catalog entries."""
+    states = await store.resource_states(uow.conn, [r for r in resource_ids if store.is_uuid(r)])
+    problems = [
+        domain.FieldProblem(
+            f"resource_ids[{i}]",
+            "not_department_resource",
+            "该信息资源不存在，或不属于该部门。",
+            "No such resource of this department.",
+        )
+        for i, rid in enumerate(resource_ids)
+        if rid not in states or states[rid].provider_code != department
+    ]
+    if problems:
+        raise domain.violation(problems)
 
 
 async def mark_overdue_obligations(uow: UnitOfWork) -> None:

@@ -340,3 +340,43 @@ def recounted_deadline(before: WorkingCalendar, after: WorkingCalendar, *, today
         return due
     left = before.working_days_between(today, due).days
     return after.add_working_days(today, left).due
+
+
+# --- rights restrictions (001 Art.21) ------------------------------------------------------------------------
+
+
+def ensure_sanctions_in_profile(profile: Profile) -> None:
+    """Only a jurisdiction whose rules say so restricts a department's rights for a missed update cycle."""
+    if not profile.update_cycle_sanctions:
+        raise Conflict(
+            "本辖区规定未设未按更新时限更新信息的权益限制措施。",
+            "This jurisdiction's rules provide no restriction of rights for missed update cycles.",
+            code="sanctions_not_in_profile",
+        )
+
+
+def ensure_missed_update(lapses: Sequence[object], department: str) -> None:
+    """A restriction rests on a recorded lapse: a catalog update overdue or hosted data stale."""
+    if not lapses:
+        raise Conflict(
+            "该部门没有未按更新时限提供或更新信息的记录，不能限制其权益。",
+            "The department has no recorded missed update; its rights cannot be restricted.",
+            code="no_missed_update",
+            details={"department_code": department},
+        )
+
+
+def rights_restricted(reason: str, imposed_at: datetime, restriction_id: str) -> Forbidden:
+    return Forbidden(
+        f"本部门未按更新时限提供和更新信息，共享申请权益已被限制（{reason}），待平台管理机构解除后方可提出新的申请。",
+        f"Your department's rights are restricted for a missed update cycle ({reason}); no new share request "
+        "until the platform office lifts the restriction.",
+        code="rights_restricted",
+        details={"restriction_id": restriction_id, "reason": reason, "imposed_at": imposed_at.isoformat()},
+    )
+
+
+def not_yours_restriction() -> Forbidden:
+    return Forbidden(
+        "只能查看本部门的权益限制。", "You may see only your own department's restrictions.", code="not_yours"
+    )

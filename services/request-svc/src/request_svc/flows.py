@@ -14,8 +14,9 @@ from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Conflict, Forbidden, NotFound
 from govshare_common.profiles import Profile
+from govshare_common.sharing import PLATFORM_OFFICE
 
-from request_svc import domain, events, store
+from request_svc import domain, events, restrictions, store
 from request_svc.domain import Application, GrantTerms
 
 
@@ -86,6 +87,7 @@ async def submit(
     profile: Profile,
 ) -> str:
     now = uow.clock.now()
+    await restrictions.ensure_may_apply(uow, application.consumer_code)
     resource = await store.resource(uow.conn, resource_code)
     domain.check_application(resource, application, profile, now)
     assert resource is not None
@@ -541,7 +543,7 @@ async def revoke_grant(uow: UnitOfWork, principal: Principal, grant_id: str, *, 
             f"该授权已{domain.GRANT_STATES[g['status']]}。", f"The grant is already {g['status']}.", code="grant_ended"
         )
     now = uow.clock.now()
-    revoked_by = principal.department or "platform"
+    revoked_by = principal.department or PLATFORM_OFFICE
     await store.end_grant(
         uow.conn, grant_id, status="revoked", at=now, by=principal.subject, department=revoked_by, reason=reason
     )

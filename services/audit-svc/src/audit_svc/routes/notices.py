@@ -86,7 +86,13 @@ async def close_notice(
     request: Request, uow: UoW, notice_id: str, body: DecisionBody, principal: PlatformAdmin
 ) -> dict[str, Any]:
     return await notices.decide(
-        uow, request.app.state.calendar, principal, notice_id, action="close", note=body.note.strip()
+        uow,
+        request.app.state.calendar,
+        principal,
+        notice_id,
+        action="close",
+        note=body.note.strip(),
+        working_days=request.app.state.profile.rectification_wd,
     )
 
 
@@ -95,7 +101,13 @@ async def escalate_notice(
     request: Request, uow: UoW, notice_id: str, body: DecisionBody, principal: PlatformAdmin
 ) -> dict[str, Any]:
     return await notices.decide(
-        uow, request.app.state.calendar, principal, notice_id, action="escalate", note=body.note.strip()
+        uow,
+        request.app.state.calendar,
+        principal,
+        notice_id,
+        action="escalate",
+        note=body.note.strip(),
+        working_days=request.app.state.profile.rectification_wd,
     )
 
 
@@ -120,6 +132,7 @@ async def report_violation(request: Request, uow: UoW, body: ViolationReport, pr
         reference=f"report-{uuid.uuid4()}",
         description=describe_violation("use_beyond_purpose", data) + "；" + body.description.strip(),
         reported_by=principal.department or principal.subject,
+        profile=request.app.state.profile,
     )
     assert notice is not None
     return notice

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from request_svc.routes import grants, requests
+from request_svc.routes import grants, requests, restrictions
 
-routers: list[APIRouter] = [requests.router, grants.router]
+# restrictions first: its /api/v1/requests/restrictions paths must not be read as a request id
+routers: list[APIRouter] = [restrictions.router, requests.router, grants.router]
