@@ -110,9 +110,7 @@ class WalSource(Source):
         ]
         for i in range(0, max(len(changes), 1), 10_000):
             last = i + 10_000 >= len(changes)
-            await self.state.spool(
-                self.cfg.name, changes[i : i + 10_000], cursor=done if last else None
-            )
+            await self.state.spool(self.cfg.name, changes[i : i + 10_000], cursor=done if last else None)
         return len(changes)
 
     def _changes(self, tx: Transaction) -> list[Change]:
