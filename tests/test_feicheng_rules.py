@@ -44,6 +44,7 @@ async def test_feicheng_restricts_a_late_provider_settles_obligations_per_resour
 ) -> None:
     # exchange-svc lives three days ahead: the daily resource just published has missed its update cycle.
     exchange_clock = FrozenClock(datetime.now(UTC) + timedelta(days=3))
+    catalog_clock = FrozenClock(datetime.now(UTC))
     async with (
         platform(
             "gateway",
@@ -52,7 +53,7 @@ async def test_feicheng_restricts_a_late_provider_settles_obligations_per_resour
             "exchange",
             "audit",
             profile="feicheng",
-            clocks={"exchange": exchange_clock},
+            clocks={"exchange": exchange_clock, "catalog": catalog_clock},
         ) as p,
         p.client() as http,
     ):
@@ -210,6 +211,41 @@ async def test_feicheng_restricts_a_late_provider_settles_obligations_per_resour
         assert mine[0]["people"]["resource_administrator"]["name"] == "周科长"
         history = (await http.get(f"/api/v1/supervision/accountable/{PSB.code}/history", headers=psb)).json()
         assert [h["name"] for h in history["items"] if h["role"] == "resource_administrator"] == ["周科长", "孙科长"]
+
+        # Onboarded, each department owes its catalog within 15 working days (Art.10); PSB's first submission
+        # settled it, 民政局 compiled nothing: overdue, a notice, and a lapse a restriction can rest on.
+        async def onboarding() -> dict[str, str]:
+            r = await http.get("/api/v1/catalog/obligations", params={"limit": 100}, headers=admin)
+            return {o["department_code"]: o["status"] for o in r.json()["items"] if o["reason"] == "onboarded"}
+
+        owed = await onboarding()
+        assert owed[PSB.code] == "fulfilled" and owed[CIVIL.code] == "open" and len(owed) == len(departments())
+        catalog_clock.set(datetime.now(UTC) + timedelta(days=40))
+        assert await p.apps["catalog"].state.jobs.run_once("catalog-obligations-overdue")
+        assert (await onboarding())[CIVIL.code] == "overdue"
+
+        async def catalog_notices() -> set[str]:
+            r = await http.get(
+                "/api/v1/supervision/notices", params={"violation": "catalog_overdue", "limit": 100}, headers=admin
+            )
+            return {n["department_code"] for n in r.json()["items"]}
+
+        await eventually(lambda: _has(catalog_notices(), CIVIL.code), timeout=15.0)
+        assert PSB.code not in await catalog_notices()
+
+        async def civil_restricted() -> bool:
+            r = await http.post(
+                "/api/v1/requests/restrictions",
+                json={"department_code": CIVIL.code, "reason": "未按时编制目录"},
+                headers=admin,
+            )
+            return r.status_code == 201
+
+        await eventually(civil_restricted, timeout=15.0)
+
+
+async def _has(found: Any, member: str) -> bool:
+    return member in await found
 
 
 async def _total(listing: Any) -> int:

@@ -109,13 +109,28 @@ async def test_one_flow_rule_and_overdue_charged_to_whoever_owed_the_answer(plat
         }
         assert {name: await answer(direct, records, h) for name, h in cases.items()} == before
 
-        async def submitted(resource: str) -> dict[str, Any] | None:
-            r = await http.post(
-                "/api/v1/requests", json={"resource_code": resource, **APPLICATION}, headers=bearer(consumer)
-            )
+        letter = "关于申请协调共享刑事案件当事人信息的函：为核验社保待遇资格……"
+
+        async def submitted(resource: str, **extra: str) -> dict[str, Any] | None:
+            body = {"resource_code": resource, **APPLICATION, **extra}
+            r = await http.post("/api/v1/requests", json=body, headers=bearer(consumer))
             return r.json() if r.status_code == 201 else None  # once request-svc has read the catalog's events
 
-        coordinated = await eventually(lambda: submitted(code), timeout=15.0)
+        # Straight to 市信息化办, which takes a written application (Art.10, the step's written_application).
+        async def request_svc_knows() -> bool:
+            async with p.apps["request"].state.db.engine.connect() as conn:
+                q = text("SELECT count(*) FROM resource_projection WHERE code = :c")
+                return bool((await conn.execute(q, {"c": code})).scalar())
+
+        await eventually(request_svc_knows, timeout=15.0)
+        unwritten = await http.post(
+            "/api/v1/requests", json={"resource_code": code, **APPLICATION}, headers=bearer(consumer)
+        )
+        assert (
+            unwritten.status_code == 422 and unwritten.json()["details"]["fields"][0]["field"] == "written_application"
+        )
+        coordinated = await submitted(code, written_application=letter)
+        assert coordinated is not None
         assert coordinated["state"] == "escalated"  # not_shared: straight to 市信息化办
         approved = await http.post(f"/api/v1/requests/{coordinated['id']}/approve", json={}, headers=admin)
         assert approved.status_code == 200, approved.text
@@ -135,7 +150,7 @@ async def test_one_flow_rule_and_overdue_charged_to_whoever_owed_the_answer(plat
 
         # Two requests nobody answers: one the provider owes (conditional), one the coordinator owes (not_shared).
         provider_late = await eventually(lambda: submitted(late_code), timeout=15.0)
-        office_late = await submitted(code)
+        office_late = await submitted(code, written_application=letter)
         assert provider_late["state"] == "submitted" and office_late["state"] == "escalated"
         request_clock.set(datetime.now(UTC))
         assert await p.apps["request"].state.jobs.run_once("request-deadlines")

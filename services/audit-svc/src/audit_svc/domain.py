@@ -72,6 +72,8 @@ FactKind = Literal[
     "dispute_answered",
     "dispute_overdue",
     "grant_issued",
+    "major_decision_cited",
+    "major_decision_answered",
 ]
 
 # event type -> (fact kind, which payload field names the department the fact is about)
@@ -89,6 +91,10 @@ FACT_OF_EVENT: dict[str, tuple[FactKind, str]] = {
     "exchange.dispute.corrected": ("dispute_answered", "provider_code"),
     "exchange.dispute.overdue": ("dispute_overdue", "provider_code"),
     "grant.issued": ("grant_issued", "provider_code"),
+    # Beijing 004 Art.19: the consumer cited the source and asked; the provider answered.
+    "major_decision.requested": ("major_decision_cited", "consumer_code"),
+    "major_decision.consented": ("major_decision_answered", "provider_code"),
+    "major_decision.refused": ("major_decision_answered", "provider_code"),
 }
 
 
@@ -102,7 +108,7 @@ def fact_department(type_: str, data: dict[str, Any]) -> str | None:
 
 def fact_reference(type_: str, data: dict[str, Any], subject: str) -> str:
     """What the fact is about (one request, dispute, obligation, or a resource's missed cycle)."""
-    for key in ("request_id", "dispute_id", "obligation_id", "grant_id", "resource_id"):
+    for key in ("request_id", "dispute_id", "obligation_id", "decision_id", "grant_id", "resource_id"):
         if data.get(key):
             return str(data[key])
     if type_ == "exchange.resource.stale":
@@ -224,6 +230,8 @@ class Indicators:
     use_beyond_purpose: int = 0
     notices_opened: int = 0
     notices_unresolved: int = 0
+    major_decisions_cited: int = 0
+    major_decisions_answered: int = 0
 
 
 def score(ind: Indicators) -> dict[str, Any]:

@@ -27,6 +27,8 @@ _FACT_FIELDS = {
     "dispute_answered": "disputes_answered",
     "dispute_overdue": "disputes_overdue",
     "grant_issued": "grants_issued",
+    "major_decision_cited": "major_decisions_cited",
+    "major_decision_answered": "major_decisions_answered",
 }
 _USAGE_FIELDS = {"query": "queries", "export": "exports", "feed": "subscriptions"}
 

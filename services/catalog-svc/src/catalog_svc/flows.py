@@ -558,8 +558,8 @@ def _read_sheet(data: bytes, department: str | None) -> spreadsheet.ParsedSheet:
 
 async def record_obligation(
     uow: UnitOfWork,
-    principal: Principal,
     *,
+    recorded_by: str,
     calendar: Any,
     profile: Profile,
     department_code: str,
@@ -579,7 +579,7 @@ async def record_obligation(
         "department_name": department_name,
         "reason": reason,
         "description": description,
-        "recorded_by": principal.subject,
+        "recorded_by": recorded_by,
         "recorded_at": uow.clock.now(),
         "recorded_on": today,
         "working_days": profile.catalog_update_wd,
@@ -608,6 +608,27 @@ async def _department_resources(uow: UnitOfWork, department: str, resource_ids: 
     ]
     if problems:
         raise domain.violation(problems)
+
+
+async def department_onboarded(
+    uow: UnitOfWork, *, calendar: Any, profile: Profile, department_code: str, department_name: str | None
+) -> None:
+    """A department seen for the first time compiles its catalog within the profile's time (000 Art.9, 001
+    Art.10, 002 Art.6, 003 Art.8, 004 Art.9): an obligation naming no resource, settled by its first
+    submission, overdue — a violation — when none comes in time."""
+    if not await store.first_onboarding(uow.conn, department_code, at=uow.clock.now()):
+        return
+    await record_obligation(
+        uow,
+        recorded_by="system",
+        calendar=calendar,
+        profile=profile,
+        department_code=department_code,
+        department_name=department_name,
+        reason="onboarded",
+        description="部门接入平台后，应在规定时限内编制并报送本部门政务信息资源目录。",
+        resource_ids=[],
+    )
 
 
 async def mark_overdue_obligations(uow: UnitOfWork) -> None:

@@ -528,6 +528,20 @@ _OBLIGATION_COLUMNS = (
 )
 
 
+async def first_onboarding(conn: Any, code: str, *, at: datetime) -> bool:
+    """Record that the department was seen onboarded; False when it was seen before."""
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO department_onboarding (code, onboarded_at) VALUES (:c, :at) "
+                "ON CONFLICT (code) DO NOTHING RETURNING code"
+            ),
+            {"c": code, "at": at},
+        )
+    ).first()
+    return row is not None
+
+
 async def insert_obligation(conn: Any, row: dict[str, Any]) -> None:
     await conn.execute(
         text(

@@ -62,6 +62,7 @@ class Application:
     business_matter: str
     policy_basis: str | None
     valid_until_wanted: datetime | None
+    written_application: str | None = None  # the letter a step that asks for one (Xiangyang Art.10) receives
 
 
 def _blank(value: str | None) -> bool:
@@ -380,3 +381,20 @@ def not_yours_restriction() -> Forbidden:
     return Forbidden(
         "只能查看本部门的权益限制。", "You may see only your own department's restrictions.", code="not_yours"
     )
+
+
+def written_application(s: EscalationStep | None, text: str | None) -> str | None:
+    """The written application a step asks for (Xiangyang Art.10: 书面申请 to 市信息化办), required there;
+    elsewhere what the consumer wrote, if anything, is kept as it is."""
+    if s is not None and s.written_application and _blank(text):
+        raise _invalid(
+            [
+                field_error(
+                    "written_application",
+                    f"按本辖区规定，提请{s.label}须提交书面申请，请填写申请书正文。",
+                    f"This jurisdiction asks for a written application to this step ({s.name}); write it.",
+                    code="required",
+                )
+            ]
+        )
+    return text.strip() if text and text.strip() else None

@@ -39,6 +39,9 @@ TRANSFER_APPROVED = "transfer.approved"
 TRANSFER_REFUSED = "transfer.refused"
 RESTRICTION_IMPOSED = "restriction.imposed"
 RESTRICTION_LIFTED = "restriction.lifted"
+MAJOR_DECISION_REQUESTED = "major_decision.requested"
+MAJOR_DECISION_CONSENTED = "major_decision.consented"
+MAJOR_DECISION_REFUSED = "major_decision.refused"
 
 
 class RequestEvent(BaseModel):
@@ -81,6 +84,7 @@ class RequestEscalated(RequestEvent):
     step: str = Field(description="negotiation | coordinator | leading_group")
     step_label: str
     reason: str
+    written_application: bool = Field(default=False, description="a written application came with it")
 
 
 class RequestDecided(RequestEvent):
@@ -157,6 +161,17 @@ class TransferRefused(TransferEvent):
     reason: str
 
 
+class MajorDecisionEvent(BaseModel):
+    decision_id: str
+    grant_id: str
+    consumer_code: str
+    provider_code: str
+    resource_code: str
+    state: str = Field(description="pending | consented | refused")
+    reason: str | None
+    actor: str
+
+
 class RestrictionEvent(BaseModel):
     restriction_id: str
     department_code: str
@@ -186,6 +201,9 @@ for _type, _model, _description in (
     (TRANSFER_REFUSED, TransferRefused, "the platform office or the provider refused a transfer"),
     (RESTRICTION_IMPOSED, RestrictionEvent, "the platform office restricted a department's rights (001 Art.21)"),
     (RESTRICTION_LIFTED, RestrictionEvent, "the platform office lifted a department's restriction"),
+    (MAJOR_DECISION_REQUESTED, MajorDecisionEvent, "a consumer cited shared data in a major decision, asking consent"),
+    (MAJOR_DECISION_CONSENTED, MajorDecisionEvent, "the provider consented to its data's use in a major decision"),
+    (MAJOR_DECISION_REFUSED, MajorDecisionEvent, "the provider refused its data's use in a major decision"),
 ):
     registry.register(_type, _model, _description)
 

@@ -137,6 +137,9 @@ async def submit(
     if level >= 0:
         s = domain.step(profile, level)
         note = f"不予共享的信息资源，直接进入：{s.label if s else ''}"
+        letter = domain.written_application(s, application.written_application)
+        if letter:
+            note += f"。书面申请：{letter}"
     await store.add_history(
         uow.conn,
         request_id,
@@ -399,7 +402,14 @@ async def reject(uow: UnitOfWork, principal: Principal, request_id: str, *, reas
 
 
 async def escalate(
-    uow: UnitOfWork, principal: Principal, request_id: str, *, reason: str, calendar: CalendarService, profile: Profile
+    uow: UnitOfWork,
+    principal: Principal,
+    request_id: str,
+    *,
+    reason: str,
+    written_application: str | None,
+    calendar: CalendarService,
+    profile: Profile,
 ) -> None:
     """The consumer takes a refusal to the next step the profile names (negotiation, coordinator, leading group)."""
     row = await _load(uow, request_id)
@@ -408,6 +418,7 @@ async def escalate(
     level = domain.next_level(profile, row["state"], row["escalation_level"])
     s = domain.step(profile, level)
     assert s is not None
+    letter = domain.written_application(s, written_application)
     now, today = uow.clock.now(), china_date(uow.clock)
     due = await _deadline(uow, calendar, today, s.deadline_wd, f"escalation of {request_id}")
     await store.update_request(
@@ -430,7 +441,7 @@ async def escalate(
         actor=principal.subject,
         department=principal.department,
         at=now,
-        note=f"{s.label}：{reason}",
+        note=f"{s.label}：{reason}" + (f"。书面申请：{letter}" if letter else ""),
         due_date=due,
     )
     uow.emit(
@@ -442,6 +453,7 @@ async def escalate(
             step=s.name,
             step_label=s.label,
             reason=reason,
+            written_application=letter is not None,
         ),
     )
 

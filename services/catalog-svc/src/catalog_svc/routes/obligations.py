@@ -76,7 +76,7 @@ async def record(
 ) -> dict[str, Any]:
     return await flows.record_obligation(
         uow,
-        principal,
+        recorded_by=principal.subject,
         calendar=request.app.state.calendar,
         profile=prof,
         department_code=_department_code(body),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from request_svc.routes import grants, requests, restrictions
+from request_svc.routes import grants, major_decisions, requests, restrictions
 
-# restrictions first: its /api/v1/requests/restrictions paths must not be read as a request id
-routers: list[APIRouter] = [restrictions.router, requests.router, grants.router]
+# restrictions and major decisions first: their fixed paths must not be read as a request or grant id
+routers: list[APIRouter] = [restrictions.router, major_decisions.router, requests.router, grants.router]

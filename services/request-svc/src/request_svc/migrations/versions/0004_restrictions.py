@@ -1,4 +1,5 @@
-"""request: update lapses learnt from catalog and exchange events, and the rights restrictions (001 Art.21)."""
+"""request: update lapses learnt from catalog and exchange events, the rights restrictions (001 Art.21), and
+the major decisions that use shared data (004 Art.19)."""
 
 from alembic import op
 
@@ -39,3 +40,25 @@ def upgrade() -> None:
     )
     # One restriction in force per department at a time.
     op.execute("CREATE UNIQUE INDEX restriction_in_force ON restriction (department_code) WHERE lifted_at IS NULL")
+    # Shared data in a major decision (Beijing 004 Art.19): the source cited, the provider's consent asked.
+    op.execute(
+        """
+        CREATE TABLE major_decision (
+            id uuid PRIMARY KEY,
+            grant_id uuid NOT NULL,
+            consumer_code text NOT NULL,
+            provider_code text NOT NULL,
+            resource_code text NOT NULL,
+            title text NOT NULL,
+            description text NOT NULL,
+            source_citation text NOT NULL,
+            state text NOT NULL CHECK (state IN ('pending', 'consented', 'refused')),
+            reason text,
+            requested_by text NOT NULL,
+            requested_at timestamptz NOT NULL,
+            answered_by text,
+            answered_at timestamptz
+        )
+        """
+    )
+    op.execute("CREATE INDEX major_decision_parties ON major_decision (provider_code, consumer_code, state)")
