@@ -17,7 +17,7 @@ from govshare_common.settings import Settings
 from catalog_svc import flows
 from catalog_svc.domain import DomainError
 from catalog_svc.events import registry
-from catalog_svc.onboarding import onboarding_follower
+from catalog_svc.gateway_events import gateway_follower
 from catalog_svc.routes import routers
 
 OVERDUE_JOB = "catalog-obligations-overdue"
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
         routers=routers,
-        subscriptions=[onboarding_follower(lambda: holder["app"].state)],
+        subscriptions=[gateway_follower(lambda: holder["app"].state)],
         jobs=[Job(OVERDUE_JOB, OVERDUE_INTERVAL_SECONDS, flows.mark_overdue_obligations)],
     )
     app = create_service_app(spec, settings, clock)

@@ -15,10 +15,12 @@ from govshare_common.auth import Principal
 from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.profiles import Profile
+from govshare_common.workdays import WorkingCalendar, recounted_deadline
 
 from catalog_svc import domain, search, spreadsheet, store
 from catalog_svc.domain import FieldProblem, ResourceContent, ResourceState, RuleContext
 from catalog_svc.events import (
+    OBLIGATION_DEADLINE_MOVED,
     OBLIGATION_OVERDUE,
     PUBLISHED,
     RETURNED,
@@ -26,6 +28,7 @@ from catalog_svc.events import (
     UPDATED,
     WITHDRAWN,
     FieldChange,
+    ObligationDeadlineMoved,
     ObligationOverdue,
     ResourceEvent,
     ResourcePublished,
@@ -629,6 +632,34 @@ async def department_onboarded(
         description="部门接入平台后，应在规定时限内编制并报送本部门政务信息资源目录。",
         resource_ids=[],
     )
+
+
+async def recount_obligations(uow: UnitOfWork, before: WorkingCalendar, after: WorkingCalendar, *, year: int) -> int:
+    """A year's holidays entered or corrected: each open obligation's due date recounted on the new calendar
+    (workdays.recounted_deadline), no longer flagged for the year now known; each move emitted."""
+    today = china_date(uow.clock)
+    moved = 0
+    for row in await store.open_obligations(uow.conn):
+        due = row["due_on"]
+        new_due = recounted_deadline(before, after, today=today, due=due)
+        unknown = sorted(after.add_working_days(row["recorded_on"], row["working_days"]).unknown_years)
+        if new_due == due and unknown == sorted(row["due_unknown_years"] or []):
+            continue
+        await store.move_obligation_due(uow.conn, row["id"], due_on=new_due, unknown_years=unknown)
+        if new_due != due:
+            uow.emit(
+                OBLIGATION_DEADLINE_MOVED,
+                row["id"],
+                ObligationDeadlineMoved(
+                    obligation_id=row["id"],
+                    department_code=row["department_code"],
+                    previous_due_on=due,
+                    due_on=new_due,
+                    calendar_year=year,
+                ),
+            )
+            moved += 1
+    return moved
 
 
 async def mark_overdue_obligations(uow: UnitOfWork) -> None:

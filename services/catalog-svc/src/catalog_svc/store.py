@@ -528,6 +528,18 @@ _OBLIGATION_COLUMNS = (
 )
 
 
+async def open_obligations(conn: Any) -> list[dict[str, Any]]:
+    rows = await conn.execute(text(f"SELECT {_OBLIGATION_COLUMNS} FROM obligation WHERE status = 'open'"))
+    return [dict(r._mapping) for r in rows]
+
+
+async def move_obligation_due(conn: Any, obligation_id: str, *, due_on: date, unknown_years: list[int]) -> None:
+    await conn.execute(
+        text("UPDATE obligation SET due_on = :due, due_unknown_years = :years WHERE id = CAST(:id AS uuid)"),
+        {"id": obligation_id, "due": due_on, "years": unknown_years},
+    )
+
+
 async def first_onboarding(conn: Any, code: str, *, at: datetime) -> bool:
     """Record that the department was seen onboarded; False when it was seen before."""
     row = (

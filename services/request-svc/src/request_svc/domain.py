@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from govshare_common.errors import AppError, Conflict, Forbidden, ValidationFailed, field_error
 from govshare_common.profiles import EscalationStep, Profile
-from govshare_common.workdays import WorkingCalendar
 
 STATES: dict[str, str] = {
     "submitted": "待提供部门答复",
@@ -331,16 +330,6 @@ def not_yours() -> Forbidden:
         "You may see only requests your department made or must answer.",
         code="not_your_request",
     )
-
-
-def recounted_deadline(before: WorkingCalendar, after: WorkingCalendar, *, today: date, due: date) -> date:
-    """A running deadline after the calendar changed: the working days it still had under the old calendar,
-    counted again from today under the new one. Days already past keep the count they had; a deadline due
-    today or earlier is left alone (the overdue job settles it)."""
-    if due <= today:
-        return due
-    left = before.working_days_between(today, due).days
-    return after.add_working_days(today, left).due
 
 
 # --- rights restrictions (001 Art.21) ------------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""The gateway's department events: a department seen onboarded for the first time owes its catalog within
-the profile's time (flows.department_onboarded)."""
+"""What catalog-svc does with the gateway's events: a department seen onboarded for the first time owes its
+catalog within the profile's time (flows.department_onboarded); a year's holidays entered or corrected
+recounts the open update obligations (flows.recount_obligations), after the year is stored in this service's
+calendar copy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from govshare_common.calendar_store import YEAR_PUBLISHED, published_year_change
 from govshare_common.consumer import Subscription
 from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope
@@ -13,7 +16,7 @@ from govshare_common.events import Envelope
 from catalog_svc import flows
 
 
-def onboarding_follower(state: Callable[[], Any]) -> Subscription:
+def gateway_follower(state: Callable[[], Any]) -> Subscription:
     sub = Subscription(source="gateway")
 
     @sub.on("identity.department.changed")
@@ -28,5 +31,10 @@ def onboarding_follower(state: Callable[[], Any]) -> Subscription:
             department_code=str(env.data["code"]),
             department_name=env.data.get("name"),
         )
+
+    @sub.on(YEAR_PUBLISHED)
+    async def _year_published(env: Envelope, uow: UnitOfWork) -> None:
+        before, after, year = await published_year_change(state().calendar, uow, env)
+        await flows.recount_obligations(uow, before, after, year=year)
 
     return sub
