@@ -51,10 +51,13 @@ class Platform:
 @pytest.fixture
 def platform(make_settings: Callable[..., Settings], service_database_urls: dict[str, str]) -> Callable[..., Any]:
     """`async with platform("gateway", "catalog") as p:` runs those services for real, each connected to the
-    database as its own role."""
+    database as its own role; `clocks` gives one service a clock of its own (a request-svc living weeks ahead
+    while tokens keep the real time)."""
 
     @asynccontextmanager
-    async def start(*names: str, clock: Clock | None = None, **settings: Any) -> AsyncIterator[Platform]:
+    async def start(
+        *names: str, clock: Clock | None = None, clocks: dict[str, Clock] | None = None, **settings: Any
+    ) -> AsyncIterator[Platform]:
         ports = {n: free_port() for n in [*MODULES, "gateway-internal"]}
         urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
         apps: dict[str, Any] = {}
@@ -65,7 +68,7 @@ def platform(make_settings: Callable[..., Settings], service_database_urls: dict
                 module = importlib.import_module(f"{MODULES[name]}.app")
                 own_role = database_settings(name, service_database_urls)
                 cfg = make_settings(service_urls=urls, admin_password=ADMIN_PASSWORD, **{**own_role, **settings})
-                apps[name] = module.create_app(cfg, clock)
+                apps[name] = module.create_app(cfg, (clocks or {}).get(name, clock))
                 await stack.enter_async_context(serve(apps[name], ports[name]))
             shown = [*names, "gateway-internal"] if "gateway" in names else list(names)
             yield Platform(apps, {n: urls[n] for n in shown})

@@ -16,7 +16,7 @@ from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
-from audit_svc import chain_watch, events, ledger
+from audit_svc import chain_watch, events, ledger, reports, systems
 from audit_svc.events import registry
 from audit_svc.ingest import Ingest
 from audit_svc.ledger import Ledger
@@ -30,6 +30,9 @@ CHECKPOINT_INTERVAL_SECONDS = 300.0
 RETENTION_JOB = "audit-retention"
 RETENTION_INTERVAL_SECONDS = 6 * 3600.0
 PARTITIONS_JOB = "audit-partitions"
+# Reports are due on a day and legacy systems by a date: an hourly look finds a lapse the same day.
+REGISTERS_JOB = "audit-registers"
+REGISTERS_INTERVAL_SECONDS = 3600.0
 PARTITIONS_INTERVAL_SECONDS = 3600.0
 SCHEMA = "audit"
 
@@ -100,6 +103,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 ),
             )
 
+    async def registers(uow: UnitOfWork) -> None:
+        # Reports past their due date and legacy systems past theirs: the violations the registers show.
+        await reports.flag_missing(uow, app.state.calendar, app.state.profile)
+        await systems.flag_unconnected(uow, app.state.calendar, app.state.profile)
+
     async def upcoming_partitions(uow: UnitOfWork) -> None:
         await ledger.ensure_upcoming_months(the_ledger, uow.conn, now=uow.clock.now())
 
@@ -114,6 +122,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Job(CHECKPOINT_JOB, CHECKPOINT_INTERVAL_SECONDS, checkpoint),
             Job(RETENTION_JOB, RETENTION_INTERVAL_SECONDS, retention),
             Job(PARTITIONS_JOB, PARTITIONS_INTERVAL_SECONDS, upcoming_partitions),
+            Job(REGISTERS_JOB, REGISTERS_INTERVAL_SECONDS, registers),
         ],
         on_migrated=[_grant_writer],
         on_startup=[_refuse_a_writer_that_can_rewrite],
