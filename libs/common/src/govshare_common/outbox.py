@@ -181,7 +181,9 @@ class OutboxRelay:
                         pass
         finally:
             self.is_leader = False
-            await conn.close()
+            # Not close(): a query cancelled mid-flight would make it wait on the server; dropping the socket
+            # ends the session, and with it the leader's advisory lock, at once.
+            conn.terminate()
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         """Sequence newly committed rows, then publish everything sequenced but unpublished."""
