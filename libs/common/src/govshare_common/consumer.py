@@ -66,6 +66,9 @@ GAP_PATIENCE_SECONDS = 0.5
 FEED_CHUNK = 1000
 # Beyond this many events held behind a hole, the partition is paused on Kafka until the hole is filled.
 MAX_HELD = 20_000
+# A handler that fails is tried this many times (with each later batch or catch-up tick) before its event is
+# quarantined: a failure that only meant "too early" passes, a poison event does not hold its partition long.
+QUARANTINE_AFTER_FAILURES = 4
 
 Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 
@@ -157,6 +160,7 @@ class Inbox:
         self.feed = feed
         self.service = service
         self.subscriptions = {s.source: s for s in subscriptions}
+        self._failures: dict[tuple[str, int], int] = {}
 
     async def apply(
         self,
@@ -237,6 +241,16 @@ class Inbox:
                 handled += 1
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
+                tries = self._failures.get((source, env.seq), 0) + 1
+                if tries < QUARANTINE_AFTER_FAILURES:
+                    # Perhaps only early (an event of another aggregate it depends on is still on its way):
+                    # the partition waits and tries again with the next batch or tick.
+                    self._failures[(source, env.seq)] = tries
+                    log.warning("%s seq %d failed (%s), try %d; trying again", source, env.seq, error, tries)
+                    if handled:
+                        EVENTS_HANDLED.labels(self.service, source, via).inc(handled)
+                    return Applied(handled, cursor, [e for e in todo if e.seq >= env.seq] + held)
+                self._failures.pop((source, env.seq), None)
                 async with self.db.unit_of_work() as uow:
                     cursor = await self._lock_cursor(uow, source, partition)
                     if env.seq <= cursor:

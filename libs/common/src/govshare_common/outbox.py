@@ -181,14 +181,9 @@ class OutboxRelay:
                         pass
         finally:
             self.is_leader = False
-            # A graceful close waits for the server; one stuck behind a cancelled query must not hold up shutdown.
-            try:
-                await asyncio.wait_for(conn.close(), 5.0)
-            except TimeoutError:
-                conn.terminate()
-            except asyncio.CancelledError:
-                conn.terminate()
-                raise
+            # Not close(): a query cancelled mid-flight would make it wait on the server; dropping the socket
+            # ends the session, and with it the leader's advisory lock, at once.
+            conn.terminate()
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         """Sequence newly committed rows, then publish everything sequenced but unpublished."""
