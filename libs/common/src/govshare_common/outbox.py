@@ -146,6 +146,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         self._source_json = json.dumps(source)
+        self._conn: asyncpg.Connection | None = None
         self.is_leader = False
 
     async def run(self) -> None:
@@ -161,6 +162,7 @@ class OutboxRelay:
 
     async def _lead(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+        self._conn = conn
         try:
             key = lock_key(f"relay:{self.schema}")
             # Another replica may hold the lock and relay; poll it so this one takes over if that one dies.
@@ -184,6 +186,13 @@ class OutboxRelay:
             # Not close(): a query cancelled mid-flight would make it wait on the server; dropping the socket
             # ends the session, and with it the leader's advisory lock, at once.
             conn.terminate()
+            self._conn = None
+
+    def stop(self) -> None:
+        """Drop the relay's connection first, so a query in flight fails at once and the task cancelled after
+        this does not wait on the server (a shutdown that hung on it did)."""
+        if self._conn is not None:
+            self._conn.terminate()
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         """Sequence newly committed rows, then publish everything sequenced but unpublished."""

@@ -273,6 +273,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                         await result
             if runner is not None:
                 await runner.stop()
+            running_relay: OutboxRelay | None = getattr(app.state, "relay", None)
+            if running_relay is not None:
+                running_relay.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
