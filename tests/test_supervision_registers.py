@@ -127,6 +127,16 @@ async def test_xiangyang_reports_on_their_due_dates_published_evaluation_and_int
             r = await http.post(f"{SUPERVISION}/systems", json=body, headers=psb)
             assert r.status_code == 201, r.text
             assert r.json()["connect_by"] is None and r.json()["overdue"] is False  # Xiangyang sets no date
+        # The same name again is that system, pointed to, not a second one (nor a 500).
+        again = await http.post(
+            f"{SUPERVISION}/systems", json={"name": "人口信息管理系统", "status": "planned"}, headers=psb
+        )
+        assert again.status_code == 409 and again.json()["code"] == "system_exists", again.text
+        assert again.json()["details"]["system_id"] == next(
+            s["id"]
+            for s in (await http.get(f"{SUPERVISION}/systems", headers=psb)).json()["items"]
+            if s["name"] == "人口信息管理系统"
+        )
         metrics = (await http.get(f"{SUPERVISION}/metrics", headers=admin)).json()
         by_dept = {d["department_code"]: d for d in metrics["departments"]}
         assert (

@@ -17,7 +17,7 @@ from govshare_common.auth import Principal
 from govshare_common.calendar_store import CalendarService
 from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
-from govshare_common.errors import Forbidden, NotFound
+from govshare_common.errors import Conflict, Forbidden, NotFound
 from govshare_common.profiles import Profile
 
 from audit_svc import events, notices
@@ -58,12 +58,28 @@ async def save(
     connected_on: date | None,
     collaborative_apps: int,
 ) -> dict[str, Any]:
-    """Register a system (system_id None) or change one; the same name twice in a department is one system."""
+    """Register a system (system_id None) or change one; a department's systems have distinct names."""
     _own(principal, department)
     if system_id is not None:
         current = await get(uow, profile, system_id)
         _own(principal, current["department_code"])
         department = current["department_code"]
+    same_name = (
+        await uow.execute(
+            text(
+                "SELECT id::text FROM department_system WHERE department_code = :d AND name = :n "
+                "AND (CAST(:id AS uuid) IS NULL OR id <> CAST(:id AS uuid))"
+            ),
+            {"d": department, "n": name, "id": system_id},
+        )
+    ).scalar()
+    if same_name is not None:
+        raise Conflict(
+            "本部门已登记同名信息系统，请修改该系统的登记，或使用其他名称。",
+            "Your department already has a system of this name; change that one or choose another name.",
+            code="system_exists",
+            details={"system_id": same_name, "name": name},
+        )
     if status == "connected" and connected_on is None:
         connected_on = china_date(uow.clock)
     connected = connected_on if status == "connected" else None
