@@ -44,7 +44,14 @@ def audit_caught_up(stack: dict[str, Any], timeout: float = 90.0) -> int:
     while True:
         head = int(psql(stack, "SELECT last_seq FROM gateway.outbox_head"))
         pending = int(psql(stack, "SELECT count(*) FROM gateway.outbox WHERE seq IS NULL"))
-        logged = int(psql(stack, "SELECT coalesce(max(last_seq), 0) FROM audit.inbox WHERE source = 'gateway'"))
+        # Partitions are handled side by side: every seq up to the head must be in the log, not only the highest.
+        logged = int(
+            psql(
+                stack,
+                "SELECT count(DISTINCT seq) FROM audit.audit_entry WHERE source = "
+                "(SELECT source FROM audit.audit_entry WHERE type LIKE 'identity.%' LIMIT 1)",
+            )
+        )
         if not pending and logged == head:
             return head
         if time.monotonic() > deadline:

@@ -148,15 +148,20 @@ class OutboxRelay:
         self._source_json = json.dumps(source)
         self._conn: asyncpg.Connection | None = None
         self.is_leader = False
+        # Set by stop(). The loops check it, not only cancellation: Python 3.11's wait_for can swallow a
+        # cancel that arrives as the wake-up fires, and a relay that missed it would run (and retry) for ever.
+        self._stopping = False
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._lead()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database gone, lock lost: retry, the outbox keeps everything
                 self.is_leader = False
+                if self._stopping:
+                    return
                 log.warning("outbox relay for %s stopped (%s); retrying", self.schema, exc)
                 await asyncio.sleep(2.0)
 
@@ -166,14 +171,14 @@ class OutboxRelay:
         try:
             key = lock_key(f"relay:{self.schema}")
             # Another replica may hold the lock and relay; poll it so this one takes over if that one dies.
-            while True:
+            while not self._stopping:
                 if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
                     break
                 await asyncio.sleep(5.0)
             self.is_leader = True
             await conn.add_listener(notify_channel(self.schema), lambda *_: self._wakeup.set())
             await self._partition_old_rows(conn)
-            while True:
+            while not self._stopping:
                 self._wakeup.clear()
                 moved = await self.relay_once(conn)
                 if moved < self.batch_size:
@@ -191,6 +196,8 @@ class OutboxRelay:
     def stop(self) -> None:
         """Drop the relay's connection first, so a query in flight fails at once and the task cancelled after
         this does not wait on the server (a shutdown that hung on it did)."""
+        self._stopping = True
+        self._wakeup.set()
         if self._conn is not None:
             self._conn.terminate()
 
