@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import uvicorn
 from fastapi import FastAPI
 
+from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+
 T = TypeVar("T")
 
 
@@ -57,7 +59,15 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Start `app` (lifespan included) on 127.0.0.1:`port`; yields its base URL; stops it on exit."""
     port = port or free_port()
     server = _QuietServer(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+        )
     )
 
     async def run() -> None:

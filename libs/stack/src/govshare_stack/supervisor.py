@@ -16,6 +16,7 @@ from subprocess import Popen
 
 import httpx
 
+from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from govshare_stack import procs
 from govshare_stack.errors import StartupFailed
 from govshare_stack.ports import LOCALHOST, tcp_reachable
@@ -52,6 +53,8 @@ class ServiceSpec:
             "--port",
             str(port),
             "--no-access-log",
+            "--timeout-keep-alive",
+            str(SERVER_KEEP_ALIVE_SECONDS),
         ]
 
 

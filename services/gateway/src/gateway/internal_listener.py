@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+
 # Set in the ASGI scope of a request that arrived on the internal listener.
 SCOPE_KEY = "govshare.internal_listener"
 INTERNAL_PREFIX = "/internal/"
@@ -67,7 +69,13 @@ class InternalListener:
         self.host = _bind_host(parts.hostname or "127.0.0.1")
         self.port = parts.port or 80
         config = uvicorn.Config(
-            _OnlyInternal(app), host=self.host, port=self.port, lifespan="off", access_log=False, log_level="warning"
+            _OnlyInternal(app),
+            host=self.host,
+            port=self.port,
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None

@@ -24,6 +24,7 @@ from starlette.types import Receive, Send
 from yarl import URL
 
 from govshare_common.errors import AppError, Unavailable
+from govshare_common.keep_alive import CALLER_IDLE_SECONDS
 
 from gateway.domain import IDEMPOTENT_METHODS
 
@@ -114,7 +115,7 @@ class Upstream:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, keepalive_timeout=30.0),
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, keepalive_timeout=CALLER_IDLE_SECONDS),
                 timeout=self.timeout,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
@@ -163,7 +164,8 @@ class Upstream:
             except aiohttp.ClientError as exc:
                 if isinstance(exc.__cause__, BodyTooLarge):  # aiohttp wraps what the body stream raised
                     raise exc.__cause__ from None
-                if not isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)):
+                # A refused connect, or a connection reset or closed before the answer: the service is not answering.
+                if not isinstance(exc, (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)):
                     raise
                 if attempt + 1 < attempts:
                     continue
