@@ -71,6 +71,9 @@ async def test_feicheng_restricts_a_late_provider_settles_obligations_per_resour
             "provider_code": HRSS.code,
             "provider_name": HRSS.name,
             "category_name": "人社",
+            # Updated yearly: three days on it is not late, so only the police bureau's resource lapses
+            # whichever of the two exchange-svc has learnt of when the freshness job runs.
+            "update_cycle": "yearly",
         }
         wanted = await publish(http, hrss_resource, dept_admin=hrss, platform_admin=admin)
 

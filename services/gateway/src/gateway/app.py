@@ -59,7 +59,10 @@ async def _start(app: FastAPI) -> None:
     )
     app.state.rate_limiter = RateLimiter()
     app.state.upstreams = {
-        name: Upstream(name, settings.service_url(name), connect_timeout=1.0, read_timeout=timeout)
+        # A refused connection fails at once whatever this says; the wait matters only when a host does not
+        # answer at all, and must not be so short that one busy moment of the gateway's own loop turns a
+        # connection already made into a 504.
+        name: Upstream(name, settings.service_url(name), connect_timeout=3.0, read_timeout=timeout)
         for name, timeout in UPSTREAM_READ_TIMEOUTS.items()
     }
     journal = Path(settings.access_journal_dir or Path(settings.home) / "journal" / "gateway-access")
