@@ -16,6 +16,7 @@ from pathlib import Path
 import hypothesis
 import pytest
 
+from govshare_common.database_roles import provision
 from govshare_common.settings import Settings
 from govshare_common.testing import TokenIssuer
 from govshare_stack.embedded import Broker, EmbeddedPostgres, start_broker, start_postgres
@@ -63,6 +64,12 @@ def database_url(postgres: EmbeddedPostgres) -> Iterator[str]:
 
 
 @pytest.fixture
+async def service_database_urls(database_url: str) -> dict[str, str]:
+    """This test's database with every service's own role (govshare_common.database_roles): login -> URL."""
+    return await provision(database_url, lambda login: f"test-{login}-password")
+
+
+@pytest.fixture
 def make_settings(database_url: str, broker: Broker, tmp_path: Path) -> Callable[..., Settings]:
     """Settings for services in this test: its own database, its own topics, its own home folder (the
     gateway's access journal lives there), given service URLs."""
@@ -73,7 +80,7 @@ def make_settings(database_url: str, broker: Broker, tmp_path: Path) -> Callable
             "database_url": database_url,
             "kafka_bootstrap_servers": broker.bootstrap_servers,
             "topic_prefix": prefix,
-            "internal_secret": "test-internal-secret-0123456789abcdef",
+            "master_secret": "test-internal-secret-0123456789abcdef",
             "catchup_interval_seconds": 0.5,
             "log_json": False,
             "home": str(tmp_path / "home"),

@@ -119,6 +119,7 @@ async def run(rows: int, items: int) -> dict[str, Any]:
     try:
         port = free_port()
         settings = Settings(
+            master_secret="bench-master-secret-0123456789abcdef-0123",
             database_url=pg.create_database("bench"),
             kafka_bootstrap_servers=broker.bootstrap_servers,
             topic_prefix="bench",

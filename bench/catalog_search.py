@@ -461,6 +461,7 @@ async def run(n_resources: int, n_queries: int) -> dict[str, Any]:
         url = pg.create_database("bench")
         port = free_port()
         settings = Settings(
+            master_secret="bench-master-secret-0123456789abcdef-0123",
             database_url=url,
             kafka_bootstrap_servers=broker.bootstrap_servers,
             topic_prefix="bench",

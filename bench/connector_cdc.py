@@ -55,7 +55,7 @@ async def run(rows: int, seconds: int) -> dict[str, object]:
             database_url=url,
             kafka_bootstrap_servers=broker.bootstrap_servers,
             topic_prefix=prefix,
-            internal_secret="bench-internal-secret-0123456789abcdef",
+            master_secret="bench-internal-secret-0123456789abcdef",
             log_json=False,
             log_level="WARNING",
             **kw,

@@ -124,6 +124,7 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
         url = pg.create_database("bench")
         port = free_port()
         settings = Settings(
+            master_secret="bench-master-secret-0123456789abcdef-0123",
             database_url=url,
             kafka_bootstrap_servers=broker.bootstrap_servers,
             topic_prefix="bench",
@@ -187,7 +188,9 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
                         latencies.append((time.perf_counter() - t0) * 1000)
                         resp.raise_for_status()
                         assert resp.json()["total"] == 1
+        seal_cost = sealing_cost(rows, root / "bench-keys")
         return {
+            **seal_cost,
             "rows": n_rows,
             "batch_mb": round(len(first) / 2**20, 1),
             "ingest_insert_seconds": round(insert_s, 2),
@@ -208,6 +211,40 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
         broker.stop()
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def sealing_cost(rows: list[dict[str, Any]], keyring: Path) -> dict[str, Any]:
+    """Issue 14: what sealing personal data at rest costs the ingest, measured on the same rows in the same run —
+    the CPU of opening the stored row and sealing the new one (box + key and subject tokens), per row, against
+    the whole ingest's time per row above."""
+    from exchange_svc.domain.resources import HostedResource, Item
+    from exchange_svc.sealing import Sealer
+
+    resource = HostedResource(
+        code=CODE,
+        provider_code="p",
+        name="bench",
+        resource_class="base",
+        share_type="conditional",
+        format_category="database",
+        share_method_type="interface",
+        update_cycle="daily",
+        items=tuple(Item.from_catalog(i) for i in ITEMS),
+        declared_key=None,
+        status="published",
+    )
+    seal = Sealer(keyring).for_resource(resource)
+    t0 = time.process_time()
+    for row in rows:
+        seal.key(row["GMSFHM"])
+        seal.subject(row["GMSFHM"])
+        seal.open(seal.seal(row))
+    cpu = time.process_time() - t0
+    return {
+        "issue14_seal_cpu_seconds": round(cpu, 3),
+        "issue14_seal_rows_per_s": round(len(rows) / cpu) if cpu else None,
+        "issue14_seal_us_per_row": round(cpu / len(rows) * 1e6, 1),
+    }
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ GOAL_ADDED_P99_MS = 3.0
 C_BODY = '{"resource":"101001/0001","total":1,"items":[{"id":"r-0001","name":"example","status":"active"}]}'
 
 ADMIN_PASSWORD = "Bench-Passw0rd-2026"
-INTERNAL_SECRET = "bench-internal-secret-0123456789abcdef"
+MASTER_SECRET = "bench-internal-secret-0123456789abcdef"
 PROVIDER_BODY = "11320404014000001"  # 公安局 (the check character is computed)
 CONSUMER_BODY = "11320404014000002"  # 市场监管局
 RESOURCE_CODE = "101001/0001"
@@ -745,7 +745,7 @@ def main() -> int:
                     "console": nowhere,
                 }
             ),
-            GOVSHARE_INTERNAL_SECRET=INTERNAL_SECRET,
+            GOVSHARE_MASTER_SECRET=MASTER_SECRET,
             GOVSHARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
             GOVSHARE_ACCESS_JOURNAL_DIR=str(work / "journal"),
             GOVSHARE_LOG_LEVEL="WARNING",

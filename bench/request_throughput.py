@@ -39,7 +39,7 @@ from _common import machine_info, write_result  # noqa: E402
 
 NAME = "request_throughput"
 ADMIN_PASSWORD = "Bench-Passw0rd-2026"
-INTERNAL_SECRET = "bench-internal-secret-0123456789abcdef"
+MASTER_SECRET = "bench-internal-secret-0123456789abcdef"
 PROVIDER_BODY = "11320404014000001"  # 公安局
 CONSUMER_BODY = "11320404014000002"  # 人社局
 SERVICES = {"gateway": "gateway", "catalog": "catalog_svc", "request": "request_svc"}
@@ -273,7 +273,7 @@ def main() -> int:
             GOVSHARE_SERVICE_URLS=json.dumps(
                 {**urls, "exchange": nowhere, "audit": nowhere, "connector": nowhere, "console": nowhere}
             ),
-            GOVSHARE_INTERNAL_SECRET=INTERNAL_SECRET,
+            GOVSHARE_MASTER_SECRET=MASTER_SECRET,
             GOVSHARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
             GOVSHARE_LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",

@@ -8,12 +8,14 @@ does that work, in a browser context of its own, and every page it visits is scr
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from published_resources import demo_catalog
 
@@ -124,6 +126,29 @@ async def working_day_after(http: httpx.AsyncClient, token: str, day: str) -> st
         "/api/v1/platform/calendar/deadline", params={"start": day, "working_days": 1}, headers=bearer(token)
     )
     return str(r.json()["due"])
+
+
+async def enrolled_platform_admin(http: httpx.AsyncClient, admin_token: str, username: str) -> pyotp.TOTP:
+    """A new platform admin with a confirmed authenticator; returns that authenticator."""
+    r = await http.post(
+        "/api/v1/identity/users",
+        json={
+            "username": username,
+            "display_name": "平台值班员",
+            "roles": ["platform_admin"],
+            "password": DEMO_PASSWORD,
+        },
+        headers=bearer(admin_token),
+    )
+    assert r.status_code == 201, r.text
+    enrol = await http.post("/auth/second-factor/enrol", data={"username": username, "password": DEMO_PASSWORD})
+    assert enrol.status_code == 200, enrol.text
+    totp = pyotp.TOTP(enrol.json()["secret"])
+    confirmed = await http.post(
+        "/auth/second-factor/confirm", data={"username": username, "password": DEMO_PASSWORD, "otp": totp.now()}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return totp
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -344,6 +369,23 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
                 await expect(idle.page.get_by_role("button", name="登录")).to_be_visible()
                 await idle.shot("signed-out-after-idle")
                 assert idle.unexpected_errors() == []
+
+            # 8. An administrator with a second factor: the login page asks for the code, and the code admits.
+            authenticator = await enrolled_platform_admin(http, seeded["tokens"][PLATFORM_ADMIN], "office2")
+            context = await browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
+            page = await context.new_page()
+            await page.goto(base + "/console/")
+            await page.get_by_label("用户名").fill("office2")
+            await page.get_by_label("密码").fill(DEMO_PASSWORD)
+            await page.get_by_role("button", name="登录").click()
+            await expect(page.get_by_label("动态口令")).to_be_visible()
+            await page.screenshot(path=str(shots / "login-asks-for-code.png"))
+            # The code of the next time step: the one of this step was spent confirming the enrolment.
+            await page.get_by_label("动态口令").fill(authenticator.at(time.time() + 30))
+            await page.get_by_role("button", name="登录").click()
+            await expect(page.locator("[data-test=user]")).to_be_visible()
+            await page.screenshot(path=str(shots / "signed-in-with-code.png"))
+            await context.close()
             assert len(list(shots.glob("*.png"))) >= 30
         finally:
             await browser.close()

@@ -33,11 +33,16 @@ def alpha_spec() -> ServiceSpec:
     return ServiceSpec(name="alpha", title="测试生产者", migrations_dir=HERE / "alpha", registry=registry)
 
 
-def beta_spec() -> ServiceSpec:
+def beta_spec(failing: set[str] | None = None) -> ServiceSpec:
+    """beta records every alpha event it handles; its handler raises for the items named in `failing`
+    (a set the test may change while beta runs)."""
     sub = Subscription(source="alpha")
+    failing = failing if failing is not None else set()
 
     @sub.on("alpha.item.changed")
     async def record(env: Envelope, uow: UnitOfWork) -> None:
+        if env.subject in failing:
+            raise ValueError(f"cannot handle {env.subject} version {env.data['version']}")
         await uow.execute(
             text(
                 "INSERT INTO received (event_id, subject, version, seq) "
@@ -66,15 +71,16 @@ async def change_items(uow: UnitOfWork, items: dict[str, int]) -> None:
 
 @pytest.fixture
 def pipeline(make_settings: Callable[..., Settings]) -> Callable[[], Any]:
-    """Start alpha and beta on real ports: `async with pipeline() as (alpha, beta): ...`."""
+    """Start alpha and beta on real ports: `async with pipeline() as (alpha, beta): ...` (beta's handler fails
+    for the items in `failing`; other keywords are settings of both)."""
 
     @asynccontextmanager
-    async def start() -> AsyncIterator[tuple[Any, Any]]:
+    async def start(failing: set[str] | None = None, **overrides: Any) -> AsyncIterator[tuple[Any, Any]]:
         ports = {"alpha": free_port(), "beta": free_port(), "gateway": free_port()}
         urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
         async with AsyncExitStack() as stack:
-            alpha = create_service_app(alpha_spec(), make_settings(service_urls=urls))
-            beta = create_service_app(beta_spec(), make_settings(service_urls=urls))
+            alpha = create_service_app(alpha_spec(), make_settings(service_urls=urls, **overrides))
+            beta = create_service_app(beta_spec(failing), make_settings(service_urls=urls, **overrides))
             await stack.enter_async_context(serve(alpha, ports["alpha"]))
             await stack.enter_async_context(serve(beta, ports["beta"]))
             yield alpha, beta
@@ -85,3 +91,8 @@ def pipeline(make_settings: Callable[..., Settings]) -> Callable[[], Any]:
 @pytest.fixture
 def items() -> Callable[..., Any]:
     return change_items
+
+
+@pytest.fixture
+def alpha() -> Callable[[], ServiceSpec]:
+    return alpha_spec

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -31,12 +32,31 @@ SERVICE_MODULES = [
 SERVICE_NAMES = ["gateway", "catalog", "request", "exchange", "audit", "connector", "console"]
 
 
-def free_port() -> int:
-    import socket
+def worker_port_base() -> int:
+    """Each parallel test worker's own range of 200 ports, below the kernel's ephemeral range.
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    Several checkouts testing on one machine at once: GOVSHARE_TEST_PORT_BASE moves this one's ranges."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return int(os.environ.get("GOVSHARE_TEST_PORT_BASE", "20000")) + 200 * int(worker or 0)
+
+
+_next_public_port = itertools.count()
+
+
+def free_port() -> int:
+    """A free port for a platform's front door, from this worker's range (base+160 … base+199).
+
+    Not an ephemeral port (bind to 0): a test that kills the gateway leaves its port free until the gateway is
+    back, and any other worker's in-process service binding port 0 in that gap could take it — the restarted
+    gateway's callers would then be talking to somebody else's service."""
+    from govshare_stack.ports import port_is_free
+
+    base = worker_port_base() + 160
+    for _ in range(40):
+        port = base + next(_next_public_port) % 40
+        if port_is_free(port):
+            return port
+    raise RuntimeError(f"no free port in {base}…{base + 39}")
 
 
 def alive(pid: int | None) -> bool:
@@ -123,9 +143,7 @@ class GovshareRunner:
         env["PYTHONUNBUFFERED"] = "1"
         # Parallel test workers each start platforms: give each its own range of internal ports, or two runs
         # picking "the first free ones" at the same moment take the same ports.
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-        # Several checkouts testing on one machine at once: GOVSHARE_TEST_PORT_BASE moves this one's ranges.
-        base = int(os.environ.get("GOVSHARE_TEST_PORT_BASE", "20000")) + 200 * int(worker or 0)
+        base = worker_port_base()
         env["GOVSHARE_FIRST_INTERNAL_PORT"] = str(base)
         env["GOVSHARE_EMBEDDED_KAFKA_PORT"] = str(base + 150)  # not 9092, which every worker would prefer
         env.update(extra)

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from govshare_common.clock import Clock
+from govshare_common.database_roles import database_settings
 from govshare_common.events import Envelope, EventRegistry
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
@@ -76,8 +77,12 @@ class Audit:
         """Wait until audit-svc has logged `source` up to `seq`."""
         deadline = asyncio.get_running_loop().time() + wait_seconds
         while True:
-            got = await self.scalar("SELECT last_seq FROM audit_source_head WHERE source = :s", s=source) or 0
-            if got >= seq:
+            # Partitions are handled side by side, so the highest seq logged says nothing of the ones below it:
+            # every one of 1..seq must be in the log.
+            got = await self.scalar(
+                "SELECT count(DISTINCT seq) FROM audit_entry WHERE source = :s AND seq <= :n", s=source, n=seq
+            )
+            if (got or 0) >= seq:
                 return
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"audit logged {source} only up to {got} of {seq}")
@@ -102,7 +107,9 @@ class Audit:
 
 
 @pytest.fixture
-def audit(make_settings: Callable[..., Settings], issuer: TokenIssuer) -> Callable[..., Any]:
+def audit(
+    make_settings: Callable[..., Settings], issuer: TokenIssuer, service_database_urls: dict[str, str]
+) -> Callable[..., Any]:
     """`async with audit(clock=..., profile=...) as a:` runs audit-svc with request and exchange peers."""
 
     @asynccontextmanager
@@ -119,7 +126,10 @@ def audit(make_settings: Callable[..., Settings], issuer: TokenIssuer) -> Callab
                     peer_spec(name, registries[name]), make_settings(service_urls=urls), clock
                 )
                 await stack.enter_async_context(serve(running[name], int(urls[name].rsplit(":", 1)[1])))
-            app = create_app(make_settings(service_urls=urls, jwks_url=issuer.jwks_url, **overrides), clock)
+            own_role = database_settings("audit", service_database_urls)
+            app = create_app(
+                make_settings(service_urls=urls, jwks_url=issuer.jwks_url, **{**own_role, **overrides}), clock
+            )
             await stack.enter_async_context(serve(app, int(urls["audit"].rsplit(":", 1)[1])))
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=urls["audit"], timeout=60.0))
             yield Audit(app, running, http, issuer)

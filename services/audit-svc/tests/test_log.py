@@ -52,7 +52,7 @@ async def test_100k_events_logged_exactly_once_despite_redelivery_and_tampering_
         async with a.app.state.db.engine.begin() as conn:
             await conn.execute(text("UPDATE inbox SET last_seq = last_seq - 3000 WHERE source = 'exchange'"))
         await a.deliver("exchange", bulk[-3_000:])
-        assert await a.scalar("SELECT last_seq FROM inbox WHERE source = 'exchange'") == events
+        assert await a.scalar("SELECT max(last_seq) FROM inbox WHERE source = 'exchange'") == events
 
         logged = await a.scalar("SELECT count(*) FROM audit_entry WHERE source = 'exchange'")
         distinct = await a.scalar("SELECT count(DISTINCT seq) FROM audit_entry WHERE source = 'exchange'")
@@ -99,6 +99,19 @@ async def test_100k_events_logged_exactly_once_despite_redelivery_and_tampering_
                 await a.http.get("/api/v1/audit/verify", params={"from": 1, "to": removed - 1}, headers=a.auditor())
             ).json()
             assert before["ok"] is True and before["checked"] == removed - 1
+
+            # The watch of the tail since the latest checkpoint (the dashboard, the alert rule's gauge) sees an
+            # entry altered there.
+            async def watched() -> tuple[bool, str]:
+                status = (await a.http.get("/api/v1/supervision/chain-status", headers=a.auditor())).json()
+                return status["tail"]["ok"], (await a.http.get("/metrics")).text
+
+            ok, metrics = await watched()
+            assert ok is True and "govshare_audit_chain_verified 1.0" in metrics
+            async with owner.begin() as conn:
+                await conn.execute(text("UPDATE audit_entry SET body = body || 'x'::bytea WHERE position = 95000"))
+            ok, metrics = await watched()
+            assert ok is False and "govshare_audit_chain_verified 0.0" in metrics
         finally:
             await owner.dispose()
 
@@ -108,12 +121,14 @@ async def test_events_arrive_through_kafka_and_a_lost_cursor_does_not_log_them_t
         for start in range(0, 2_000, 500):
             await a.emit("exchange", [access(i) for i in range(start, start + 500)])
         await a.settle("exchange")
-        # The audit inbox loses its cursor: the consumer reads the last 700 again from the exchange feed.
+        # The audit inbox loses its cursors (one per partition): the consumer reads up to 700 of each again.
         async with a.app.state.db.engine.begin() as conn:
-            await conn.execute(text("UPDATE inbox SET last_seq = last_seq - 700 WHERE source = 'exchange'"))
+            await conn.execute(
+                text("UPDATE inbox SET last_seq = greatest(0, last_seq - 700) WHERE source = 'exchange'")
+            )
         await a.emit("exchange", [access(2_000)])
         await a.settle("exchange")
-        assert await a.scalar("SELECT last_seq FROM inbox WHERE source = 'exchange'") == 2_001
+        assert await a.scalar("SELECT max(last_seq) FROM inbox WHERE source = 'exchange'") == 2_001
         assert await a.scalar("SELECT count(*) FROM audit_entry") == 2_001
         assert await a.scalar("SELECT count(DISTINCT (source, seq)) FROM audit_entry") == 2_001
         via_kafka = await a.scalar(
@@ -123,12 +138,28 @@ async def test_events_arrive_through_kafka_and_a_lost_cursor_does_not_log_them_t
         assert (await a.http.get("/api/v1/audit/verify", headers=a.auditor())).json()["ok"] is True
 
 
-async def test_the_service_role_cannot_update_or_delete_audit_rows(audit) -> None:
+async def test_the_service_role_cannot_update_or_delete_audit_rows_nor_leave_its_role(audit) -> None:
     async with audit(peers=()) as a:
         await a.deliver("exchange", [envelope("exchange", i + 1, *access(i), at=AT) for i in range(10)])
         engine = a.app.state.db.engine
         async with engine.connect() as conn:
-            assert (await conn.execute(text("SELECT current_user"))).scalar_one() == "govshare_audit_writer"
+            database = (await conn.execute(text("SELECT current_database()"))).scalar_one()
+            assert (await conn.execute(text("SELECT session_user"))).scalar_one() == f"{database}_audit_writer"
+        # The writer logs in as itself and belongs to no role: there is nothing to switch to.
+        for switch in ("SET ROLE NONE", "RESET ROLE", "SET SESSION AUTHORIZATION DEFAULT"):
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(switch))
+                    await conn.execute(text("DELETE FROM audit_entry WHERE position = 3"))
+        for role in (f"{database}_audit", "postgres"):
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(f'SET ROLE "{role}"'))
+        # Nor can it drop this month of the log through the partition function: not six months old.
+        month = (await a.scalar("SELECT tableoid::regclass::text FROM audit_entry WHERE position = 3")).rsplit("_")[-1]
+        with pytest.raises(ProgrammingError, match="not six months old"):
+            async with engine.begin() as conn:
+                await conn.execute(text("SELECT drop_month_partitions(:s)"), {"s": month})
         for statement in (
             "UPDATE audit_entry SET body = body || 'x'::bytea WHERE position = 3",
             "DELETE FROM audit_entry WHERE position = 3",

@@ -65,7 +65,10 @@ class Platform:
 def platform(make_settings: Callable[..., Settings]) -> Callable[[], Any]:
     @asynccontextmanager
     async def start() -> AsyncIterator[Platform]:
-        urls = {n: f"http://127.0.0.1:{free_port()}" for n in (*MODULES, "audit", "connector", "console")}
+        urls = {
+            n: f"http://127.0.0.1:{free_port()}"
+            for n in (*MODULES, "audit", "connector", "console", "gateway-internal")
+        }
         p = Platform(urls, make_settings)
         try:
             for name in MODULES:

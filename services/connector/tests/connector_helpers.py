@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -90,8 +91,27 @@ class World:
         return {"Authorization": f"Bearer {await self.p.token(username, DEMO_PASSWORD)}"}
 
     async def exchange_rows(self, sql: str, **params: Any) -> list[Any]:
+        """Rows of exchange-svc's schema, with what it seals at rest (keys, subjects, personal values) opened."""
         async with self.p.apps["exchange"].state.db.engine.connect() as conn:
-            return list(await conn.execute(text(sql), {"c": self.code, **params}))
+            return [self._opened(r) for r in await conn.execute(text(sql), {"c": self.code, **params})]
+
+    def stored_keys(self, plain: str) -> list[str]:
+        """What a record key may be stored as (for `record_key = ANY(:k)`)."""
+        return self.p.apps["exchange"].state.sealer.lookups([plain])  # type: ignore[no-any-return]
+
+    def _opened(self, row: Any) -> SimpleNamespace:
+        sealer = self.p.apps["exchange"].state.sealer
+        out = dict(row._mapping)
+        for name in ("record_key", "subject"):
+            if isinstance(out.get(name), str):
+                out[name] = sealer.open_token(out[name])
+        for name in ("data", "before", "after"):
+            value = out.get(name)
+            if isinstance(value, dict) and "~" in value:
+                value = dict(value)
+                value.update(sealer.open_box(value.pop("~"), self.code))
+                out[name] = value
+        return SimpleNamespace(**out)
 
     async def changes(self) -> list[Any]:
         return await self.exchange_rows(

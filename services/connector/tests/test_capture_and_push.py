@@ -64,7 +64,8 @@ async def test_inserts_updates_and_deletes_arrive_in_order_and_the_platform_sees
             ]
             await eventually_equals(ops, expected)
             held = await world.exchange_rows(
-                "SELECT data FROM record WHERE resource_code = :c AND record_key = :k", k=a["sfzh"]
+                "SELECT data FROM record WHERE resource_code = :c AND record_key = ANY(:k)",
+                k=world.stored_keys(a["sfzh"]),
             )
             assert held[0].data == {
                 **{"GMSFHM": a["sfzh"], "MZ": "01"},

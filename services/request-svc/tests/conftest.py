@@ -96,7 +96,8 @@ def stack(make_settings: Callable[..., Settings], issuer: TokenIssuer) -> Callab
 
     @asynccontextmanager
     async def start(clock: Clock | None = None, **overrides: Any) -> AsyncIterator[Stack]:
-        ports = {"catalog": free_port(), "request": free_port(), "gateway": free_port()}
+        # exchange: request-svc follows its stale-data events; none run here, so its feed is a closed port.
+        ports = {"catalog": free_port(), "request": free_port(), "gateway": free_port(), "exchange": free_port()}
         urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
         async with AsyncExitStack() as es:
             catalog = create_catalog(make_settings(service_urls=urls, jwks_url=issuer.jwks_url, **overrides))

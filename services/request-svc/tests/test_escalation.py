@@ -23,14 +23,22 @@ async def test_xiangyang_written_application_to_the_coordinator_who_answers_in_t
         clock.set(at("2026-09-29"))
         assert fields_of(await s.act(rid, "escalate", s.consumer())) == {"reason": "required"}
         assert (await s.act(rid, "escalate", s.reviewer(), reason="x")).status_code == 403
-        escalated = await s.act(rid, "escalate", s.consumer(), reason="社保转移依法需要核验户籍信息")
+        # 市信息化办 takes a written application (Art.10): the reason alone is not one.
+        unwritten = await s.act(rid, "escalate", s.consumer(), reason="社保转移依法需要核验户籍信息")
+        assert fields_of(unwritten) == {"written_application": "required"}
+        letter = "关于申请协调共享户籍迁移登记信息的函：我局办理社保关系转移接续，依法需核验户籍信息……"
+        escalated = await s.act(
+            rid, "escalate", s.consumer(), reason="社保转移依法需要核验户籍信息", written_application=letter
+        )
         assert escalated.status_code == 200, escalated.text
         body = escalated.json()
+        assert letter in body["history"][-1]["note"]
         assert body["state"] == "escalated" and body["awaiting"] == "platform_office"
         assert body["escalation_step"]["name"] == "coordinator" and body["escalation_step"]["deadline_wd"] == 10
         assert body["due_date"] == "2026-10-19"  # 10 wd from 9-29 across 国庆 and the make-up Saturday
         event = (await s.events("request.escalated"))[0]["data"]
         assert event["step"] == "coordinator" and event["due_date"] == "2026-10-19" and event["level"] == 0
+        assert event["written_application"] is True
 
         # Now the provider has no say; the platform office decides, and its approval binds.
         refused = await s.act(rid, "approve", s.reviewer())
@@ -51,10 +59,10 @@ async def test_xiangyang_written_application_to_the_coordinator_who_answers_in_t
         # A coordinator's refusal is final in Xiangyang: there is no further level.
         rid2 = (await s.submit(code)).json()["id"]
         await s.act(rid2, "reject", s.reviewer(), reason="超出共享条件")
-        await s.act(rid2, "escalate", s.consumer(), reason="请协调")
+        await s.act(rid2, "escalate", s.consumer(), reason="请协调", written_application=letter)
         assert (await s.act(rid2, "reject", s.office())).status_code == 422
         assert (await s.act(rid2, "reject", s.office(), reason="确无共享依据")).json()["state"] == "rejected"
-        final = await s.act(rid2, "escalate", s.consumer(), reason="再次申请")
+        final = await s.act(rid2, "escalate", s.consumer(), reason="再次申请", written_application=letter)
         assert final.status_code == 409 and final.json()["code"] == "no_further_escalation"
 
 

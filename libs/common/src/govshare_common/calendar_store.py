@@ -196,6 +196,22 @@ class CalendarService:
         self._stamp = None
 
 
+async def published_year_change(
+    service: CalendarService, uow: Any, env: Envelope
+) -> tuple[WorkingCalendar, WorkingCalendar, int]:
+    """Apply a published year to this service's copy; the calendar before and after, and the year, for the
+    service to recount its stored deadlines (workdays.recounted_deadline)."""
+    before = await service.current()
+    published = YearPublished.model_validate(env.data)
+    await service.apply_published_year(uow, env)
+    after = before.with_year(
+        published.year,
+        {d.day: d.name for d in published.holidays},
+        {d.day: d.name for d in published.makeup_workdays},
+    )
+    return before, after, published.year
+
+
 def calendar_subscription(service: CalendarService) -> Subscription:
     sub = Subscription(source="gateway")
 

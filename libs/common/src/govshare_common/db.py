@@ -6,7 +6,6 @@ the events go to the service's outbox table in the same transaction, so a rollba
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from govshare_common.clock import Clock, SystemClock
-from govshare_common.events import EventRegistry, new_event
+from govshare_common.events import EventRegistry, new_event, new_event_id
 from govshare_common.settings import to_async_url
 from govshare_common.tracing import current_traceparent
 
@@ -54,8 +53,8 @@ class UnitOfWork:
 
     def emit(self, type_: str, subject: str, data: BaseModel | dict[str, Any]) -> str:
         """Record an event; it is written to the outbox when the unit of work flushes (same transaction)."""
-        payload = self.registry.validate(type_, data)
-        event_id = str(uuid.uuid4())
+        payload = self.registry.validate_json(type_, data)
+        event_id = new_event_id()
         if self._traceparent is False:
             self._traceparent = current_traceparent()  # one trace context per unit of work
         self._pending.append(

@@ -23,3 +23,32 @@ GAPS_FILLED = Counter(
     "govshare_feed_gap_events_total", "events read from a source's feed to fill a gap", ["service", "source"]
 )
 JOB_RUNS = Counter("govshare_job_runs_total", "periodic job runs", ["service", "job", "outcome"])
+RELAY_LAG = Gauge(
+    "govshare_outbox_relay_lag_seconds", "age of the oldest event in the outbox not yet published", ["schema"]
+)
+GAP_FILLS = Counter(
+    "govshare_feed_gap_fills_total",
+    "times a hole in a source partition was filled from its feed",
+    ["service", "source"],
+)
+CATCH_UP_READS = Counter(
+    "govshare_feed_catch_up_reads_total",
+    "reads of a source's feed by a consumer catching up (Kafka silent or behind)",
+    ["service", "source"],
+)
+QUARANTINED = Counter(
+    "govshare_events_quarantined_total", "events set aside because their handler failed", ["service", "source"]
+)
+QUARANTINE_HELD = Gauge(
+    "govshare_events_quarantine_held", "quarantined events waiting for a retry or a skip", ["service", "source"]
+)
+EVENTS_REFUSED = Counter(
+    "govshare_events_refused_total",
+    "messages on the broker refused as not genuine (bad signature, wrong source, malformed)",
+    ["service", "source", "reason"],
+)
+SNAPSHOT_REBUILDS = Counter(
+    "govshare_feed_snapshot_rebuilds_total",
+    "times a consumer behind the source's retention rebuilt a partition from the source's kept snapshot",
+    ["service", "source"],
+)

@@ -13,7 +13,8 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from govshare_common.outbox import PLATFORM_TABLES_DDL, lock_key
+from govshare_common.outbox import lock_key
+from govshare_common.pipeline_tables import PLATFORM_TABLES_DDL, upgrade_pipeline_tables
 
 
 def run_env(context: Any) -> None:
@@ -57,6 +58,10 @@ async def upgrade(engine: AsyncEngine, *, schema: str, migrations_dir: Path) -> 
     async with engine.begin() as conn:
         # Replicas starting together must not race on the same schema.
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"migrate:{schema}")})
-        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # Looked up first: a service role that owns its schema may not create schemas in the database.
+        exists = (await conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})).first()
+        if exists is None:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
         await conn.run_sync(_run)
+        await upgrade_pipeline_tables(conn)

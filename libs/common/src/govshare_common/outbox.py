@@ -12,50 +12,20 @@ import asyncio
 import json
 import logging
 import zlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from govshare_common.envelope_signing import SIGNATURE_HEADER, EnvelopeSigner
+from govshare_common.events import partition_for
 from govshare_common.kafka import EventProducer
-from govshare_common.metrics import OUTBOX_LAG, RELAY_PUBLISHED
+from govshare_common.metrics import OUTBOX_LAG, RELAY_LAG, RELAY_PUBLISHED
 
 log = logging.getLogger("govshare.outbox")
-
-PLATFORM_TABLES_DDL = [
-    """
-    CREATE TABLE outbox (
-        id bigserial PRIMARY KEY,
-        event_id uuid NOT NULL UNIQUE,
-        seq bigint UNIQUE,
-        type text NOT NULL,
-        subject text NOT NULL,
-        time timestamptz NOT NULL,
-        traceparent text,
-        data jsonb NOT NULL,
-        published_at timestamptz
-    )
-    """,
-    "CREATE INDEX outbox_unsequenced ON outbox (id) WHERE seq IS NULL",
-    "CREATE INDEX outbox_unpublished ON outbox (seq) WHERE seq IS NOT NULL AND published_at IS NULL",
-    """
-    CREATE TABLE outbox_head (
-        only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-        last_seq bigint NOT NULL
-    )
-    """,
-    "INSERT INTO outbox_head (only_row, last_seq) VALUES (true, 0)",
-    """
-    CREATE TABLE inbox (
-        source text PRIMARY KEY,
-        last_seq bigint NOT NULL,
-        last_event_id uuid,
-        updated_at timestamptz NOT NULL DEFAULT now()
-    )
-    """,
-]
 
 
 def notify_channel(schema: str) -> str:
@@ -67,31 +37,25 @@ def lock_key(name: str) -> int:
     return zlib.crc32(name.encode()) - 2**31
 
 
-_INSERT_MANY = text(
-    "INSERT INTO outbox (event_id, type, subject, time, traceparent, data) "
-    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:subjects AS text[]), "
-    "CAST(:times AS timestamptz[]), CAST(:traceparents AS text[]), CAST(:datas AS jsonb[]))"
-)
+_OUTBOX_COLUMNS = ["event_id", "type", "subject", "time", "traceparent", "data"]
 
 
 async def write_outbox(conn: AsyncConnection, schema: str, events: list[dict[str, Any]]) -> None:
-    # One statement with array parameters: a round trip per transaction, not per event.
-    await conn.execute(
-        _INSERT_MANY,
-        {
-            "ids": [e["event_id"] for e in events],
-            "types": [e["type"] for e in events],
-            "subjects": [e["subject"] for e in events],
-            "times": [e["time"] for e in events],
-            "traceparents": [e["traceparent"] for e in events],
-            "datas": [json.dumps(e["data"], ensure_ascii=False, separators=(",", ":")) for e in events],
-        },
+    """The unit of work's events into the outbox with one COPY on its own connection (same transaction);
+    each payload goes in as the JSON text it was serialised to when it was emitted."""
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    await driver.copy_records_to_table(
+        "outbox",
+        schema_name=schema,
+        columns=_OUTBOX_COLUMNS,
+        records=[(e["event_id"], e["type"], e["subject"], e["time"], e["traceparent"], e["data"]) for e in events],
     )
-    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(schema)})
+    await driver.execute("SELECT pg_notify($1, '')", notify_channel(schema))
 
 
 def envelope_dict(row: Any, source: str) -> dict[str, Any]:
-    """One outbox row as a CloudEvents envelope (the Envelope model's JSON form), for the feed and for Kafka."""
+    """One outbox row as a CloudEvents envelope (the Envelope model's JSON form), for the feed."""
     return {
         "specversion": "1.0",
         "id": str(row.event_id),
@@ -100,81 +64,123 @@ def envelope_dict(row: Any, source: str) -> dict[str, Any]:
         "time": row.time.isoformat(),
         "subject": row.subject,
         "seq": row.seq,
+        "partition": row.partition,
+        "prev": row.prev,
         "traceparent": row.traceparent,
         "datacontenttype": "application/json",
         "data": row.data,
     }
 
 
-async def read_feed(conn: AsyncConnection, *, source: str, after: int, limit: int) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            "SELECT event_id, seq, type, subject, time, traceparent, data FROM outbox "
-            "WHERE seq > :after ORDER BY seq LIMIT :limit"
-        ),
-        {"after": after, "limit": limit},
-    )
+_FEED_COLUMNS = "event_id, seq, partition, prev, type, subject, time, traceparent, data"
+
+
+async def read_feed(
+    conn: AsyncConnection, *, source: str, after: int, limit: int, partition: int | None = None
+) -> list[dict[str, Any]]:
+    if partition is None:
+        query = f"SELECT {_FEED_COLUMNS} FROM outbox WHERE seq > :after ORDER BY seq LIMIT :limit"
+    else:
+        query = f"SELECT {_FEED_COLUMNS} FROM outbox WHERE partition = :p AND seq > :after ORDER BY seq LIMIT :limit"
+    rows = await conn.execute(text(query), {"after": after, "limit": limit, "p": partition})
     return [envelope_dict(r, source) for r in rows]
 
 
-async def feed_bounds(conn: AsyncConnection) -> tuple[int, int]:
-    """(head, oldest): the last seq given out, and the oldest seq still kept."""
-    head = (await conn.execute(text("SELECT last_seq FROM outbox_head"))).scalar_one()
-    oldest = (await conn.execute(text("SELECT min(seq) FROM outbox WHERE seq IS NOT NULL"))).scalar_one()
-    return int(head), int(oldest if oldest is not None else head + 1)
+@dataclass(frozen=True)
+class FeedBounds:
+    head: int  # the last seq given out (in the partition asked for, or overall)
+    pruned_through: int  # events up to here may be gone, apart from each aggregate's newest
+
+
+async def feed_bounds(conn: AsyncConnection, partition: int | None = None) -> FeedBounds:
+    if partition is None:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT last_seq FROM outbox_head), "
+                    "(SELECT coalesce(max(pruned_through), 0) FROM outbox_partition_head)"
+                )
+            )
+        ).one()
+    else:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT coalesce(max(last_seq), 0), coalesce(max(pruned_through), 0) "
+                    "FROM outbox_partition_head WHERE partition = :p"
+                ),
+                {"p": partition},
+            )
+        ).one()
+    return FeedBounds(head=int(row[0]), pruned_through=int(row[1]))
 
 
 class OutboxRelay:
-    """Publishes one service's outbox to its Kafka topic, in seq order, at least once."""
+    """Publishes one service's outbox to its Kafka topic, in seq order, at least once.
+
+    It works on its own asyncpg connection (the one holding the leader's advisory lock): the relay is the
+    pipeline's hottest loop and needs none of the engine's per-statement machinery.
+    """
 
     def __init__(
         self,
-        engine: AsyncEngine,
         *,
         dsn: str,
         schema: str,
         source: str,
         topic: str,
         producer: EventProducer,
+        signer: EnvelopeSigner,
+        partitions: int,
         batch_size: int = 2000,
         poll_interval: float = 1.0,
     ) -> None:
-        self.engine = engine
         self.dsn = dsn
         self.schema = schema
         self.source = source
         self.topic = topic
         self.producer = producer
+        self.signer = signer
+        self.partitions = partitions
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self._wakeup = asyncio.Event()
+        self._source_json = json.dumps(source)
+        self._conn: asyncpg.Connection | None = None
         self.is_leader = False
+        # Set by stop(). The loops check it, not only cancellation: Python 3.11's wait_for can swallow a
+        # cancel that arrives as the wake-up fires, and a relay that missed it would run (and retry) for ever.
+        self._stopping = False
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._lead()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database gone, lock lost: retry, the outbox keeps everything
                 self.is_leader = False
+                if self._stopping:
+                    return
                 log.warning("outbox relay for %s stopped (%s); retrying", self.schema, exc)
                 await asyncio.sleep(2.0)
 
     async def _lead(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+        self._conn = conn
         try:
             key = lock_key(f"relay:{self.schema}")
             # Another replica may hold the lock and relay; poll it so this one takes over if that one dies.
-            while True:
+            while not self._stopping:
                 if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
                     break
                 await asyncio.sleep(5.0)
             self.is_leader = True
             await conn.add_listener(notify_channel(self.schema), lambda *_: self._wakeup.set())
-            while True:
+            await self._partition_old_rows(conn)
+            while not self._stopping:
                 self._wakeup.clear()
-                moved = await self.relay_once()
+                moved = await self.relay_once(conn)
                 if moved < self.batch_size:
                     try:
                         await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
@@ -182,69 +188,136 @@ class OutboxRelay:
                         pass
         finally:
             self.is_leader = False
-            await conn.close()
+            # Not close(): a query cancelled mid-flight would make it wait on the server; dropping the socket
+            # ends the session, and with it the leader's advisory lock, at once.
+            conn.terminate()
+            self._conn = None
 
-    async def relay_once(self) -> int:
+    def stop(self) -> None:
+        """Drop the relay's connection first, so a query in flight fails at once and the task cancelled after
+        this does not wait on the server (a shutdown that hung on it did)."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._conn is not None:
+            self._conn.terminate()
+
+    async def relay_once(self, conn: asyncpg.Connection) -> int:
         """Sequence newly committed rows, then publish everything sequenced but unpublished."""
-        await self._assign_seqs()
-        return await self._publish_pending()
+        await self._assign_seqs(conn)
+        moved = await self._publish_pending(conn)
+        await self._measure(conn)
+        return moved
 
-    async def _assign_seqs(self) -> int:
-        async with self.engine.begin() as conn:
-            head = (await conn.execute(text("SELECT last_seq FROM outbox_head FOR UPDATE"))).scalar_one()
-            result = await conn.execute(
-                text(
-                    "WITH todo AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM outbox "
-                    "WHERE seq IS NULL ORDER BY id LIMIT :n) "
-                    "UPDATE outbox o SET seq = :head + todo.rn FROM todo WHERE o.id = todo.id"
-                ),
-                {"n": self.batch_size, "head": head},
+    async def _partition_old_rows(self, conn: asyncpg.Connection) -> None:
+        """Rows sequenced before partitions existed get theirs, in seq order, so the partition feeds have
+        every event a consumer still needs."""
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, subject, seq FROM outbox WHERE seq IS NOT NULL AND partition IS NULL ORDER BY seq"
             )
-            count = result.rowcount or 0
-            if count:
-                await conn.execute(text("UPDATE outbox_head SET last_seq = last_seq + :n"), {"n": count})
-            return count
+            if rows:
+                await self._number(conn, [(r["id"], r["subject"], r["seq"]) for r in rows])
 
-    async def _publish_pending(self) -> int:
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT event_id, seq, type, subject, time, traceparent, data FROM outbox "
-                        "WHERE seq IS NOT NULL AND published_at IS NULL ORDER BY seq LIMIT :n"
-                    ),
-                    {"n": self.batch_size},
-                )
-            ).all()
+    async def _assign_seqs(self, conn: asyncpg.Connection) -> int:
+        async with conn.transaction():
+            head = await conn.fetchval("SELECT last_seq FROM outbox_head FOR UPDATE")
+            rows = await conn.fetch(
+                "SELECT id, subject FROM outbox WHERE seq IS NULL ORDER BY id LIMIT $1", self.batch_size
+            )
+            if rows:
+                await self._number(conn, [(r["id"], r["subject"], head + 1 + i) for i, r in enumerate(rows)])
+                await conn.execute("UPDATE outbox_head SET last_seq = $1", head + len(rows))
+            return len(rows)
+
+    async def _number(self, conn: asyncpg.Connection, rows: list[tuple[int, str, int]]) -> None:
+        """Give rows (id, subject, seq), in seq order, their seq, partition and the seq before them there."""
+        heads = dict(await conn.fetch("SELECT partition, last_seq FROM outbox_partition_head"))
+        parts, prevs = [], []
+        for _id, subject, seq in rows:
+            part = partition_for(subject, self.partitions)
+            parts.append(part)
+            prevs.append(heads.get(part, 0))
+            heads[part] = seq
+        await conn.execute(
+            "UPDATE outbox o SET seq = u.seq, partition = u.partition, prev = u.prev "
+            "FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::bigint[]) AS u(id, seq, partition, prev) "
+            "WHERE o.id = u.id",
+            [r[0] for r in rows],
+            [r[2] for r in rows],
+            parts,
+            prevs,
+        )
+        await conn.executemany(
+            "INSERT INTO outbox_partition_head (partition, last_seq) VALUES ($1, $2) "
+            "ON CONFLICT (partition) DO UPDATE SET last_seq = excluded.last_seq",
+            list(heads.items()),
+        )
+
+    async def _publish_pending(self, conn: asyncpg.Connection) -> int:
+        published = await conn.fetchval("SELECT published_seq FROM outbox_head")
+        rows = await conn.fetch(
+            "SELECT event_id::text, seq, partition, prev, type, subject, time, traceparent, data::text AS data "
+            "FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+            published,
+            self.batch_size,
+        )
         if not rows:
-            OUTBOX_LAG.labels(self.schema).set(0)
             return 0
-        await self.producer.publish(self.topic, [kafka_message(r, self.source) for r in rows])
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                text("UPDATE outbox SET published_at = now() WHERE seq BETWEEN :a AND :b AND published_at IS NULL"),
-                {"a": rows[0].seq, "b": rows[-1].seq},
-            )
+        await self.producer.publish(self.topic, [self.message(r) for r in rows])
+        await conn.execute("UPDATE outbox_head SET published_seq = $1", rows[-1]["seq"])
         RELAY_PUBLISHED.labels(self.schema).inc(len(rows))
         return len(rows)
 
+    async def _measure(self, conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(
+            "SELECT h.last_seq - h.published_seq + (SELECT count(*) FROM outbox WHERE seq IS NULL) AS depth, "
+            "extract(epoch FROM now() - least((SELECT min(time) FROM outbox WHERE seq IS NULL), "
+            "(SELECT time FROM outbox WHERE seq = h.published_seq + 1))) AS lag FROM outbox_head h"
+        )
+        OUTBOX_LAG.labels(self.schema).set(row["depth"])
+        RELAY_LAG.labels(self.schema).set(max(0.0, float(row["lag"] or 0.0)))
+
+    def message(self, row: Any) -> Message:
+        """(key, value, partition, headers) for one outbox row. The value is put together from the stored
+        JSON text of the payload — it was serialised once, when it was emitted — and signed."""
+        value = (
+            f'{{"specversion":"1.0","id":"{row["event_id"]}","source":{self._source_json},'
+            f'"type":{json_string(row["type"])},"time":"{row["time"].isoformat()}",'
+            f'"subject":{json_string(row["subject"])},"seq":{row["seq"]},'
+            f'"partition":{row["partition"]},"prev":{row["prev"]},'
+            f'"traceparent":{json.dumps(row["traceparent"])},"datacontenttype":"application/json",'
+            f'"data":{row["data"]}}}'
+        ).encode()
+        headers = [("ce_type", row["type"].encode()), (SIGNATURE_HEADER, self.signer.sign(value))]
+        if row["traceparent"]:
+            headers.append(("traceparent", row["traceparent"].encode()))
+        return row["subject"].encode(), value, row["partition"], headers
+
 
 async def prune_outbox(conn: AsyncConnection, *, now: datetime, retention_days: int) -> int:
-    """Drop published rows past the retention window; the feed then answers 410 for older positions."""
+    """Drop published rows past the retention window, but keep each aggregate's newest event: what stays is
+    a snapshot of every aggregate a consumer that fell behind rebuilds from. Each partition's head records
+    how far it was pruned, so the feed can tell such a consumer that it missed superseded events."""
     result = await conn.execute(
-        text("DELETE FROM outbox WHERE published_at IS NOT NULL AND time < :cutoff"),
+        text(
+            "WITH newest AS (SELECT max(seq) AS seq FROM outbox WHERE seq IS NOT NULL GROUP BY subject), "
+            "gone AS (DELETE FROM outbox o WHERE o.seq <= (SELECT published_seq FROM outbox_head) "
+            "AND o.time < :cutoff AND o.seq NOT IN (SELECT seq FROM newest) RETURNING o.partition, o.seq), "
+            "marks AS (UPDATE outbox_partition_head h SET pruned_through = greatest(h.pruned_through, g.upto) "
+            "FROM (SELECT partition, max(seq) AS upto FROM gone GROUP BY partition) g "
+            "WHERE h.partition = g.partition) "
+            "SELECT count(*) FROM gone"
+        ),
         {"cutoff": now - timedelta(days=retention_days)},
     )
-    return result.rowcount or 0
+    return int(result.scalar_one())
 
 
-Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
+def json_string(value: str) -> str:
+    """`value` as a JSON string; plain printable ASCII (nearly every type and aggregate id) needs no encoder."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
 
 
-def kafka_message(row: Any, source: str) -> Message:
-    """(key, value, headers) for one outbox row, built without a model per row (the relay's hot path)."""
-    envelope = envelope_dict(row, source)
-    headers = [("ce_type", row.type.encode()), ("ce_id", envelope["id"].encode())]
-    if row.traceparent:
-        headers.append(("traceparent", row.traceparent.encode()))
-    return row.subject.encode(), json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode(), headers
+Message = tuple[bytes, bytes, int, list[tuple[str, bytes]]]

@@ -72,6 +72,10 @@ class Profile(_Frozen):
     serves_adjacent_levels: bool = False
     first_access_filing_required: bool = False
     complaints: bool = False
+    # No seed sets a number for "限期整改" (000 Art.25, 002 Art.23, 003 Art.39, 004 Art.33) or for answering a
+    # written complaint (003 Art.41): 10 and 15 working days are the platform's defaults, set per jurisdiction.
+    rectification_wd: PositiveInt = 10
+    complaint_reply_wd: PositiveInt = 15
     log_retention_years: PositiveInt = 5
 
     yearly_report_due: MonthDay | None = None

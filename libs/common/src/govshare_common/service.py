@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,17 +32,21 @@ from govshare_common.calendar_store import PLATFORM_EVENTS, CalendarService, cal
 from govshare_common.clock import Clock, SystemClock
 from govshare_common.consumer import ConsumerRunner, FeedClient, Inbox, Subscription
 from govshare_common.db import Database, UnitOfWork, make_engine
+from govshare_common.envelope_signing import EnvelopeSigner, EnvelopeVerifier, signing_key_for
 from govshare_common.error_handlers import install_error_handlers
 from govshare_common.errors import AppError
 from govshare_common.events import EventRegistry, source_uri
 from govshare_common.input_guard import InputGuardMiddleware
 from govshare_common.internal_auth import require_internal
 from govshare_common.jobs import Job, JobRunner
-from govshare_common.kafka import EventProducer, broker_reachable
+from govshare_common.kafka import EventProducer, broker_reachable, security_from_settings
 from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from govshare_common.migrations import upgrade
 from govshare_common.outbox import OutboxRelay, feed_bounds, prune_outbox, read_feed
+from govshare_common.pipeline_admin import quarantine_router
 from govshare_common.profiles import load_profile
+from govshare_common.purpose_keys import MasterSecretRefused
+from govshare_common.quarantine import PIPELINE_EVENTS
 from govshare_common.revocations import Revocations, following_identity, prune_revocations
 from govshare_common.settings import Settings, to_async_url
 from govshare_common.tracing import exporting_spans, setup_logging, setup_tracing
@@ -60,6 +65,9 @@ class ServiceSpec:
     jobs: list[Job] = field(default_factory=list)
     # Called at start-up after migrations, with the app (to build service state on app.state).
     on_startup: list[Callable[[FastAPI], Any]] = field(default_factory=list)
+    # Run right after migrations on the schema owner's connection (the same transaction is not promised),
+    # e.g. to grant a narrower runtime role what it needs: `hook(conn, settings)`.
+    on_migrated: list[Callable[[AsyncConnection, Settings], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[FastAPI], Any]] = field(default_factory=list)
     uses_database: bool = True
     uses_broker: bool = True
@@ -132,19 +140,26 @@ def _platform_router(spec: ServiceSpec) -> APIRouter:
             _caller: Annotated[str, Depends(require_internal)],
             after: Annotated[int, Query(ge=0, le=BIGINT_MAX)] = 0,
             limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+            partition: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+            snapshot: bool = False,
         ) -> dict[str, Any]:
+            """Events after a seq, of one partition or all. Past the retention window only each aggregate's
+            newest event is kept: a reader that is behind gets 410 unless it asks for that snapshot."""
             async with request.app.state.db.engine.connect() as conn:
-                head, oldest = await feed_bounds(conn)
-                if after + 1 < oldest and after < head:
+                bounds = await feed_bounds(conn, partition)
+                if after < bounds.pruned_through and not snapshot:
                     raise AppError(
-                        "所请求的事件已超过保留期，无法补齐。",
-                        "The events after this position are past the outbox retention window.",
+                        "所请求的事件已超过保留期，无法补齐；请以快照方式（snapshot=true）重建。",
+                        "Events after this position are past the outbox retention window; rebuild from the "
+                        "snapshot (snapshot=true).",
                         code="feed_gone",
                         status=410,
-                        details={"after": after, "oldest_kept": oldest},
+                        details={"after": after, "pruned_through": bounds.pruned_through},
                     )
-                events = await read_feed(conn, source=source_uri(spec.name), after=after, limit=limit)
-            return {"events": events, "head": head}
+                events = await read_feed(
+                    conn, source=source_uri(spec.name), after=after, limit=limit, partition=partition
+                )
+            return {"events": events, "head": bounds.head, "pruned_through": bounds.pruned_through}
 
         @router.get("/internal/event-types", tags=["platform"], summary="本服务发出的事件类型及其数据结构")
         async def event_types(_caller: Annotated[str, Depends(require_internal)]) -> dict[str, Any]:
@@ -155,11 +170,19 @@ def _platform_router(spec: ServiceSpec) -> APIRouter:
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Refused here, before anything starts: a platform running on a missing, known or short secret would sign
+    # and hash everything with a key anyone could have.
+    try:
+        settings.purpose_keys()
+    except MasterSecretRefused as exc:
+        raise SystemExit(f"govshare {spec.name}: {exc}") from None
     clock = clock or SystemClock()
     setup_logging(spec.name, settings.log_level, settings.log_json)
     setup_tracing(spec.name)
     profile = load_profile(settings.profile, settings.profile_file)
     spec.registry.merge(PLATFORM_EVENTS)
+    spec.registry.merge(PIPELINE_EVENTS)
+    kafka_security = security_from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -170,9 +193,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
         engine = None
         try:
             if spec.uses_database:
+                await _migrate(spec, settings)
                 engine = make_engine(settings.database_url, pool_size=settings.database_pool_size, schema=spec.schema)
                 _instrument_engine(engine)
-                await upgrade(engine, schema=spec.schema, migrations_dir=spec.migrations_dir)
                 db = Database(
                     engine, schema=spec.schema, source=source_uri(spec.name), registry=spec.registry, clock=clock
                 )
@@ -180,14 +203,17 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                 app.state.calendar = CalendarService(db)
                 await app.state.calendar.reload()
 
-                producer = EventProducer(settings.kafka_bootstrap_servers, partitions=settings.topic_partitions)
+                producer = EventProducer(
+                    settings.kafka_bootstrap_servers, partitions=settings.topic_partitions, security=kafka_security
+                )
                 relay = OutboxRelay(
-                    engine,
                     dsn=database_dsn(settings),
                     schema=spec.schema,
                     source=source_uri(spec.name),
                     topic=settings.topic(spec.name),
                     producer=producer,
+                    signer=EnvelopeSigner(signing_key_for(settings.purpose_keys(), spec.name)),
+                    partitions=settings.topic_partitions,
                     batch_size=settings.relay_batch_size,
                 )
                 app.state.relay = relay
@@ -204,8 +230,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                     subscriptions = _with_calendar(subscriptions, app.state.calendar)
                 if subscriptions:
                     feed = FeedClient(
-                        {s.source: settings.service_url(s.source) for s in subscriptions},
-                        secret=settings.internal_secret.get_secret_value(),
+                        {s.source: settings.internal_url(s.source) for s in subscriptions},
+                        keys=settings.purpose_keys(),
                         caller=spec.name,
                     )
                     inbox = Inbox(db, feed, spec.name, subscriptions)
@@ -215,9 +241,15 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                         bootstrap=settings.kafka_bootstrap_servers,
                         group_id=f"{settings.topic_prefix}.{spec.name}",
                         topics={s.source: settings.topic(s.source) for s in subscriptions},
+                        verifier=EnvelopeVerifier(
+                            {s.source: signing_key_for(settings.purpose_keys(), s.source) for s in subscriptions}
+                        ),
                         partitions=settings.topic_partitions,
                         catchup_interval=settings.catchup_interval_seconds,
+                        security=kafka_security,
+                        session_timeout_ms=settings.consumer_session_timeout_ms,
                     )
+                    app.state.consumer = runner
                     tasks.append(asyncio.create_task(runner.run(), name="consumer"))
 
                 jobs = [*spec.jobs, _outbox_pruning_job(settings)]
@@ -241,6 +273,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                         await result
             if runner is not None:
                 await runner.stop()
+            running_relay: OutboxRelay | None = getattr(app.state, "relay", None)
+            if running_relay is not None:
+                running_relay.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -271,10 +306,27 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
     app.add_middleware(InputGuardMiddleware)  # inside the request context: its refusals carry the request id
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.include_router(_platform_router(spec))
+    if spec.uses_database:
+        app.include_router(quarantine_router(spec.name))
     for router in spec.routers:
         app.include_router(router)
     _instrument_app(app)
     return app
+
+
+async def _migrate(spec: ServiceSpec, settings: Settings) -> None:
+    """Migrations as the schema owner: the runtime URL itself, or the owner's URL kept for start-up only."""
+    owner = make_engine(settings.database_owner_url or settings.database_url, pool_size=1, schema=spec.schema)
+    try:
+        # On Kubernetes the Job before a rollout (`govshare migrate`) has done this; the hooks (the owner's grants
+        # to a narrower runtime role) still run, being idempotent.
+        if settings.migrate_at_start:
+            await upgrade(owner, schema=spec.schema, migrations_dir=spec.migrations_dir)
+        for hook in spec.on_migrated:
+            async with owner.begin() as conn:
+                await hook(conn, settings)
+    finally:
+        await owner.dispose()
 
 
 def _with_calendar(subscriptions: list[Subscription], calendar: CalendarService) -> list[Subscription]:

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import uvicorn
 from fastapi import FastAPI
 
+from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+
 T = TypeVar("T")
 
 
@@ -57,14 +59,35 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Start `app` (lifespan included) on 127.0.0.1:`port`; yields its base URL; stops it on exit."""
     port = port or free_port()
     server = _QuietServer(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+        )
     )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server stopped during start-up")
-        await asyncio.sleep(0.02)
+
+    async def run() -> None:
+        try:
+            await server.serve()
+        except SystemExit as exc:
+            # uvicorn exits the process when start-up fails; in a task that would stop the whole event loop
+            # (every later test of this worker with it), so it becomes this server's own error.
+            raise RuntimeError(f"{app.title} failed to start (exit {exc.code}); the log above says why") from None
+
+    task = asyncio.create_task(run())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("server stopped during start-up")
+            await asyncio.sleep(0.02)
+    except BaseException:
+        task.cancel()  # never leave a half-started server behind the test that gave up on it
+        raise
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -191,3 +191,14 @@ def china_today(now: datetime) -> date:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("china_today needs an aware datetime")
     return now.astimezone(CHINA_TZ).date()
+
+
+def recounted_deadline(before: WorkingCalendar, after: WorkingCalendar, *, today: date, due: date) -> date:
+    """A running deadline after the calendar changed: the working days it still had under the old calendar,
+    counted again from today under the new one. Days already past keep the count they had; a deadline due
+    today or earlier is left alone (the overdue jobs settle it). Every service with stored deadlines uses it
+    when a year's holidays are entered or corrected."""
+    if due <= today:
+        return due
+    left = before.working_days_between(today, due).days
+    return after.add_working_days(today, left).due

@@ -86,7 +86,13 @@ class EmbeddedPostgres:
         self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def is_running(self) -> bool:
-        return procs.pid_alive(self.pid)
+        """This server still runs: its pid is alive and is the one its data folder names (a pid reused by
+        another process after a stop is not ours to stop)."""
+        try:
+            owner = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+        except OSError:
+            return False
+        return owner == str(self.pid) and procs.pid_alive(self.pid)
 
     def stop(self, timeout: float = 30.0) -> None:
         """pg_ctl stop -m fast (active sessions are rolled back), falling back to signals."""

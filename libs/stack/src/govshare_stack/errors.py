@@ -13,3 +13,9 @@ class StartupFailed(StackError):
     """The stack was started but did not come up (a service crashed or was not ready in time). Exit 1."""
 
     exit_code = 1
+
+
+class BackupFailed(StackError):
+    """A backup or restore began and could not finish (pg_dump or pg_restore failed, positions differ). Exit 1."""
+
+    exit_code = 1

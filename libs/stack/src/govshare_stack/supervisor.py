@@ -16,6 +16,7 @@ from subprocess import Popen
 
 import httpx
 
+from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
 from govshare_stack import procs
 from govshare_stack.errors import StackError, StartupFailed
 from govshare_stack.ports import LOCALHOST, tcp_reachable
@@ -54,6 +55,8 @@ class ServiceSpec:
             "--port",
             str(port),
             "--no-access-log",
+            "--timeout-keep-alive",
+            str(SERVER_KEEP_ALIVE_SECONDS),
             *workers,
         ]
 
@@ -113,6 +116,8 @@ class ServiceProcess:
     last_probe: str = "not started"
     _log_offset: int = 0
     started_at: float = field(default_factory=time.time)
+    # This service's own settings on top of the platform's (its database role's URL).
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -139,7 +144,7 @@ class ServiceProcess:
             log.write(f"----- govshare: {self.name} on port {self.port}, {stamp} -----\n".encode())
             log.flush()
             self._log_offset = log.tell()
-            self.proc = procs.spawn(self.spec.argv(self.port), env=env, log=log)
+            self.proc = procs.spawn(self.spec.argv(self.port), env={**env, **self.env}, log=log)
         self.ready = False
         self.started_at = time.time()
         self.last_probe = "starting"

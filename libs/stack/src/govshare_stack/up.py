@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -18,6 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from govshare_common.database_roles import database_settings, provision
+from govshare_common.purpose_keys import MasterSecretRefused, check_master_secret
 from govshare_stack import demo, preflight, table
 from govshare_stack.dev_tls import LocalCA
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
@@ -76,6 +81,22 @@ def door_workers_from(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def trusted_proxies_from(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The callers whose X-Forwarded-For the door believes: the gateway's own rule (GOVSHARE_TRUSTED_PROXIES)."""
+    from govshare_common.settings import Settings
+
+    raw = environ.get("GOVSHARE_TRUSTED_PROXIES")
+    if not raw:
+        return tuple(Settings.model_fields["trusted_proxies"].get_default(call_default_factory=True))
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise StackError(f"GOVSHARE_TRUSTED_PROXIES must be a JSON list of addresses, got {raw!r}.")
+    return tuple(value)
+
+
 def first_internal_port_from(environ: Mapping[str, str]) -> int:
     return _port_setting(environ, "GOVSHARE_FIRST_INTERNAL_PORT", FIRST_INTERNAL_PORT, highest=65435)
 
@@ -121,6 +142,32 @@ class _Running:
         home.clear_stack(os.getpid())
 
 
+DEMO_SECOND_FACTOR_GRACE_HOURS = 24 * 365
+
+
+def new_master_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _master_secret_env(env_in: Mapping[str, str], home: StackHome) -> dict[str, str]:
+    """How the services get the master secret: as configured, else generated once into the data folder (and
+    passed as a file path, so the value is in no process's environment)."""
+    if env_in.get("GOVSHARE_MASTER_SECRET"):
+        check_master_secret(env_in["GOVSHARE_MASTER_SECRET"])
+        return {"GOVSHARE_MASTER_SECRET": env_in["GOVSHARE_MASTER_SECRET"]}
+    path = env_in.get("GOVSHARE_MASTER_SECRET_FILE") or ""
+    if not path:
+        # A data folder from before the master secret keeps the secret its keys and hashes were made with.
+        legacy = home.secrets / "internal-secret"
+        home.secret("master-secret", lambda: legacy.read_text().strip() if legacy.exists() else new_master_secret())
+        path = str(home.secrets / "master-secret")
+    try:
+        check_master_secret(Path(path).read_text().strip(), setting=f"the master secret in {path}")
+    except OSError as exc:
+        raise MasterSecretRefused(f"cannot read GOVSHARE_MASTER_SECRET_FILE {path}: {exc.strerror}") from None
+    return {"GOVSHARE_MASTER_SECRET_FILE": path}
+
+
 async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -> int:
     env_in = dict(os.environ if environ is None else environ)
     home = StackHome.from_env(env_in)
@@ -143,6 +190,11 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
             "Set GOVSHARE_HOME to a folder you can write to."
         ) from None
 
+    try:
+        master_secret_env = _master_secret_env(env_in, home)
+    except MasterSecretRefused as exc:
+        raise StackError(str(exc)) from None
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -150,7 +202,9 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
 
     running = _Running()
     try:
-        return await _run(options, env_in, home, gateway_port, external_db, external_kafka, stop, running)
+        return await _run(
+            options, env_in, master_secret_env, home, gateway_port, external_db, external_kafka, stop, running
+        )
     except StartupFailed as exc:
         # Said before the teardown messages, so the cause is not scrolled away behind them.
         print(f"govshare: {exc}", file=sys.stderr, flush=True)
@@ -164,6 +218,7 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
 async def _run(
     options: UpOptions,
     env_in: dict[str, str],
+    master_secret_env: dict[str, str],
     home: StackHome,
     gateway_port: int,
     external_db: str | None,
@@ -174,7 +229,6 @@ async def _run(
     started = datetime.now(UTC)
     say(f"govshare: 数据目录 / data folder {home.root}")
 
-    internal_secret = env_in.get("GOVSHARE_INTERNAL_SECRET") or home.secret("internal-secret", new_secret)[0]
     admin_password = env_in.get("GOVSHARE_ADMIN_PASSWORD")
     admin_password_created = False
     if not admin_password:
@@ -191,6 +245,8 @@ async def _run(
             raise StartupFailed(f"PostgreSQL 启动失败 / embedded PostgreSQL failed to start: {exc}") from None
     if stop.is_set():
         return 0
+    say("数据库角色 / one database role per service …")
+    role_urls = await _provision_roles(database_url, home)
 
     if external_kafka:
         bootstrap = external_kafka
@@ -209,12 +265,14 @@ async def _run(
     specs = service_specs(env_in)
     # nginx listens on the gateway port; the gateway (identity and the decision endpoint) is internal too.
     ports = pick_ports(
-        len(specs),
+        len(specs) + 1,
         range(first_internal_port_from(env_in), first_internal_port_from(env_in) + 100),
         exclude=[gateway_port, running.broker.port if running.broker else 0],
     )
-    port_of = {s.name: p for s, p in zip(specs, ports, strict=True)}
-    services = [ServiceProcess(s, port_of[s.name], home.log_of(s.name)) for s in specs]
+    port_of = {s.name: p for s, p in zip(specs, ports[:-1], strict=True)}
+    services = [
+        ServiceProcess(s, port_of[s.name], home.log_of(s.name), env=_database_env(s.name, role_urls)) for s in specs
+    ]
     internal_urls = {s.name: s.url for s in services}
     tls_cert, tls_key, client_ca = door_certificates(env_in, home)
     tls_port = (
@@ -235,19 +293,22 @@ async def _run(
             access_log=home.root / "journal" / "door-access" / "current.jsonl",
             error_log=home.log_of("nginx"),
             worker_processes=door_workers_from(env_in),
+            trusted_proxies=trusted_proxies_from(env_in),
         ),
         log_path=home.log_of("nginx"),
     )
     # What services call the gateway on (the console, on behalf of its user) is the door, like any client.
-    service_urls = {**internal_urls, "gateway": door.url}
+    # The gateway's internal listener (its /internal/... routes, never served at the door).
+    service_urls = {**internal_urls, "gateway": door.url, "gateway-internal": f"http://127.0.0.1:{ports[-1]}"}
 
     child_env = dict(env_in)
+    # Only the administrator's URL, which no service gets: each has its own role's (_database_env).
+    child_env.pop("GOVSHARE_DATABASE_URL", None)
     child_env.update(
         GOVSHARE_HOME=str(home.root),
-        GOVSHARE_DATABASE_URL=database_url,
         GOVSHARE_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         GOVSHARE_SERVICE_URLS=json.dumps(service_urls),
-        GOVSHARE_INTERNAL_SECRET=internal_secret,
+        **master_secret_env,
         GOVSHARE_ADMIN_PASSWORD=admin_password,
         GOVSHARE_ACCESS_JOURNAL_DIR=str(door.layout.access_log.parent),
         GOVSHARE_PROFILE=env_in.get("GOVSHARE_PROFILE") or DEFAULT_PROFILE,
@@ -256,6 +317,10 @@ async def _run(
     # Seven interpreters importing the same large dependency tree: without cached bytecode each one compiles
     # it from source (~4x slower start, measured 9.9 s → 2.6 s per service here), so let them write .pyc.
     child_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if options.demo:
+        # The demo's administrators sign in with their password for a year before they must enrol a second
+        # factor; a real platform keeps the default (24 hours from an account's creation).
+        child_env.setdefault("GOVSHARE_SECOND_FACTOR_GRACE_HOURS", str(DEMO_SECOND_FACTOR_GRACE_HOURS))
     # Services call each other on 127.0.0.1; an HTTP(S)_PROXY from the shell must not capture that.
     for key in ("NO_PROXY", "no_proxy"):
         existing = [h for h in child_env.get(key, "").split(",") if h]
@@ -378,6 +443,24 @@ async def _run(
         await watching
     say()
     return 0
+
+
+async def _provision_roles(database_url: str, home: StackHome) -> dict[str, str]:
+    def password_of(login: str) -> str:
+        return home.secret(f"database-{login}", new_secret)[0]
+
+    try:
+        return await provision(database_url, password_of)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StartupFailed(
+            f"数据库角色创建失败 / could not create the services' database roles with "
+            f"{preflight.mask_url(database_url)}: {exc}. GOVSHARE_DATABASE_URL must be an account that may "
+            "create roles (CREATEROLE) and owns the database."
+        ) from None
+
+
+def _database_env(service: str, role_urls: dict[str, str]) -> dict[str, str]:
+    return {f"GOVSHARE_{k.upper()}": v for k, v in database_settings(service, role_urls).items()}
 
 
 async def _seed_demo(

@@ -19,9 +19,6 @@ from govshare_common.identifiers import mask_name, mask_phone
 from audit_svc import events
 from audit_svc.domain import require
 
-# Art.41 asks for a written answer without a number; 15 working days matches the platform's other public replies
-# (Beijing's open-data demands, 004 Art.20).
-COMPLAINT_REPLY_WD = 15
 STATUS_LABELS = {"registered": "已登记", "handling": "办理中", "answered": "已书面答复"}
 
 _COLUMNS = (
@@ -43,12 +40,12 @@ def _shape(row: Any, principal: Principal, today: date) -> dict[str, Any]:
 
 
 async def register(
-    uow: UnitOfWork, calendar: CalendarService, principal: Principal, *, body: dict[str, Any]
+    uow: UnitOfWork, calendar: CalendarService, principal: Principal, *, body: dict[str, Any], reply_wd: int
 ) -> dict[str, Any]:
     complaint_id = str(uuid.uuid4())
     seq = (await uow.execute(text("SELECT nextval('complaint_number')"))).scalar_one()
     number = f"TS{body['received_on'].year}-{seq:05d}"
-    due = await calendar.add_working_days(uow, body["received_on"], COMPLAINT_REPLY_WD, purpose="书面投诉答复期限")
+    due = await calendar.add_working_days(uow, body["received_on"], reply_wd, purpose="书面投诉答复期限")
     await uow.execute(
         text(
             f"INSERT INTO complaint ({_COLUMNS}) VALUES (:id, :number, :name, :contact, :dept, :subject, :content, "

@@ -3,8 +3,8 @@ moves, and how a department's year is scored.
 
 Owns: the fields an audit entry is indexed by (who, whose data, which resource, which grant, which people),
 the evaluation indicators (R5.1, 000 Art.21, 002 Art.16–17, 003 Art.38, 004 Art.29) and the score formula,
-the violations that draw a rectification notice (R5.2) and the notice's state machine, the default notice
-deadline, and the periods reports cover. No I/O.
+the violations that draw a rectification notice (R5.2) and the notice's state machine, and the periods
+reports cover. A notice's deadline is the profile's (`rectification_wd`). No I/O.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from govshare_common.errors import AppError, Conflict, ValidationFailed, field_error
+from govshare_common.profiles import Profile
+from govshare_common.sharing import PLATFORM_OFFICE
 from govshare_common.workdays import CHINA_TZ
-
-# 000 Art.25, 002 Art.23, 003 Art.39, 004 Art.33 ask for "限期整改" without a number; 10 working days is the
-# platform's default, long enough for a department to act and answer in writing.
-NOTICE_DEADLINE_WD = 10
 
 # --- what an audit entry is indexed by ----------------------------------------------------------------------
 
@@ -74,6 +72,8 @@ FactKind = Literal[
     "dispute_answered",
     "dispute_overdue",
     "grant_issued",
+    "major_decision_cited",
+    "major_decision_answered",
 ]
 
 # event type -> (fact kind, which payload field names the department the fact is about)
@@ -91,12 +91,24 @@ FACT_OF_EVENT: dict[str, tuple[FactKind, str]] = {
     "exchange.dispute.corrected": ("dispute_answered", "provider_code"),
     "exchange.dispute.overdue": ("dispute_overdue", "provider_code"),
     "grant.issued": ("grant_issued", "provider_code"),
+    # Beijing 004 Art.19: the consumer cited the source and asked; the provider answered.
+    "major_decision.requested": ("major_decision_cited", "consumer_code"),
+    "major_decision.consented": ("major_decision_answered", "provider_code"),
+    "major_decision.refused": ("major_decision_answered", "provider_code"),
 }
+
+
+def fact_department(type_: str, data: dict[str, Any]) -> str | None:
+    """The department a fact counts for or against. A request's lateness is charged to whoever owed the
+    answer: the provider while it reviews or negotiates, the platform office at a coordination step."""
+    if type_ == "request.overdue" and data.get("awaiting") == "platform_office":
+        return PLATFORM_OFFICE
+    return _str(data.get(FACT_OF_EVENT[type_][1]))
 
 
 def fact_reference(type_: str, data: dict[str, Any], subject: str) -> str:
     """What the fact is about (one request, dispute, obligation, or a resource's missed cycle)."""
-    for key in ("request_id", "dispute_id", "obligation_id", "grant_id", "resource_id"):
+    for key in ("request_id", "dispute_id", "obligation_id", "decision_id", "grant_id", "resource_id"):
         if data.get(key):
             return str(data[key])
     if type_ == "exchange.resource.stale":
@@ -106,7 +118,15 @@ def fact_reference(type_: str, data: dict[str, Any], subject: str) -> str:
 
 # --- violations and rectification notices -----------------------------------------------------------------
 
-Violation = Literal["catalog_overdue", "data_stale", "request_overdue", "dispute_overdue", "use_beyond_purpose"]
+Violation = Literal[
+    "catalog_overdue",
+    "data_stale",
+    "request_overdue",
+    "dispute_overdue",
+    "use_beyond_purpose",
+    "report_missing",
+    "legacy_not_connected",
+]
 
 VIOLATION_LABELS: dict[str, tuple[str, str]] = {
     "catalog_overdue": ("未按时编制或更新政务信息资源目录", "catalog not compiled or updated on time"),
@@ -114,6 +134,11 @@ VIOLATION_LABELS: dict[str, tuple[str, str]] = {
     "request_overdue": ("未按时办理共享申请", "share request not answered on time"),
     "dispute_overdue": ("未按时核实处理数据疑义", "data dispute not answered on time"),
     "use_beyond_purpose": ("超出授权用途使用共享数据", "shared data used beyond its stated purpose"),
+    "report_missing": ("未按时报送年度报告或月度进展", "yearly report or monthly progress not submitted on time"),
+    "legacy_not_connected": (
+        "原有信息系统未按期接入共享交换平台",
+        "a legacy system not connected to the platform by the deadline",
+    ),
 }
 
 VIOLATION_OF_FACT: dict[str, Violation] = {
@@ -158,6 +183,9 @@ def describe_violation(violation: str, data: dict[str, Any]) -> str:
         ("due_date", "期限"),
         ("due_at", "应更新时间"),
         ("due_on", "期限"),
+        ("period", "报告期"),
+        ("system", "信息系统"),
+        ("connect_by", "接入期限"),
     ):
         if data.get(key) not in (None, ""):
             parts.append(f"{label}：{data[key]}")
@@ -202,6 +230,8 @@ class Indicators:
     use_beyond_purpose: int = 0
     notices_opened: int = 0
     notices_unresolved: int = 0
+    major_decisions_cited: int = 0
+    major_decisions_answered: int = 0
 
 
 def score(ind: Indicators) -> dict[str, Any]:
@@ -266,3 +296,101 @@ def period(year: int, month: int | None = None) -> Period:
 def require(condition: bool, error: AppError) -> None:
     if not condition:
         raise error
+
+
+# --- accountable people (000 Art.24, 001 Art.31) ----------------------------------------------------------
+
+PersonRole = Literal["head_of_department", "chief_data_officer", "resource_administrator"]
+PERSON_ROLES: dict[str, str] = {
+    "head_of_department": "主要负责人",
+    "chief_data_officer": "首席数据官",
+    "resource_administrator": "信息资源管理员",
+}
+
+
+def required_people(profile: Profile) -> tuple[str, ...]:
+    """Who a department must have on file: the first accountable (the head, or Zhonglou's chief data officer)
+    and, where the profile says (Feicheng Art.31), the resource administrator, filed with the platform office."""
+    roles: list[str] = [profile.accountable_role]
+    if profile.resource_administrator_on_file:
+        roles.append("resource_administrator")
+    return tuple(roles)
+
+
+def missing_people(profile: Profile, on_file: set[str]) -> list[str]:
+    return [r for r in required_people(profile) if r not in on_file]
+
+
+# --- department reports (002 Art.17, plan III.5; 004 Art.29) ---------------------------------------------
+
+ReportKind = Literal["yearly", "monthly"]
+REPORT_LABELS = {"yearly": "年度报告", "monthly": "月度进展"}
+
+
+def report_due(profile: Profile, kind: str, year: int, month: int | None) -> date:
+    """The day a report is due, or a 409 when the profile asks for no such report."""
+    if kind == "yearly":
+        if profile.yearly_report_due is None:
+            raise Conflict(
+                "本辖区规定未要求部门通过平台报送年度报告。",
+                "This jurisdiction's rules ask for no yearly report from departments.",
+                code="report_not_in_profile",
+                details={"kind": kind},
+            )
+        due = profile.yearly_report_due
+        return date(year, due.month, min(due.day, _last_day(year, due.month)))
+    if not profile.monthly_progress:
+        raise Conflict(
+            "本辖区规定未要求部门按月报送工作进展。",
+            "This jurisdiction's rules ask for no monthly progress from departments.",
+            code="report_not_in_profile",
+            details={"kind": kind},
+        )
+    if month is None:
+        raise ValidationFailed(
+            "月度进展须注明月份。",
+            "A monthly progress report names its month.",
+            details={"fields": [field_error("month", "请填写月份。", "Give the month.", code="required")]},
+        )
+    return date(year, month, _last_day(year, month))  # "每月月底前"
+
+
+def _last_day(year: int, month: int) -> int:
+    nxt = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    return (nxt - date(year, month, 1)).days
+
+
+def periods_past_due(profile: Profile, today: date) -> list[tuple[str, int, int | None, date]]:
+    """The latest yearly and monthly periods whose due date has passed by `today` (what the job checks)."""
+    found: list[tuple[str, int, int | None, date]] = []
+    if profile.yearly_report_due is not None:
+        for year in (today.year, today.year - 1):
+            due = report_due(profile, "yearly", year, None)
+            if due < today:
+                found.append(("yearly", year, None, due))
+                break
+    if profile.monthly_progress:
+        first = date(today.year, today.month, 1)
+        last_month = date(first.year - 1, 12, 1) if first.month == 1 else date(first.year, first.month - 1, 1)
+        found.append(("monthly", last_month.year, last_month.month, report_due(profile, "monthly", *_ym(last_month))))
+    return found
+
+
+def _ym(day: date) -> tuple[int, int]:
+    return day.year, day.month
+
+
+def period_label(kind: str, year: int, month: int | None) -> str:
+    return f"{year}年{month}月" if kind == "monthly" and month else f"{year}年度"
+
+
+# --- the systems register and Xiangyang's metrics (000 Art.11; 002 plan III.5) ----------------------------
+
+SystemStatus = Literal["planned", "integrated", "connected", "retired"]
+SYSTEM_STATUS_LABELS = {"planned": "待整合", "integrated": "已整合", "connected": "已接入平台", "retired": "已下线"}
+
+
+def legacy_overdue(profile: Profile, *, legacy: bool, status: str, today: date) -> bool:
+    """A legacy system still not connected after the profile's deadline (Zhonglou Art.11: by 2023-09-30)."""
+    deadline = profile.legacy_systems_connect_by
+    return deadline is not None and legacy and status in ("planned", "integrated") and today > deadline

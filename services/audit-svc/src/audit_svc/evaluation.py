@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from govshare_common.sharing import PLATFORM_OFFICE
+
 from audit_svc.domain import FORMULA, FORMULA_EN, Indicators, Period, rate, score
 
 _FACT_FIELDS = {
@@ -25,6 +27,8 @@ _FACT_FIELDS = {
     "dispute_answered": "disputes_answered",
     "dispute_overdue": "disputes_overdue",
     "grant_issued": "grants_issued",
+    "major_decision_cited": "major_decisions_cited",
+    "major_decision_answered": "major_decisions_answered",
 }
 _USAGE_FIELDS = {"query": "queries", "export": "exports", "feed": "subscriptions"}
 
@@ -96,7 +100,8 @@ async def indicators(conn: AsyncConnection, period: Period, department: str | No
 
 
 async def department_names(conn: AsyncConnection) -> dict[str, str]:
-    return {r.code: r.name for r in await conn.execute(text("SELECT code, name FROM department"))}
+    names = {r.code: r.name for r in await conn.execute(text("SELECT code, name FROM department"))}
+    return {PLATFORM_OFFICE: "平台管理机构", **names}
 
 
 def department_report(code: str, name: str | None, period: Period, ind: Indicators) -> dict[str, Any]:

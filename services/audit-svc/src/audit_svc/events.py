@@ -23,6 +23,12 @@ CHECKPOINT_SIGNED = "audit.checkpoint.signed"
 PARTITION_DROPPED = "audit.partition.dropped"
 COMPLAINT_REGISTERED = "audit.complaint.registered"
 COMPLAINT_ANSWERED = "audit.complaint.answered"
+NOTICE_DEADLINE_MOVED = "audit.notice.deadline_moved"
+COMPLAINT_DEADLINE_MOVED = "audit.complaint.deadline_moved"
+ACCOUNTABLE_CHANGED = "audit.accountable.changed"
+REPORT_SUBMITTED = "audit.report.submitted"
+EVALUATION_PUBLISHED = "audit.evaluation.published"
+SYSTEM_CHANGED = "audit.system.changed"
 
 
 class NoticeOpened(BaseModel):
@@ -37,6 +43,50 @@ class NoticeOpened(BaseModel):
     due_on: date
     source_event_id: str | None = Field(description="the event that showed the violation; null when reported")
     reported_by: str | None = Field(description="the department that reported a use beyond purpose")
+
+
+class DeadlineMoved(BaseModel):
+    id: str = Field(description="the notice's or complaint's id")
+    department_code: str | None
+    previous_due_on: date
+    due_on: date
+    calendar_year: int
+
+
+class AccountableChanged(BaseModel):
+    department_code: str
+    role: str = Field(description="head_of_department | chief_data_officer | resource_administrator")
+    name: str
+    title: str | None
+    actor: str
+
+
+class ReportSubmitted(BaseModel):
+    report_id: str
+    department_code: str
+    kind: str = Field(description="yearly | monthly")
+    year: int
+    month: int | None
+    due_on: date
+    late: bool
+    actor: str
+
+
+class EvaluationPublished(BaseModel):
+    year: int
+    departments: int
+    average_score: float | None
+    actor: str
+
+
+class SystemChanged(BaseModel):
+    system_id: str
+    department_code: str
+    name: str
+    legacy: bool
+    status: str
+    connected_on: date | None
+    actor: str
 
 
 class NoticeAnswered(BaseModel):
@@ -98,6 +148,12 @@ registry.register(CHECKPOINT_SIGNED, CheckpointSigned, "the audit chain head was
 registry.register(PARTITION_DROPPED, PartitionDropped, "a month of audit log past retention was dropped")
 registry.register(COMPLAINT_REGISTERED, ComplaintRegistered, "a written complaint was registered")
 registry.register(COMPLAINT_ANSWERED, ComplaintAnswered, "a written complaint was answered in writing")
+registry.register(NOTICE_DEADLINE_MOVED, DeadlineMoved, "a year's holidays entered moved a notice's deadline")
+registry.register(COMPLAINT_DEADLINE_MOVED, DeadlineMoved, "a year's holidays entered moved a complaint's deadline")
+registry.register(ACCOUNTABLE_CHANGED, AccountableChanged, "a department's accountable person was filed or changed")
+registry.register(REPORT_SUBMITTED, ReportSubmitted, "a department submitted its yearly report or monthly progress")
+registry.register(EVALUATION_PUBLISHED, EvaluationPublished, "the platform office published a yearly evaluation")
+registry.register(SYSTEM_CHANGED, SystemChanged, "a department's information system was registered or changed")
 
 
 def emit_checkpoint(uow: UnitOfWork, signed: dict[str, Any]) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from govshare_common.calendar_store import YEAR_PUBLISHED
+from govshare_common.calendar_store import YEAR_PUBLISHED, published_year_change
 from govshare_common.consumer import Subscription
 from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope
 
-from audit_svc import projections
+from audit_svc import deadlines, projections
 from audit_svc.ledger import Ledger
 
 SOURCES = ("gateway", "catalog", "request", "exchange", "audit")
@@ -49,7 +49,7 @@ class Ingest:
         appended = await self.ledger.append(uow.conn, envelopes, now=uow.clock.now())
         if not appended.count:
             return
-        await projections.apply(uow, self.app.state.calendar, appended.envelopes)
+        await projections.apply(uow, self.app.state.calendar, self.app.state.profile, appended.envelopes)
         APPEND_SECONDS.observe(time.perf_counter() - started)
         now = uow.clock.now()
         newest: dict[str, Envelope] = {}
@@ -83,8 +83,10 @@ class Ingest:
         self._batch(uow).append(env)
 
     async def handle_calendar_year(self, env: Envelope, uow: UnitOfWork) -> None:
-        """The gateway's calendar year: logged like everything else, and applied to this service's calendar."""
-        await self.app.state.calendar.apply_published_year(uow, env)
+        """The gateway's calendar year: logged like everything else, applied to this service's calendar, and
+        the running notice and complaint deadlines recounted on it."""
+        before, after, year = await published_year_change(self.app.state.calendar, uow, env)
+        await deadlines.recount(uow, before, after, year=year)
         await self.handle(env, uow)
 
     def subscriptions(self) -> list[Subscription]:

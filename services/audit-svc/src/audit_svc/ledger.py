@@ -2,9 +2,9 @@
 and retention.
 
 Appends are serialised on the chain head row (FOR UPDATE): one batch at a time computes its hashes in order in
-Python and writes them with one COPY. The service's connections run as `govshare_audit_writer`, a NOLOGIN role
-with only INSERT and SELECT on the log tables; creating and dropping monthly partitions is the only thing done
-as the schema owner (SET LOCAL ROLE NONE inside that transaction).
+Python and writes them with one COPY. The service's runtime connections log in as the writer role, a member of
+no other role, with only INSERT and SELECT on the log tables (`grant_writer`, run by the schema owner at start);
+monthly partitions are made and dropped through the owner's two checking functions (migration audit_0004).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from audit_svc.signing import KeyStore, checkpoint_message, verify_signature
 
 log = logging.getLogger("govshare.audit.ledger")
 
-WRITER_ROLE = "govshare_audit_writer"
 LOG_TABLES = ("audit_entry", "audit_subject")
+# INSERT and SELECT only: the log, its subject index, checkpoints, the public keys and the retention record.
+APPEND_ONLY = ("audit_entry", "audit_subject", "audit_checkpoint", "audit_signing_key", "audit_partition_drop")
+PARTITION_FUNCTIONS = ("add_month_partitions(text, timestamptz, timestamptz)", "drop_month_partitions(text)")
 ENTRY_COLUMNS = (
     "position",
     "recorded_at",
@@ -46,6 +48,30 @@ ENTRY_COLUMNS = (
     "hash",
 )
 VERIFY_CHUNK = 20_000
+
+
+async def grant_writer(conn: AsyncConnection, writer: str, schema: str) -> None:
+    """What the writer role may do, granted afresh at every start by the schema owner (so a table added by a
+    later migration is covered): everything on the service's working tables, only SELECT and INSERT on the
+    log's, only SELECT on a monthly partition directly, and the two partition functions."""
+    role = '"' + writer.replace('"', '""') + '"'
+    await conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO {role}'))
+    tables = await conn.execute(
+        text(
+            "SELECT c.relname, c.relispartition FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :s AND c.relkind IN ('r', 'p')"
+        ),
+        {"s": schema},
+    )
+    for table, partition in tables.all():
+        await conn.execute(text(f"REVOKE ALL ON {table} FROM {role}"))
+        rights = "SELECT" if partition else "SELECT, INSERT" if table in APPEND_ONLY else "ALL"
+        await conn.execute(text(f"GRANT {rights} ON {table} TO {role}"))
+    await conn.execute(text(f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO {role}'))
+    for function in PARTITION_FUNCTIONS:
+        # PUBLIC may execute a new function; a restore without its ACLs would leave it so.
+        await conn.execute(text(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC"))
+        await conn.execute(text(f"GRANT EXECUTE ON FUNCTION {function} TO {role}"))
 
 
 def month_start(at: datetime) -> datetime:
@@ -84,18 +110,6 @@ class Ledger:
 
     _months: set[datetime] = field(default_factory=set)
 
-    async def as_owner(self, conn: AsyncConnection, statements: Sequence[str]) -> None:
-        """Run DDL as the schema owner, then go back to the writer role for the rest of the transaction."""
-        role = (await conn.execute(text("SELECT current_user"))).scalar_one()
-        if role == WRITER_ROLE:
-            await conn.execute(text("SET LOCAL ROLE NONE"))
-        try:
-            for statement in statements:
-                await conn.execute(text(statement))
-        finally:
-            if role == WRITER_ROLE:
-                await conn.execute(text(f"SET LOCAL ROLE {WRITER_ROLE}"))
-
     def forget_month(self, start: datetime) -> None:
         self._months.discard(start)
 
@@ -110,16 +124,10 @@ class Ledger:
         suffix = partition_suffix(start)
         exists = (await conn.execute(text("SELECT to_regclass(:n)"), {"n": f"audit_entry_{suffix}"})).scalar_one()
         if exists is None:
-            end = next_month(start)
-            statements = []
-            for table in LOG_TABLES:
-                statements += [
-                    f"CREATE TABLE IF NOT EXISTS {table}_{suffix} PARTITION OF {table} "
-                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')",
-                    f"REVOKE ALL ON {table}_{suffix} FROM {WRITER_ROLE}",
-                    f"GRANT SELECT, INSERT ON {table}_{suffix} TO {WRITER_ROLE}",
-                ]
-            await self.as_owner(conn, statements)
+            await conn.execute(
+                text("SELECT add_month_partitions(:suffix, :start, :end)"),
+                {"suffix": suffix, "start": start, "end": next_month(start)},
+            )
         self._months.add(start)
 
     async def append(self, conn: AsyncConnection, envelopes: Sequence[Envelope], *, now: datetime) -> Appended:
@@ -497,7 +505,7 @@ async def drop_expired(
                 },
             )
         suffix = part["partition"].rsplit("_", 1)[1]
-        await ledger.as_owner(conn, [f"DROP TABLE {t}_{suffix}" for t in LOG_TABLES])
+        await conn.execute(text("SELECT drop_month_partitions(:suffix)"), {"suffix": suffix})
         ledger.forget_month(part["range_start"])
         dropped.append({**part, "checkpoint_id": checkpoint["id"] if checkpoint and part["last_position"] else None})
     return dropped, checkpoint

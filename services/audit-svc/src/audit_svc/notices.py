@@ -13,14 +13,16 @@ from govshare_common.calendar_store import CalendarService
 from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden, NotFound
+from govshare_common.profiles import Profile
+from govshare_common.sharing import PLATFORM_OFFICE
 
-from audit_svc import events
-from audit_svc.domain import NOTICE_DEADLINE_WD, NOTICE_STATUS_LABELS, VIOLATION_LABELS, next_notice_status
+from audit_svc import accountable, events
+from audit_svc.domain import NOTICE_STATUS_LABELS, PERSON_ROLES, VIOLATION_LABELS, next_notice_status
 
 _COLUMNS = (
     "id, number, department_code, violation, reference, description, source_event_id, reported_by, opened_at, "
     "opened_on, working_days, due_on, status, answer, answered_by, answered_at, decision_note, decided_by, "
-    "decided_at, closed_at, escalations"
+    "decided_at, closed_at, escalations, addressed_role, addressed_name"
 )
 
 
@@ -32,13 +34,17 @@ async def open_notice(
     violation: str,
     reference: str,
     description: str,
+    profile: Profile,
     source_event_id: str | None = None,
     reported_by: str | None = None,
 ) -> dict[str, Any] | None:
-    """Open a notice with a deadline in working days; None when this violation already has one."""
+    """Open a notice with the profile's deadline, addressed to the department's first accountable person on
+    file (its head, or Zhonglou's chief data officer); None when this violation already has one."""
     now = uow.clock.now()
     opened_on = china_date(uow.clock)
-    deadline = await calendar.add_working_days(uow, opened_on, NOTICE_DEADLINE_WD, purpose="整改通知整改期限")
+    working_days = profile.rectification_wd
+    addressee = await accountable.person(uow, department, profile.accountable_role)
+    deadline = await calendar.add_working_days(uow, opened_on, working_days, purpose="整改通知整改期限")
     seq = (await uow.execute(text("SELECT nextval('notice_number')"))).scalar_one()
     notice_id = str(uuid.uuid4())
     number = f"ZG{opened_on.year}-{seq:05d}"
@@ -46,8 +52,9 @@ async def open_notice(
         await uow.execute(
             text(
                 "INSERT INTO notice (id, number, department_code, violation, reference, description, source_event_id, "
-                "reported_by, opened_at, opened_on, working_days, due_on, status) VALUES (:id, :number, :dept, "
-                ":violation, :ref, :description, CAST(:source AS uuid), :reported_by, :now, :on, :wd, :due, 'open') "
+                "reported_by, opened_at, opened_on, working_days, due_on, status, addressed_role, addressed_name) VALUES "
+                "(:id, :number, :dept, :violation, :ref, :description, CAST(:source AS uuid), :reported_by, :now, "
+                ":on, :wd, :due, 'open', :role, :addressee) "
                 "ON CONFLICT (violation, reference) DO NOTHING RETURNING id"
             ),
             {
@@ -61,8 +68,10 @@ async def open_notice(
                 "reported_by": reported_by,
                 "now": now,
                 "on": opened_on,
-                "wd": NOTICE_DEADLINE_WD,
+                "wd": working_days,
                 "due": deadline.due,
+                "role": profile.accountable_role,
+                "addressee": addressee["name"] if addressee else None,
             },
         )
     ).first()
@@ -79,7 +88,7 @@ async def open_notice(
             reference=reference,
             description=description,
             opened_on=opened_on,
-            working_days=NOTICE_DEADLINE_WD,
+            working_days=working_days,
             due_on=deadline.due,
             source_event_id=source_event_id,
             reported_by=reported_by,
@@ -94,6 +103,7 @@ def _shape(row: Any, today: Any) -> dict[str, Any]:
     if d["source_event_id"] is not None:
         d["source_event_id"] = str(d["source_event_id"])
     d["violation_label"] = VIOLATION_LABELS.get(d["violation"], (d["violation"], ""))[0]
+    d["addressed_role_label"] = PERSON_ROLES.get(d["addressed_role"] or "")
     d["status_label"] = NOTICE_STATUS_LABELS.get(d["status"], d["status"])
     d["overdue"] = d["status"] in ("open", "escalated") and today is not None and d["due_on"] < today
     return d
@@ -154,7 +164,9 @@ async def list_notices(
 
 async def answer(uow: UnitOfWork, principal: Principal, notice_id: str, *, text_: str) -> dict[str, Any]:
     notice = await get(uow, notice_id, lock=True)
-    if principal.department != notice["department_code"]:
+    addressee = notice["department_code"]
+    office_answers = addressee == PLATFORM_OFFICE and principal.has("platform_admin")
+    if principal.department != addressee and not office_answers:
         raise Forbidden("只能答复发给本部门的整改通知。", "You may answer only notices to your department.")
     next_notice_status(notice["status"], "answer")
     now = uow.clock.now()
@@ -179,7 +191,14 @@ async def answer(uow: UnitOfWork, principal: Principal, notice_id: str, *, text_
 
 
 async def decide(
-    uow: UnitOfWork, calendar: CalendarService, principal: Principal, notice_id: str, *, action: str, note: str
+    uow: UnitOfWork,
+    calendar: CalendarService,
+    principal: Principal,
+    notice_id: str,
+    *,
+    action: str,
+    note: str,
+    working_days: int,
 ) -> dict[str, Any]:
     """close: the rectification is accepted; escalate: not enough, a new deadline is set and it is supervised."""
     notice = await get(uow, notice_id, lock=True)
@@ -188,7 +207,7 @@ async def decide(
     due_on = notice["due_on"]
     if action == "escalate":
         due_on = (
-            await calendar.add_working_days(uow, china_date(uow.clock), NOTICE_DEADLINE_WD, purpose="整改通知升级督办")
+            await calendar.add_working_days(uow, china_date(uow.clock), working_days, purpose="整改通知升级督办")
         ).due
     await uow.execute(
         text(

@@ -14,15 +14,16 @@ from sqlalchemy import text
 from govshare_common.calendar_store import CalendarService
 from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope
+from govshare_common.profiles import Profile
 from govshare_common.workdays import china_today
 
 from audit_svc import notices
-from audit_svc.domain import FACT_OF_EVENT, VIOLATION_OF_FACT, describe_violation, fact_reference
+from audit_svc.domain import FACT_OF_EVENT, VIOLATION_OF_FACT, describe_violation, fact_department, fact_reference
 
 USAGE_KINDS = {"query", "export", "feed"}
 
 
-async def apply(uow: UnitOfWork, calendar: CalendarService, envelopes: Sequence[Envelope]) -> None:
+async def apply(uow: UnitOfWork, calendar: CalendarService, profile: Profile, envelopes: Sequence[Envelope]) -> None:
     usage: Counter[tuple[Any, str, str, str]] = Counter()
     usage_rows: Counter[tuple[Any, str, str, str]] = Counter()
     for env in envelopes:
@@ -82,7 +83,7 @@ async def apply(uow: UnitOfWork, calendar: CalendarService, envelopes: Sequence[
                 },
             )
         if env.type in FACT_OF_EVENT:
-            await _fact(uow, calendar, env)
+            await _fact(uow, calendar, profile, env)
     if usage:
         keys = list(usage)
         await uow.execute(
@@ -120,10 +121,10 @@ def _day(value: Any, fallback: datetime) -> Any:
     return china_today(fallback)
 
 
-async def _fact(uow: UnitOfWork, calendar: CalendarService, env: Envelope) -> None:
-    kind, field = FACT_OF_EVENT[env.type]
+async def _fact(uow: UnitOfWork, calendar: CalendarService, profile: Profile, env: Envelope) -> None:
+    kind, _ = FACT_OF_EVENT[env.type]
     data = env.data
-    department = data.get(field)
+    department = fact_department(env.type, data)
     if not department:
         return
     reference = fact_reference(env.type, data, env.subject)
@@ -157,4 +158,5 @@ async def _fact(uow: UnitOfWork, calendar: CalendarService, env: Envelope) -> No
             reference=reference,
             description=describe_violation(violation, data),
             source_event_id=env.id,
+            profile=profile,
         )

@@ -1,5 +1,6 @@
-"""The platform's checkpoint key: Ed25519, made once, kept in audit-svc's schema encrypted with a key derived
-from the internal secret (AES-GCM, the key id as associated data), published as its public half.
+"""The platform's checkpoint key: Ed25519, made once, its private half kept outside the database in the keyring
+(`<keyring>/audit-checkpoint/<kid>.pem`, mode 0600; a KMS or secret store mounted there can take its place),
+its public half in audit-svc's schema and published.
 
 A checkpoint signs `checkpoint_message(...)`: anyone with the public key can check that the chain head at a
 position is the one the platform signed, so a rewritten chain cannot pass for the original.
@@ -12,13 +13,12 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,13 +28,6 @@ from govshare_common.outbox import lock_key
 def checkpoint_message(position: int, chain_hash: bytes, recorded_at: datetime | None) -> bytes:
     stamp = recorded_at.isoformat() if recorded_at else ""
     return f"govshare-audit-checkpoint:v1|{position}|{chain_hash.hex()}|{stamp}".encode()
-
-
-def _wrapping_key(secret: str) -> AESGCM:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"govshare-audit-checkpoint-key", info=b"v1").derive(
-        secret.encode()
-    )
-    return AESGCM(derived)
 
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:
@@ -67,11 +60,14 @@ class CheckpointKey:
         return self.private.sign(message)
 
 
+KEY_FOLDER = "audit-checkpoint"
+
+
 class KeyStore:
     """Loads (or on first use makes) the signing key; public keys of every key ever used stay readable."""
 
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
+    def __init__(self, keyring: Path) -> None:
+        self.folder = Path(keyring) / KEY_FOLDER
         self._current: CheckpointKey | None = None
 
     async def current(self, conn: AsyncConnection, *, now: datetime) -> CheckpointKey:
@@ -79,31 +75,33 @@ class KeyStore:
             self._current = await self._load_or_make(conn, now=now)
         return self._current
 
+    def _file(self, kid: str) -> Path:
+        return self.folder / f"{kid}.pem"
+
     async def _load_or_make(self, conn: AsyncConnection, *, now: datetime) -> CheckpointKey:
         # Replicas starting together must make one key, not one each.
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("audit:checkpoint-key")})
-        row = (
-            await conn.execute(
-                text("SELECT kid, private_key FROM audit_signing_key ORDER BY created_at DESC, kid LIMIT 1")
-            )
-        ).first()
-        if row is not None:
-            blob = bytes(row.private_key)
-            raw = _wrapping_key(self._secret).decrypt(blob[:12], blob[12:], row.kid.encode())
-            return CheckpointKey(row.kid, Ed25519PrivateKey.from_private_bytes(raw))
+        rows = await conn.execute(text("SELECT kid FROM audit_signing_key ORDER BY created_at DESC, kid"))
+        for (kid,) in rows.all():
+            path = self._file(kid)
+            if path.exists():
+                private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+                if not isinstance(private, Ed25519PrivateKey):
+                    raise RuntimeError(f"{path} does not hold an Ed25519 private key")
+                return CheckpointKey(kid, private)
+        # No key yet, or only keys whose private half was retired: a new one.
         kid = uuid.uuid4().hex[:16]
         private = Ed25519PrivateKey.generate()
-        raw = private.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        nonce = os.urandom(12)
-        sealed = nonce + _wrapping_key(self._secret).encrypt(nonce, raw, kid.encode())
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self._file(kid), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
         await conn.execute(
-            text(
-                "INSERT INTO audit_signing_key (kid, private_key, public_key, created_at) "
-                "VALUES (:kid, :pk, :pub, :now)"
-            ),
-            {"kid": kid, "pk": sealed, "pub": _raw_public(private.public_key()), "now": now},
+            text("INSERT INTO audit_signing_key (kid, public_key, created_at) VALUES (:kid, :pub, :now)"),
+            {"kid": kid, "pub": _raw_public(private.public_key()), "now": now},
         )
         return CheckpointKey(kid, private)
 

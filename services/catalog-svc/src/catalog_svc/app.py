@@ -17,6 +17,7 @@ from govshare_common.settings import Settings
 from catalog_svc import flows
 from catalog_svc.domain import DomainError
 from catalog_svc.events import registry
+from catalog_svc.gateway_events import gateway_follower
 from catalog_svc.routes import routers
 
 OVERDUE_JOB = "catalog-obligations-overdue"
@@ -36,14 +37,17 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    holder: dict[str, FastAPI] = {}
     spec = ServiceSpec(
         name="catalog",
         title="政务信息资源目录服务",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
         routers=routers,
+        subscriptions=[gateway_follower(lambda: holder["app"].state)],
         jobs=[Job(OVERDUE_JOB, OVERDUE_INTERVAL_SECONDS, flows.mark_overdue_obligations)],
     )
     app = create_service_app(spec, settings, clock)
+    holder["app"] = app
     app.add_exception_handler(DomainError, _domain_error)
     return app

@@ -107,6 +107,7 @@ MASKING_RULES: dict[str, str] = {
 OBLIGATION_REASONS: dict[str, str] = {
     "law_revised": "法律法规修订",
     "functions_changed": "行政管理职能变化",
+    "onboarded": "新接入平台，编制本部门目录",
     "other": "其他",
 }
 

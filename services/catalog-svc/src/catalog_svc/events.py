@@ -24,6 +24,7 @@ PUBLISHED = "catalog.resource.published"
 UPDATED = "catalog.resource.updated"
 WITHDRAWN = "catalog.resource.withdrawn"
 OBLIGATION_OVERDUE = "catalog.obligation.overdue"
+OBLIGATION_DEADLINE_MOVED = "catalog.obligation.deadline_moved"
 
 
 class ResourceSnapshot(ResourceContent):
@@ -79,6 +80,14 @@ class ResourceWithdrawn(ResourceEvent):
     published: ResourceSnapshot = Field(description="the version that was live until now")
 
 
+class ObligationDeadlineMoved(BaseModel):
+    obligation_id: str
+    department_code: str
+    previous_due_on: date
+    due_on: date
+    calendar_year: int
+
+
 class ObligationOverdue(BaseModel):
     obligation_id: str
     department_code: str
@@ -97,3 +106,8 @@ registry.register(PUBLISHED, ResourcePublished, "a resource was published for th
 registry.register(UPDATED, ResourceUpdated, "a new version of a published resource was published")
 registry.register(WITHDRAWN, ResourceWithdrawn, "a published resource was withdrawn")
 registry.register(OBLIGATION_OVERDUE, ObligationOverdue, "a department missed its deadline to update its catalog")
+registry.register(
+    OBLIGATION_DEADLINE_MOVED,
+    ObligationDeadlineMoved,
+    "a year's holidays entered or corrected moved an open obligation's due date",
+)

@@ -15,10 +15,12 @@ from govshare_common.auth import Principal
 from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.profiles import Profile
+from govshare_common.workdays import WorkingCalendar, recounted_deadline
 
 from catalog_svc import domain, search, spreadsheet, store
 from catalog_svc.domain import FieldProblem, ResourceContent, ResourceState, RuleContext
 from catalog_svc.events import (
+    OBLIGATION_DEADLINE_MOVED,
     OBLIGATION_OVERDUE,
     PUBLISHED,
     RETURNED,
@@ -26,6 +28,7 @@ from catalog_svc.events import (
     UPDATED,
     WITHDRAWN,
     FieldChange,
+    ObligationDeadlineMoved,
     ObligationOverdue,
     ResourceEvent,
     ResourcePublished,
@@ -558,15 +561,17 @@ def _read_sheet(data: bytes, department: str | None) -> spreadsheet.ParsedSheet:
 
 async def record_obligation(
     uow: UnitOfWork,
-    principal: Principal,
     *,
+    recorded_by: str,
     calendar: Any,
     profile: Profile,
     department_code: str,
     department_name: str | None,
     reason: str,
     description: str,
+    resource_ids: list[str],
 ) -> dict[str, Any]:
+    await _department_resources(uow, department_code, resource_ids)
     today = china_date(uow.clock)
     deadline = await calendar.add_working_days(
         uow, today, profile.catalog_update_wd, purpose=f"catalog update obligation of {department_code}"
@@ -577,17 +582,84 @@ async def record_obligation(
         "department_name": department_name,
         "reason": reason,
         "description": description,
-        "recorded_by": principal.subject,
+        "recorded_by": recorded_by,
         "recorded_at": uow.clock.now(),
         "recorded_on": today,
         "working_days": profile.catalog_update_wd,
         "due_on": deadline.due,
         "due_unknown_years": sorted(deadline.unknown_years),
+        "resource_ids": list(dict.fromkeys(resource_ids)),
     }
     await store.insert_obligation(uow.conn, row)
     result = await store.obligation(uow.conn, row["id"])
     assert result is not None
     return result
+
+
+async def _department_resources(uow: UnitOfWork, department: str, resource_ids: list[str]) -> None:
+    """The resources an obligation names are the department's own catalog entries."""
+    states = await store.resource_states(uow.conn, [r for r in resource_ids if store.is_uuid(r)])
+    problems = [
+        domain.FieldProblem(
+            f"resource_ids[{i}]",
+            "not_department_resource",
+            "该信息资源不存在，或不属于该部门。",
+            "No such resource of this department.",
+        )
+        for i, rid in enumerate(resource_ids)
+        if rid not in states or states[rid].provider_code != department
+    ]
+    if problems:
+        raise domain.violation(problems)
+
+
+async def department_onboarded(
+    uow: UnitOfWork, *, calendar: Any, profile: Profile, department_code: str, department_name: str | None
+) -> None:
+    """A department seen for the first time compiles its catalog within the profile's time (000 Art.9, 001
+    Art.10, 002 Art.6, 003 Art.8, 004 Art.9): an obligation naming no resource, settled by its first
+    submission, overdue — a violation — when none comes in time."""
+    if not await store.first_onboarding(uow.conn, department_code, at=uow.clock.now()):
+        return
+    await record_obligation(
+        uow,
+        recorded_by="system",
+        calendar=calendar,
+        profile=profile,
+        department_code=department_code,
+        department_name=department_name,
+        reason="onboarded",
+        description="部门接入平台后，应在规定时限内编制并报送本部门政务信息资源目录。",
+        resource_ids=[],
+    )
+
+
+async def recount_obligations(uow: UnitOfWork, before: WorkingCalendar, after: WorkingCalendar, *, year: int) -> int:
+    """A year's holidays entered or corrected: each open obligation's due date recounted on the new calendar
+    (workdays.recounted_deadline), no longer flagged for the year now known; each move emitted."""
+    today = china_date(uow.clock)
+    moved = 0
+    for row in await store.open_obligations(uow.conn):
+        due = row["due_on"]
+        new_due = recounted_deadline(before, after, today=today, due=due)
+        unknown = sorted(after.add_working_days(row["recorded_on"], row["working_days"]).unknown_years)
+        if new_due == due and unknown == sorted(row["due_unknown_years"] or []):
+            continue
+        await store.move_obligation_due(uow.conn, row["id"], due_on=new_due, unknown_years=unknown)
+        if new_due != due:
+            uow.emit(
+                OBLIGATION_DEADLINE_MOVED,
+                row["id"],
+                ObligationDeadlineMoved(
+                    obligation_id=row["id"],
+                    department_code=row["department_code"],
+                    previous_due_on=due,
+                    due_on=new_due,
+                    calendar_year=year,
+                ),
+            )
+            moved += 1
+    return moved
 
 
 async def mark_overdue_obligations(uow: UnitOfWork) -> None:

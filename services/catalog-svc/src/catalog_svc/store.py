@@ -523,19 +523,45 @@ _OBLIGATION_COLUMNS = (
     "id::text AS id, department_code, department_name, reason, description, recorded_by, recorded_at, "
     "recorded_on, "
     "working_days, due_on, due_unknown_years, status, overdue_since, fulfilled_at, "
-    "fulfilled_by_resource::text AS fulfilled_by_resource, fulfilled_late, closed_by, closed_note"
+    "fulfilled_by_resource::text AS fulfilled_by_resource, fulfilled_late, closed_by, closed_note, "
+    "CAST(resource_ids AS text[]) AS resource_ids, CAST(updated_resource_ids AS text[]) AS updated_resource_ids"
 )
+
+
+async def open_obligations(conn: Any) -> list[dict[str, Any]]:
+    rows = await conn.execute(text(f"SELECT {_OBLIGATION_COLUMNS} FROM obligation WHERE status = 'open'"))
+    return [dict(r._mapping) for r in rows]
+
+
+async def move_obligation_due(conn: Any, obligation_id: str, *, due_on: date, unknown_years: list[int]) -> None:
+    await conn.execute(
+        text("UPDATE obligation SET due_on = :due, due_unknown_years = :years WHERE id = CAST(:id AS uuid)"),
+        {"id": obligation_id, "due": due_on, "years": unknown_years},
+    )
+
+
+async def first_onboarding(conn: Any, code: str, *, at: datetime) -> bool:
+    """Record that the department was seen onboarded; False when it was seen before."""
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO department_onboarding (code, onboarded_at) VALUES (:c, :at) "
+                "ON CONFLICT (code) DO NOTHING RETURNING code"
+            ),
+            {"c": code, "at": at},
+        )
+    ).first()
+    return row is not None
 
 
 async def insert_obligation(conn: Any, row: dict[str, Any]) -> None:
     await conn.execute(
         text(
             "INSERT INTO obligation (id, department_code, department_name, reason, description, recorded_by, "
-            "recorded_at, recorded_on, working_days, due_on, due_unknown_years, status) VALUES (CAST(:id "
-            "AS uuid), "
-            ":department_code, :department_name, :reason, :description, :recorded_by, :recorded_at, "
-            ":recorded_on, "
-            ":working_days, :due_on, :due_unknown_years, 'open')"
+            "recorded_at, recorded_on, working_days, due_on, due_unknown_years, status, resource_ids) VALUES "
+            "(CAST(:id AS uuid), :department_code, :department_name, :reason, :description, :recorded_by, "
+            ":recorded_at, :recorded_on, :working_days, :due_on, :due_unknown_years, 'open', "
+            "CAST(:resource_ids AS uuid[]))"
         ),
         row,
     )
@@ -582,13 +608,25 @@ async def obligations(
 
 
 async def fulfil_obligations(conn: Any, *, department: str, resource_id: str, now: datetime, today: date) -> int:
-    """A department's catalog change settles every obligation recorded before it that is still outstanding."""
+    """A submission of `resource_id` settles the department's outstanding obligations that concern it: those
+    naming no resource at once, those naming resources once each of them has been submitted since."""
+    outstanding = (
+        "department_code = :d AND status IN ('open', 'overdue') AND recorded_at <= :now "
+        "AND (cardinality(resource_ids) = 0 OR CAST(:r AS uuid) = ANY(resource_ids))"
+    )
+    await conn.execute(
+        text(
+            "UPDATE obligation SET updated_resource_ids = array_append(updated_resource_ids, CAST(:r AS uuid)) "
+            f"WHERE {outstanding} AND cardinality(resource_ids) > 0 "
+            "AND NOT CAST(:r AS uuid) = ANY(updated_resource_ids)"
+        ),
+        {"d": department, "r": resource_id, "now": now},
+    )
     result = await conn.execute(
         text(
             "UPDATE obligation SET status = 'fulfilled', fulfilled_at = :now, "
-            "fulfilled_by_resource = CAST(:r AS uuid), fulfilled_late = (status = 'overdue' OR :today > "
-            "due_on) "
-            "WHERE department_code = :d AND status IN ('open', 'overdue') AND recorded_at <= :now"
+            "fulfilled_by_resource = CAST(:r AS uuid), fulfilled_late = (status = 'overdue' OR :today > due_on) "
+            f"WHERE {outstanding} AND resource_ids <@ updated_resource_ids"
         ),
         {"d": department, "r": resource_id, "now": now, "today": today},
     )

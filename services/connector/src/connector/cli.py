@@ -16,6 +16,8 @@ import signal
 import sys
 from typing import Any
 
+from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+
 from connector.config import ConfigError, ConnectorConfig, load
 
 
@@ -68,7 +70,12 @@ async def _run(config: ConnectorConfig) -> int:
     host, port = config.listen_host_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_connector_app(connector, manage=False), host=host, port=port, log_level="warning", access_log=False
+            create_connector_app(connector, manage=False),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
         )
     )
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]

@@ -157,8 +157,14 @@ class Platform:
         )
         return result
 
-    async def ack(self, resource: str, sub_id: str, cursor: int) -> None:
-        await self.call("POST", f"{_path(resource)}/subscriptions/{sub_id}/ack", json_body={"cursor": cursor})
+    async def ack(self, resource: str, sub_id: str, purpose: str, cursor: int) -> None:
+        # The door lets a consumer's call reach a resource only for a stated purpose, an acknowledgement too.
+        await self.call(
+            "POST",
+            f"{_path(resource)}/subscriptions/{sub_id}/ack",
+            json_body={"cursor": cursor},
+            headers={"X-Govshare-Purpose": purpose},
+        )
 
     async def heartbeat(self, name: str, report: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.call("PUT", f"/api/v1/exchange/connectors/{quote(name)}", json_body=report)

@@ -104,7 +104,7 @@ class Subscriber:
             await asyncio.to_thread(self._apply, items, nxt)
             self._position = (sub_id, nxt)
             try:
-                await self.platform.ack(self.cfg.resource, sub_id, nxt)
+                await self.platform.ack(self.cfg.resource, sub_id, self.cfg.purpose, nxt)
             except (PlatformUnavailable, PlatformRefused) as exc:
                 log.info("subscription %s: acknowledgement not taken (%s); the local cursor rules", self.cfg.name, exc)
         behind = int(page.get("total") or 0) - len(items)

@@ -46,7 +46,7 @@ class PlatformStatus:
 
     async def sample(self) -> dict[str, Any]:
         urls = self.settings.service_urls
-        names = list(urls)
+        names = [n for n in urls if not n.endswith("-internal")]  # a second listener of a service, not another
         ready, metrics = await asyncio.gather(
             asyncio.gather(*(self._readiness(n, urls[n]) for n in names)),
             asyncio.gather(*(self._metrics(urls[n]) for n in names)),

@@ -25,8 +25,9 @@ async function parse(resp) {
   return resp.text()
 }
 
-export async function signIn(username, password) {
+export async function signIn(username, password, otp) {
   const form = new URLSearchParams({ grant_type: 'password', username, password })
+  if (otp) form.set('otp', otp)
   const resp = await fetch('/auth/token', { method: 'POST', body: form })
   const body = await parse(resp)
   if (!resp.ok) throw new ApiError(resp.status, body)

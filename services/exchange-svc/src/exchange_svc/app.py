@@ -7,13 +7,29 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from govshare_common.clock import Clock
+from govshare_common.db import UnitOfWork
+from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
-from exchange_svc import jobs
+from exchange_svc import jobs, resealing
 from exchange_svc.events import registry
 from exchange_svc.projections import catalog, grants
 from exchange_svc.routes import routers
+from exchange_svc.sealing import Sealer
+
+
+def _open_keyring(app: FastAPI) -> None:
+    app.state.sealer = Sealer(app.state.settings.keyring())
+
+
+def _reseal_job(app: FastAPI) -> Job:
+    async def run(uow: UnitOfWork) -> None:
+        sealer = getattr(app.state, "sealer", None)
+        if sealer is not None:  # the keyring opens at start-up, just after the jobs start
+            await resealing.reseal(uow, sealer)
+
+    return Job(resealing.RESEAL_JOB, resealing.INTERVAL_SECONDS, run)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -24,6 +40,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         registry=registry,
         routers=routers,
         subscriptions=[catalog, grants],
-        jobs=jobs.JOBS,
+        jobs=list(jobs.JOBS),
+        on_startup=[_open_keyring],
     )
-    return create_service_app(spec, settings, clock)
+    app = create_service_app(spec, settings, clock)
+    spec.jobs.append(_reseal_job(app))
+    return app

@@ -19,6 +19,7 @@ from govshare_common.identifiers import hash_identifier
 from exchange_svc.events import CONFLICT_ARBITRATED, SOURCE_DECLARED, ConflictEvent, SourceDeclared
 from exchange_svc.guard import require_resource
 from exchange_svc.ingest import lock_resource
+from exchange_svc.sealing import ResourceSeal, Sealer
 
 
 async def declare_source(
@@ -65,16 +66,16 @@ async def sources(uow: UnitOfWork, *, code: str) -> dict[str, Any]:
     return {"items": items, "total": len(items), "limit": len(items), "offset": 0}
 
 
-def _conflict_view(r: Any) -> dict[str, Any]:
+def _conflict_view(r: Any, sealer: Sealer) -> dict[str, Any]:
     return {
         "id": str(r.id),
         "resource_code": r.resource_code,
-        "record_key": r.record_key,
+        "record_key": sealer.open_token(r.record_key),
         "item": r.item,
         "authoritative_provider": r.authoritative_provider,
-        "authoritative_value": r.authoritative_value,
+        "authoritative_value": sealer.open_value(r.resource_code, r.item, r.authoritative_value),
         "candidate_provider": r.candidate_provider,
-        "candidate_value": r.candidate_value,
+        "candidate_value": sealer.open_value(r.resource_code, r.item, r.candidate_value),
         "batch_id": r.batch_id,
         "state": r.state,
         "opened_at": r.opened_at,
@@ -86,7 +87,7 @@ def _conflict_view(r: Any) -> dict[str, Any]:
 
 
 async def listing(
-    uow: UnitOfWork, principal: Principal, *, state: str | None, limit: int, offset: int
+    uow: UnitOfWork, principal: Principal, *, state: str | None, limit: int, offset: int, sealer: Sealer
 ) -> dict[str, Any]:
     where, params = "true", {"limit": limit, "offset": offset, "d": principal.department, "s": state}
     if not principal.has("platform_admin"):
@@ -97,7 +98,7 @@ async def listing(
     rows = await uow.execute(
         text(f"SELECT * FROM conflict WHERE {where} ORDER BY opened_at, id LIMIT :limit OFFSET :offset"), params
     )
-    return {"items": [_conflict_view(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    return {"items": [_conflict_view(r, sealer) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 async def arbitrate(
@@ -109,6 +110,7 @@ async def arbitrate(
     make_source: bool,
     comment: str | None,
     hash_key: bytes,
+    sealer: Sealer,
 ) -> dict[str, Any]:
     try:
         uuid.UUID(conflict_id)
@@ -122,6 +124,7 @@ async def arbitrate(
     if row.state != "open":
         raise Conflict("该冲突已裁决。", "The conflict is already decided.", code="conflict_decided")
     now = uow.clock.now()
+    seal = sealer.for_resource(await require_resource(uow, row.resource_code))
     if choose == "candidate":
         record = (
             await uow.execute(
@@ -131,15 +134,18 @@ async def arbitrate(
                 {"c": row.resource_code, "k": row.record_key},
             )
         ).one_or_none()
-        if record is not None and record.data.get(row.item) != row.candidate_value:
+        candidate = seal.open_value(row.item, row.candidate_value)
+        before = seal.open(record.data) if record is not None else {}
+        if record is not None and before.get(row.item) != candidate:
             await set_record_item(
                 uow,
+                seal=seal,
                 code=row.resource_code,
                 key=row.record_key,
                 subject=record.subject,
-                before=record.data,
+                before=before,
                 item=row.item,
-                value=row.candidate_value,
+                value=candidate,
                 source=f"arbitration:{conflict_id}",
                 provider=row.candidate_provider,
             )
@@ -160,7 +166,7 @@ async def arbitrate(
             conflict_id=conflict_id,
             resource_code=row.resource_code,
             item=row.item,
-            subject_hashed=hash_identifier(row.record_key, key=hash_key),
+            subject_hashed=hash_identifier(seal.open_key(row.record_key), key=hash_key),
             state="arbitrated",
             authoritative_provider=row.authoritative_provider,
             candidate_provider=row.candidate_provider,
@@ -168,12 +174,13 @@ async def arbitrate(
         ),
     )
     done = (await uow.execute(text("SELECT * FROM conflict WHERE id = :id"), {"id": conflict_id})).one()
-    return _conflict_view(done)
+    return _conflict_view(done, sealer)
 
 
 async def set_record_item(
     uow: UnitOfWork,
     *,
+    seal: ResourceSeal,
     code: str,
     key: str,
     subject: str | None,
@@ -184,7 +191,7 @@ async def set_record_item(
     provider: str,
 ) -> None:
     """Change one item of a record outside a batch (arbitration, dispute correction), logged in the same change
-    log subscribers read."""
+    log subscribers read. `key` and `subject` as stored; `before` opened."""
     after = {**before, item: value}
     now = uow.clock.now()
     await uow.execute(
@@ -192,7 +199,7 @@ async def set_record_item(
             "UPDATE record SET data = CAST(:d AS jsonb), version = version + 1, updated_at = :at, "
             "updated_by_batch = NULL WHERE resource_code = :c AND record_key = :k"
         ),
-        {"d": json.dumps(after, ensure_ascii=False), "at": now, "c": code, "k": key},
+        {"d": json.dumps(seal.seal(after), ensure_ascii=False), "at": now, "c": code, "k": key},
     )
     await uow.execute(
         text(
@@ -205,8 +212,8 @@ async def set_record_item(
             "k": key,
             "s": subject,
             "items": [item],
-            "before": json.dumps(before, ensure_ascii=False),
-            "after": json.dumps(after, ensure_ascii=False),
+            "before": json.dumps(seal.seal(before), ensure_ascii=False),
+            "after": json.dumps(seal.seal(after), ensure_ascii=False),
             "source": source,
             "p": provider,
             "at": now,

@@ -32,6 +32,7 @@ from exchange_svc.events import (
 )
 from exchange_svc.guard import authorize, require_resource
 from exchange_svc.ingest import lock_resource
+from exchange_svc.sealing import Sealer
 
 
 def _emit(uow: UnitOfWork, type_: str, row: Any, state: str) -> None:
@@ -51,13 +52,13 @@ def _emit(uow: UnitOfWork, type_: str, row: Any, state: str) -> None:
     )
 
 
-def _view(r: Any) -> dict[str, Any]:
+def _view(r: Any, sealer: Sealer) -> dict[str, Any]:
     return {
         "id": str(r.id),
         "resource_code": r.resource_code,
         "provider_code": r.provider_code,
         "consumer_code": r.consumer_code,
-        "record_key": r.record_key,
+        "record_key": sealer.open_token(r.record_key),
         "item": r.item,
         "reason": r.reason,
         "state": r.state,
@@ -66,7 +67,7 @@ def _view(r: Any) -> dict[str, Any]:
         "due_date": r.due_date,
         "answered_at": r.answered_at,
         "answer": r.answer,
-        "corrected_value": r.corrected_value,
+        "corrected_value": sealer.open_value(r.resource_code, r.item, r.corrected_value),
     }
 
 
@@ -97,16 +98,25 @@ async def open_dispute(
     reason: str,
     calendar: CalendarService,
     profile: Profile,
+    sealer: Sealer,
 ) -> dict[str, Any]:
     resource, decision = await authorize(uow, principal, code, purpose)
+    seal = sealer.for_resource(resource)
     if decision.provider:
         raise ValidationFailed("提供部门请直接更正本部门数据。", "A provider corrects its own data directly.")
     if item not in decision.items:
         raise ValidationFailed(
             "只能对授权范围内的信息项提出疑义。", "Dispute only items your grant covers.", code="item_not_granted"
         )
-    where, params = "resource_code = :c AND ", {"c": code, "k": key, "s": (subject or "").strip().upper()}
-    where += "record_key = :k" if key else "subject = :s"
+    where, params = (
+        "resource_code = :c AND ",
+        {
+            "c": code,
+            "k": seal.key_lookups([key or ""]),
+            "s": seal.subject_lookups([(subject or "").strip().upper()]),
+        },
+    )
+    where += "record_key = ANY(:k)" if key else "subject = ANY(:s)"
     rows = (await uow.execute(text(f"SELECT record_key FROM record WHERE {where} LIMIT 2"), params)).all()
     if len(rows) != 1:
         raise NotFound(
@@ -140,7 +150,7 @@ async def open_dispute(
     )
     row = await _get(uow, dispute_id)
     _emit(uow, DISPUTE_OPENED, row, "open")
-    return _view(row)
+    return _view(row, sealer)
 
 
 def _visible(principal: Principal, row: Any) -> bool:
@@ -149,15 +159,15 @@ def _visible(principal: Principal, row: Any) -> bool:
     return principal.has("platform_admin") and bool(row.copied_to_authority)
 
 
-async def detail(uow: UnitOfWork, principal: Principal, dispute_id: str) -> dict[str, Any]:
+async def detail(uow: UnitOfWork, principal: Principal, dispute_id: str, sealer: Sealer) -> dict[str, Any]:
     row = await _get(uow, dispute_id)
     if not _visible(principal, row):
         raise NotFound("疑义不存在。", "No such dispute.")
-    return _view(row)
+    return _view(row, sealer)
 
 
 async def listing(
-    uow: UnitOfWork, principal: Principal, *, state: str | None, limit: int, offset: int
+    uow: UnitOfWork, principal: Principal, *, state: str | None, limit: int, offset: int, sealer: Sealer
 ) -> dict[str, Any]:
     where = "(provider_code = :d OR consumer_code = :d"
     where += " OR copied_to_authority)" if principal.has("platform_admin") else ")"
@@ -168,7 +178,7 @@ async def listing(
     rows = await uow.execute(
         text(f"SELECT * FROM dispute WHERE {where} ORDER BY due_date, opened_at LIMIT :limit OFFSET :offset"), params
     )
-    return {"items": [_view(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    return {"items": [_view(r, sealer) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 async def _provider_row(uow: UnitOfWork, principal: Principal, dispute_id: str) -> Any:
@@ -179,7 +189,9 @@ async def _provider_row(uow: UnitOfWork, principal: Principal, dispute_id: str) 
     return row
 
 
-async def confirm(uow: UnitOfWork, principal: Principal, *, dispute_id: str, answer: str) -> dict[str, Any]:
+async def confirm(
+    uow: UnitOfWork, principal: Principal, *, dispute_id: str, answer: str, sealer: Sealer
+) -> dict[str, Any]:
     row = await _provider_row(uow, principal, dispute_id)
     await uow.execute(
         text("UPDATE dispute SET state = 'answered', answered_at = :at, answered_by = :by, answer = :a WHERE id = :id"),
@@ -187,10 +199,12 @@ async def confirm(uow: UnitOfWork, principal: Principal, *, dispute_id: str, ans
     )
     row = await _get(uow, dispute_id)
     _emit(uow, DISPUTE_ANSWERED, row, "answered")
-    return _view(row)
+    return _view(row, sealer)
 
 
-async def correct(uow: UnitOfWork, principal: Principal, *, dispute_id: str, value: Any, answer: str) -> dict[str, Any]:
+async def correct(
+    uow: UnitOfWork, principal: Principal, *, dispute_id: str, value: Any, answer: str, sealer: Sealer
+) -> dict[str, Any]:
     row = await _provider_row(uow, principal, dispute_id)
     resource = await require_resource(uow, row.resource_code)
     item = resource.item(row.item)
@@ -214,12 +228,14 @@ async def correct(uow: UnitOfWork, principal: Principal, *, dispute_id: str, val
     if record is None:
         raise NotFound("该记录已删除。", "The record was deleted.", code="record_not_found")
     now = uow.clock.now()
+    seal = sealer.for_resource(resource)
     await set_record_item(
         uow,
+        seal=seal,
         code=row.resource_code,
         key=row.record_key,
         subject=record.subject,
-        before=record.data,
+        before=seal.open(record.data),
         item=row.item,
         value=normalised,
         source=f"dispute:{dispute_id}",
@@ -230,11 +246,17 @@ async def correct(uow: UnitOfWork, principal: Principal, *, dispute_id: str, val
             "UPDATE dispute SET state = 'corrected', answered_at = :at, answered_by = :by, answer = :a, "
             "corrected_value = CAST(:v AS jsonb) WHERE id = :id"
         ),
-        {"at": now, "by": principal.subject, "a": answer, "v": json.dumps(normalised), "id": dispute_id},
+        {
+            "at": now,
+            "by": principal.subject,
+            "a": answer,
+            "v": json.dumps(seal.seal_value(row.item, normalised), ensure_ascii=False),
+            "id": dispute_id,
+        },
     )
     row = await _get(uow, dispute_id)
     _emit(uow, DISPUTE_CORRECTED, row, "corrected")
-    return _view(row)
+    return _view(row, sealer)
 
 
 async def mark_overdue(uow: UnitOfWork) -> None:

@@ -26,7 +26,7 @@ from exchange_svc.domain.access import Decision, shape
 from exchange_svc.domain.resources import HostedResource
 from exchange_svc.events import EXPORT_COMPLETED, EXPORT_CREATED, ExportCompleted, ExportCreated
 from exchange_svc.guard import authorize, emit_access
-from exchange_svc.queries import _data
+from exchange_svc.sealing import Sealer
 
 PAGE = 1000
 WATERMARK = "_wm"
@@ -125,8 +125,10 @@ async def stream(
     export: Any,
     offset: int,
     hash_key: bytes,
+    sealer: Sealer,
 ) -> AsyncIterator[bytes]:
-    """Rows in record-key order from `offset` (rows already received), a page per transaction."""
+    """Rows in stored record-key order from `offset` (rows already received), a page per transaction."""
+    seal = sealer.for_resource(resource)
     columns = list(decision.items)
     fmt = export.format
     if fmt == "csv" and offset == 0:
@@ -145,7 +147,7 @@ async def stream(
             ).all()
             out = []
             for r in rows:
-                data = shape(_data(r.data), resource, decision)
+                data = shape(seal.open(r.data), resource, decision)
                 if fmt == "csv":
                     out.append(_csv_line([_cell(data.get(c)) for c in columns] + [export.fingerprint]))
                 else:
@@ -162,7 +164,7 @@ async def stream(
                     decision=decision,
                     purpose=export.purpose,
                     rows=len(rows),
-                    subjects=[r.subject for r in rows],
+                    subjects=[seal.open_subject(r.subject) for r in rows],
                     hash_key=hash_key,
                 )
             await _progress(uow, export, sent, done)

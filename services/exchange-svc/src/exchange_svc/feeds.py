@@ -19,7 +19,8 @@ from govshare_common.errors import NotFound, ValidationFailed
 from exchange_svc.domain.access import shape
 from exchange_svc.events import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_CREATED, SubscriptionChanged
 from exchange_svc.guard import authorize, emit_access
-from exchange_svc.queries import _data, subject_shown
+from exchange_svc.queries import subject_shown
+from exchange_svc.sealing import Sealer
 
 
 async def head(uow: UnitOfWork, code: str) -> int:
@@ -99,9 +100,11 @@ async def read(
     after: int | None,
     limit: int,
     hash_key: bytes,
+    sealer: Sealer,
 ) -> dict[str, Any]:
     sub = await _subscription(uow, principal, code, sub_id)
     resource, decision = await authorize(uow, principal, code, purpose)
+    seal = sealer.for_resource(resource)
     cursor = sub.cursor if after is None else after
     granted = list(decision.items)
     # An update that touched only items outside the grant is nothing the subscriber may see.
@@ -122,10 +125,10 @@ async def read(
         {
             "seq": r.seq,
             "op": r.op,
-            "key": r.record_key if key_shown else None,
-            "subject": subject_shown(resource, r.subject, decision),
+            "key": seal.open_key(r.record_key) if key_shown else None,
+            "subject": subject_shown(resource, seal.open_subject(r.subject), decision),
             "changed_items": [i for i in r.changed_items if i in decision.items],
-            "data": shape(_data(r.after), resource, decision) if r.after is not None else None,
+            "data": shape(seal.open(r.after), resource, decision) if r.after is not None else None,
             "batch_id": r.batch_id,
             "at": r.at,
         }
@@ -140,7 +143,7 @@ async def read(
             decision=decision,
             purpose=purpose,
             rows=len(items),
-            subjects=[r.subject for r in rows],
+            subjects=[seal.open_subject(r.subject) for r in rows],
             hash_key=hash_key,
         )
     return {

@@ -30,6 +30,7 @@ from exchange_svc.domain.resources import HostedResource
 from exchange_svc.domain.validation import CheckedRow, RowProblem, check_row, merge
 from exchange_svc.events import BATCH_INGESTED, CONFLICT_OPENED, BatchIngested, ConflictEvent
 from exchange_svc.guard import require_resource
+from exchange_svc.sealing import ResourceSeal, Sealer
 
 MAX_ROWS = 100_000
 MAX_REPORTED_PROBLEMS = 10_000
@@ -175,6 +176,7 @@ async def ingest(
     chunks: AsyncIterator[bytes],
     confirm_uscc_warnings: bool,
     hash_key: bytes,
+    sealer: Sealer,
 ) -> dict[str, Any]:
     resource = await require_resource(uow, code)
     sources = await authority(uow, resource)
@@ -196,7 +198,15 @@ async def ingest(
         return replay
     now = uow.clock.now()
     counts = await _apply(
-        uow, resource, sources, checked.rows, sender=principal.department, batch_id=batch_id, now=now, hash_key=hash_key
+        uow,
+        resource,
+        sources,
+        checked.rows,
+        sender=principal.department,
+        batch_id=batch_id,
+        now=now,
+        hash_key=hash_key,
+        seal=sealer.for_resource(resource),
     )
     await uow.execute(
         text(
@@ -288,26 +298,33 @@ async def _apply(
     batch_id: str,
     now: datetime,
     hash_key: bytes,
+    seal: ResourceSeal,
 ) -> dict[str, int]:
     pg = await driver(uow)
     code = resource.code
     keys = [r.key for r in rows]
-    existing: dict[str, tuple[dict[str, Any], int]] = {
-        r["record_key"]: (json.loads(r["data"]), r["version"])
-        for r in await pg.fetch(
-            "SELECT record_key, data::text AS data, version FROM record "
-            "WHERE resource_code = $1 AND record_key = ANY($2::text[])",
-            code,
-            keys,
-        )
-    }
+    # Stored under the token it was written with (a key rotated since still finds, and updates, its row).
+    stored_key: dict[str, str] = {}
+    existing: dict[str, tuple[dict[str, Any], int]] = {}
+    # The stored (sealed) JSON, reused as the change log's `before` instead of sealing it again.
+    stored_data: dict[str, str] = {}
+    for r in await pg.fetch(
+        "SELECT record_key, data::text AS data, version FROM record "
+        "WHERE resource_code = $1 AND record_key = ANY($2::text[])",
+        code,
+        seal.key_lookups(keys),
+    ):
+        plain = seal.open_key(r["record_key"])
+        stored_key[plain] = r["record_key"]
+        existing[plain] = (seal.open(r["data"]), r["version"])
+        stored_data[plain] = r["data"]
     open_conflicts = {
-        (r["record_key"], r["item"], r["candidate_provider"])
+        (seal.open_key(r["record_key"]), r["item"], r["candidate_provider"])
         for r in await pg.fetch(
             "SELECT record_key, item, candidate_provider FROM conflict "
             "WHERE resource_code = $1 AND state = 'open' AND record_key = ANY($2::text[])",
             code,
-            keys,
+            seal.key_lookups(keys),
         )
     }
     upserts: list[tuple[str, str | None, str, int]] = []
@@ -322,15 +339,15 @@ async def _apply(
             if before is None:
                 counts["same"] += 1
                 continue
-            deletes.append(row.key)
+            deletes.append(stored_key[row.key])
             changes.append(
                 (
                     code,
-                    row.key,
-                    row.subject,
+                    stored_key[row.key],
+                    seal.subject(row.subject),
                     "delete",
                     _in_order(resource, before[0]),
-                    _json(before[0]),
+                    stored_data[row.key],
                     None,
                     batch_id,
                     source,
@@ -348,24 +365,38 @@ async def _apply(
                 continue
             open_conflicts.add((row.key, item, sender))
             conflicts.append(
-                (uuid.uuid4(), code, row.key, item, auth, _json(served), sender, _json(candidate), batch_id, now)
+                (
+                    uuid.uuid4(),
+                    code,
+                    row.key,
+                    item,
+                    auth,
+                    _json(seal.seal_value(item, served)),
+                    sender,
+                    _json(seal.seal_value(item, candidate)),
+                    batch_id,
+                    now,
+                )
             )
         if not m.changed:
             counts["same"] += 1
             continue
         version = before[1] + 1 if before else 1
-        upserts.append((row.key, row.subject, _json(m.data), version))
+        key = stored_key.get(row.key) or seal.key(row.key)
+        subject = seal.subject(row.subject)
+        sealed = _json(seal.seal(m.data))
+        upserts.append((key, subject, sealed, version))
         op = "update" if before else "insert"
         counts["upd" if before else "ins"] += 1
         changes.append(
             (
                 code,
-                row.key,
-                row.subject,
+                key,
+                subject,
                 op,
                 _in_order(resource, m.changed),
-                _json(before[0]) if before else None,
-                _json(m.data),
+                stored_data[row.key] if before else None,
+                sealed,
                 batch_id,
                 source,
                 sender,
@@ -398,7 +429,7 @@ async def _apply(
             "INSERT INTO conflict (id, resource_code, record_key, item, authoritative_provider, authoritative_value, "
             "candidate_provider, candidate_value, batch_id, state, opened_at) "
             "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9, 'open', $10)",
-            conflicts,
+            [(c[0], c[1], stored_key.get(c[2]) or seal.key(c[2]), *c[3:]) for c in conflicts],
         )
         for c in conflicts:
             uow.emit(

@@ -19,6 +19,7 @@ from exchange_svc import connectors
 from exchange_svc.domain.access import Decision, shape
 from exchange_svc.domain.resources import HostedResource
 from exchange_svc.guard import authorize, emit_access, require_resource
+from exchange_svc.sealing import Sealer
 
 MAX_SUBJECTS = 100
 
@@ -64,6 +65,7 @@ async def query(
     subjects: list[str],
     keys: list[str],
     hash_key: bytes,
+    sealer: Sealer,
 ) -> dict[str, Any]:
     resource, decision = await authorize(uow, principal, code, purpose)
     subjects = sorted({s.strip().upper() for s in subjects if s.strip()})
@@ -80,6 +82,7 @@ async def query(
             f"At most {MAX_SUBJECTS} subjects per query; use bulk download for more.",
             code="too_many_subjects",
         )
+    seal = sealer.for_resource(resource)
     answering = await connectors.answering(uow, resource)
     if answering is not None:
         return await _at_source(
@@ -91,19 +94,22 @@ async def query(
                 "SELECT record_key, subject, data, version, updated_at FROM record WHERE resource_code = :c "
                 "AND (subject = ANY(:s) OR record_key = ANY(:k)) ORDER BY record_key LIMIT 1000"
             ),
-            {"c": code, "s": subjects, "k": keys},
+            {"c": code, "s": seal.subject_lookups(subjects), "k": seal.key_lookups(keys)},
         )
     ).all()
     marked = await marks(uow, code, [r.record_key for r in rows])
     key_shown = all(k in decision.unmasked for k in resource.key_items)
     items = []
-    for r in rows:
-        data = shape(_data(r.data), resource, decision)
+    found: list[tuple[str, str]] = []
+    for r in sorted(rows, key=lambda r: seal.open_key(r.record_key)):
+        data = shape(seal.open(r.data), resource, decision)
         record_marks = {i: m for i, m in marked.get(r.record_key, {}).items() if i in data}
+        plain_key, plain_subject = seal.open_key(r.record_key), seal.open_subject(r.subject)
+        found.append((plain_subject, plain_key))  # type: ignore[arg-type]
         items.append(
             {
-                "key": r.record_key if key_shown else None,
-                "subject": subject_shown(resource, r.subject, decision),
+                "key": plain_key if key_shown else None,
+                "subject": subject_shown(resource, plain_subject, decision),
                 "data": data,
                 "version": r.version,
                 "updated_at": r.updated_at,
@@ -117,7 +123,7 @@ async def query(
         decision,
         purpose,
         items=items,
-        found=[(r.subject, r.record_key) for r in rows],
+        found=found,
         asked=[*subjects, *keys],
         hash_key=hash_key,
     )
@@ -203,7 +209,7 @@ def _answer(
 
 
 async def history(
-    uow: UnitOfWork, principal: Principal, *, code: str, key: str, limit: int, offset: int
+    uow: UnitOfWork, principal: Principal, *, code: str, key: str, limit: int, offset: int, sealer: Sealer
 ) -> dict[str, Any]:
     """A record's every change: what, when, from which batch. The provider's (and the platform office's) view."""
     resource = await require_resource(uow, code)
@@ -213,16 +219,17 @@ async def history(
             "Only the provider and the platform office see a record's history.",
             code="not_own_resource",
         )
-    params = {"c": code, "k": key, "limit": limit, "offset": offset}
+    seal = sealer.for_resource(resource)
+    params = {"c": code, "k": seal.key_lookups([key]), "limit": limit, "offset": offset}
     total = (
         await uow.execute(
-            text("SELECT count(*) FROM record_change WHERE resource_code = :c AND record_key = :k"), params
+            text("SELECT count(*) FROM record_change WHERE resource_code = :c AND record_key = ANY(:k)"), params
         )
     ).scalar_one()
     rows = await uow.execute(
         text(
             "SELECT seq, op, changed_items, before, after, batch_id, source, provider_code, at FROM record_change "
-            "WHERE resource_code = :c AND record_key = :k ORDER BY seq LIMIT :limit OFFSET :offset"
+            "WHERE resource_code = :c AND record_key = ANY(:k) ORDER BY seq LIMIT :limit OFFSET :offset"
         ),
         params,
     )
@@ -231,8 +238,8 @@ async def history(
             "seq": r.seq,
             "op": r.op,
             "changed_items": list(r.changed_items),
-            "before": r.before,
-            "after": r.after,
+            "before": seal.open(r.before) if r.before is not None else None,
+            "after": seal.open(r.after) if r.after is not None else None,
             "batch_id": r.batch_id,
             "source": r.source,
             "provider_code": r.provider_code,

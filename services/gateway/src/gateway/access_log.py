@@ -32,6 +32,8 @@ log = logging.getLogger("govshare.gateway.access")
 
 DENIED_STATUSES = frozenset({401, 403, 413, 429})
 UNLOGGED_PATHS = ("/healthz", "/readyz", "/metrics")
+# An internal route asked for at the door: answered like a path that does not exist, recorded as denied.
+PUBLIC_DOOR_REFUSAL = "internal_route_on_public_door"
 # What nginx refused by itself, named as the Python door named it.
 _NGINX_REASONS = {413: "too_large", 429: "rate_limited", 400: "bad_request", 504: "upstream_timeout"}
 
@@ -167,19 +169,19 @@ class AccessShipper:
 
 
 def access_from_line(line: dict[str, Any], hash_key: bytes) -> Access | None:
-    """The access record of one nginx line; None for the probes and internal calls that are not accesses."""
+    """The access record of one nginx line; None for the probes, which are not accesses."""
     method, uri = str(line["method"]), str(line["uri"])
     if not uri:  # refused while its request line was read: what there is of it
         method, _, rest = str(line.get("request") or "").partition(" ")
         uri = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
     path, _, query = uri.partition("?")
-    if path in UNLOGGED_PATHS or path.startswith("/internal/"):
+    if path in UNLOGGED_PATHS:
         return None
     status = int(line["status"])
     params = parse_qs(query) if query else {}
     purpose = _text(line.get("purpose")) or next(iter(params.get("purpose", [])), None)
     reason = _text(line.get("reason")) or _NGINX_REASONS.get(status)
-    if status in DENIED_STATUSES:
+    if status in DENIED_STATUSES or reason == PUBLIC_DOOR_REFUSAL:
         outcome = "denied"
     elif status >= 500:
         outcome = "failed"

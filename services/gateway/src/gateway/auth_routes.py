@@ -1,41 +1,24 @@
-"""Token issuing (OAuth2: password, client_credentials, refresh_token), logout, password change, JWKS."""
+"""HTTP of signing in: /auth/token (password with an administrator's second factor, client_credentials,
+refresh_token), logout, password change, second-factor enrolment, JWKS. The work is in gateway.sign_in."""
 
 from __future__ import annotations
 
 import base64
 import logging
-import uuid
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy import text
 
 from govshare_common.auth import CurrentPrincipal
-from govshare_common.db import UnitOfWork
-from govshare_common.errors import AppError, NotAuthenticated, ValidationFailed, field_error
+from govshare_common.errors import AppError, ValidationFailed, field_error
 
-from gateway.live_state import notify_change
-from gateway.passwords import complexity_problems, hash_password, verify_password
-from gateway.secrets_util import new_secret, secret_hash, secret_matches
-from gateway.tokens import ACCESS_TOKEN_TTL, issue_access_token
+from gateway import sign_in
+from gateway.passwords import complexity_problems
+from gateway.sign_in import Caller, InvalidClient
 
 log = logging.getLogger("govshare.gateway.auth")
 
 router = APIRouter(tags=["auth"])
-
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
-SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
-SESSION_MAX_AGE = timedelta(hours=12)
-PASSWORD_MAX_AGE = timedelta(days=90)
-
-WRONG_PASSWORD = ("用户名或密码错误。", "Wrong username or password.")
-
-
-class InvalidClient(AppError):
-    status = 401
-    code = "invalid_client"
 
 
 @router.get("/.well-known/jwks.json", summary="令牌验证公钥集")
@@ -73,6 +56,7 @@ async def token(
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
     refresh_token: Annotated[str | None, Form()] = None,
+    otp: Annotated[str | None, Form(max_length=32, description="管理员的动态口令或恢复码")] = None,
 ) -> dict[str, Any]:
     # Each grant runs in its own unit of work so that a refusal can still commit what it must record
     # (a failed login counts towards lockout); the refusal is raised after the commit.
@@ -85,14 +69,14 @@ async def token(
                 details={"fields": [field_error("username", "必填", "required")]},
             )
         async with db.unit_of_work() as uow:
-            outcome = await _password_grant(request, uow, username, password)
+            outcome = await sign_in.password_grant(uow, _caller(request), username, password, otp)
     elif grant_type == "client_credentials":
         basic_id, basic_secret = _basic_credentials(request)
         cid, secret = client_id or basic_id, client_secret or basic_secret
         if not cid or not secret:
             raise InvalidClient("请提供 client_id 和 client_secret。", "Send client_id and client_secret.")
         async with db.unit_of_work() as uow:
-            outcome = await _client_grant(request, uow, cid, secret)
+            outcome = await sign_in.client_grant(uow, _caller(request), cid, secret)
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise ValidationFailed(
@@ -101,7 +85,7 @@ async def token(
                 details={"fields": [field_error("refresh_token", "必填", "required")]},
             )
         async with db.unit_of_work() as uow:
-            outcome = await _refresh_grant(request, uow, refresh_token)
+            outcome = await sign_in.refresh_grant(uow, _caller(request), refresh_token)
     else:
         raise ValidationFailed(
             "不支持的授权类型（可用：password、client_credentials、refresh_token）。",
@@ -113,213 +97,28 @@ async def token(
     return outcome
 
 
-def _pepper(request: Request) -> bytes:
-    return request.app.state.settings.hash_key()
-
-
-def _token_response(
-    request: Request, now: datetime, *, refresh_token: str | None = None, **claims: Any
-) -> dict[str, Any]:
-    """A new access token for `claims`, in the OAuth2 token response shape."""
-    settings = request.app.state.settings
-    access, issued = issue_access_token(
-        request.app.state.keyring, issuer=settings.token_issuer, audience=settings.token_audience, now=now, **claims
-    )
-    response: dict[str, Any] = {
-        "access_token": access,
-        "token_type": "bearer",
-        "expires_in": int(ACCESS_TOKEN_TTL.total_seconds()),
-        "scope": " ".join(issued["roles"]),
-    }
-    if refresh_token is not None:
-        response["refresh_token"] = refresh_token
-    return response
-
-
-async def _new_session(uow: UnitOfWork, kind: str, principal_id: Any, now: datetime, pepper: bytes) -> tuple[str, str]:
-    session_id = str(uuid.uuid4())
-    refresh = new_secret()
-    await uow.execute(
-        text(
-            "INSERT INTO session (id, principal_kind, principal_id, refresh_hash, created_at, last_used_at, expires_at) "
-            "VALUES (:id, :kind, :pid, :rh, :now, :now, :exp)"
-        ),
-        {
-            "id": session_id,
-            "kind": kind,
-            "pid": principal_id,
-            "rh": secret_hash(refresh, pepper),
-            "now": now,
-            "exp": now + SESSION_MAX_AGE,
-        },
-    )
-    return session_id, refresh
-
-
-async def _password_grant(request: Request, uow: UnitOfWork, username: str, password: str) -> Any:
-    now = uow.clock.now()
-    user = (
-        await uow.execute(
-            text(
-                "SELECT u.id, u.username, u.display_name, u.department_code, u.roles, u.password_hash, u.status, "
-                "u.failed_logins, u.locked_until, u.password_changed_at, d.status AS dept_status "
-                "FROM app_user u LEFT JOIN department d ON d.code = u.department_code WHERE u.username = :u FOR UPDATE OF u"
-            ),
-            {"u": username},
-        )
-    ).one_or_none()
-    if user is None:
-        request.state.access.reason = "unknown_user"
-        return NotAuthenticated(*WRONG_PASSWORD)
-    if user.locked_until is not None and user.locked_until > now:
-        request.state.access.reason = "locked"
-        return NotAuthenticated(
-            "连续登录失败次数过多，账号已锁定 15 分钟，请稍后再试。",
-            "Too many failed logins: the account is locked for 15 minutes.",
-            code="account_locked",
-            details={"locked_until": user.locked_until.isoformat()},
-        )
-    if user.status != "active" or user.dept_status == "disabled":
-        request.state.access.reason = "disabled"
-        return NotAuthenticated(
-            "账号已停用，请联系管理员。",
-            "The account is disabled; contact your administrator.",
-            code="account_disabled",
-        )
-    if not verify_password(user.password_hash, password):
-        failed = user.failed_logins + 1
-        locked_until = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
-        await uow.execute(
-            text("UPDATE app_user SET failed_logins = :f, locked_until = :l WHERE id = :id"),
-            {"f": 0 if locked_until else failed, "l": locked_until, "id": user.id},
-        )
-        request.state.access.reason = "wrong_password"
-        return NotAuthenticated(*WRONG_PASSWORD)
-    if user.password_changed_at + PASSWORD_MAX_AGE < now:
-        request.state.access.reason = "password_expired"
-        return NotAuthenticated(
-            "密码已超过 90 天未更换，请先通过 /auth/password 修改密码。",
-            "The password is older than 90 days; change it at /auth/password first.",
-            code="password_expired",
-        )
-    await uow.execute(
-        text("UPDATE app_user SET failed_logins = 0, locked_until = NULL WHERE id = :id"), {"id": user.id}
-    )
-    session_id, refresh = await _new_session(uow, "user", user.id, now, _pepper(request))
-    return _token_response(
-        request,
-        now,
-        refresh_token=refresh,
-        subject=str(user.id),
-        kind="user",
-        name=user.display_name,
-        department=user.department_code,
-        roles=list(user.roles),
-        session_id=session_id,
+def _caller(request: Request) -> Caller:
+    state = request.app.state
+    return Caller(
+        settings=state.settings,
+        keys=state.settings.purpose_keys(),
+        keyring=state.keyring,
+        address=caller_address(request),
+        certificate=presented_certificate(request),
+        access=request.state.access,
     )
 
 
-async def _client_grant(request: Request, uow: UnitOfWork, client_id: str, secret: str) -> Any:
-    now = uow.clock.now()
-    client = (
-        await uow.execute(
-            text(
-                "SELECT c.id, c.client_id, c.name, c.department_code, c.roles, c.secret_hash, c.previous_secret_hash, "
-                "c.previous_valid_until, c.status, c.cert_sha256, d.status AS dept_status, d.filed_at "
-                "FROM client c JOIN department d ON d.code = c.department_code WHERE c.client_id = :cid"
-            ),
-            {"cid": client_id},
-        )
-    ).one_or_none()
-    pepper = _pepper(request)
-    wrong = InvalidClient("客户端标识或密钥错误。", "Wrong client_id or client_secret.")
-    if client is None:
-        request.state.access.reason = "unknown_client"
-        return wrong
-    previous_ok = client.previous_valid_until is not None and client.previous_valid_until > now
-    if not (
-        secret_matches(secret, client.secret_hash, pepper)
-        or (previous_ok and secret_matches(secret, client.previous_secret_hash, pepper))
-    ):
-        request.state.access.reason = "wrong_secret"
-        return wrong
-    if client.status != "active" or client.dept_status == "disabled":
-        request.state.access.reason = "disabled"
-        return InvalidClient("客户端已停用。", "The client is disabled.", code="client_disabled")
-    if client.filed_at is None:
-        request.state.access.reason = "department_not_filed"
-        return InvalidClient(
-            "所属部门尚未完成接入备案（签署共享规则承诺书），暂不能获取令牌。",
-            "The client's department has not filed its onboarding commitment yet; no tokens until it does.",
-            code="department_not_filed",
-        )
-    if client.cert_sha256 and presented_certificate(request) != client.cert_sha256:
-        request.state.access.reason = "certificate_mismatch"
-        return InvalidClient(
-            "该客户端绑定了客户端证书，请使用绑定的证书连接。",
-            "This client is bound to a client certificate; connect with that certificate.",
-            code="certificate_required",
-        )
-    return _token_response(
-        request,
-        now,
-        subject=client.client_id,
-        kind="client",
-        name=client.name,
-        department=client.department_code,
-        roles=list(client.roles),
-        client_id=client.client_id,
-        cert_sha256=client.cert_sha256,
-    )
-
-
-async def _refresh_grant(request: Request, uow: UnitOfWork, refresh: str) -> Any:
-    now = uow.clock.now()
-    pepper = _pepper(request)
-    row = (
-        await uow.execute(
-            text(
-                "SELECT s.id, s.last_used_at, s.expires_at, s.revoked_at, u.id AS user_id, u.display_name, "
-                "u.department_code, u.roles, u.status FROM session s JOIN app_user u ON u.id = s.principal_id "
-                "WHERE s.refresh_hash = :h FOR UPDATE OF s"
-            ),
-            {"h": secret_hash(refresh, pepper)},
-        )
-    ).one_or_none()
-    expired = NotAuthenticated(
-        "会话已过期或已注销，请重新登录。", "The session has ended; sign in again.", code="session_ended"
-    )
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        request.state.access.reason = "session_ended"
-        return expired
-    if row.last_used_at + SESSION_IDLE_TIMEOUT <= now:
-        await uow.execute(text("UPDATE session SET revoked_at = :now WHERE id = :id"), {"now": now, "id": row.id})
-        await notify_change(uow.conn, "session", str(row.id))
-        request.state.access.reason = "session_idle_timeout"
-        return NotAuthenticated(
-            "会话已超时（30 分钟无操作），请重新登录。",
-            "The session timed out after 30 idle minutes; sign in again.",
-            code="session_timeout",
-        )
-    if row.status != "active":
-        request.state.access.reason = "disabled"
-        return expired
-    new_refresh = new_secret()
-    await uow.execute(
-        text("UPDATE session SET refresh_hash = :h, last_used_at = :now WHERE id = :id"),
-        {"h": secret_hash(new_refresh, pepper), "now": now, "id": row.id},
-    )
-    return _token_response(
-        request,
-        now,
-        refresh_token=new_refresh,
-        subject=str(row.user_id),
-        kind="user",
-        name=row.display_name,
-        department=row.department_code,
-        roles=list(row.roles),
-        session_id=str(row.id),
-    )
+def caller_address(request: Request) -> str:
+    """The address a credential attempt came from: the peer, or — when the peer is the trusted terminator in
+    front — the address it saw (the last X-Forwarded-For entry, the one it appended)."""
+    peer = request.client.host if request.client else ""
+    if peer in request.app.state.settings.trusted_proxies:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last and len(last) <= 64:
+            return last
+    return peer
 
 
 @router.post("/auth/logout", summary="注销当前会话")
@@ -327,11 +126,7 @@ async def logout(request: Request, principal: CurrentPrincipal) -> dict[str, Any
     if not principal.session_id:
         raise ValidationFailed("机器客户端令牌没有会话可注销。", "Client tokens have no session to end.")
     async with request.app.state.db.unit_of_work() as uow:
-        await uow.execute(
-            text("UPDATE session SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL"),
-            {"now": uow.clock.now(), "id": principal.session_id},
-        )
-        await notify_change(uow.conn, "session", principal.session_id)
+        await sign_in.end_session(uow, principal.session_id, uow.clock.now())
         uow.emit(
             "identity.session.revoked",
             principal.subject,
@@ -357,26 +152,34 @@ async def change_password(
             details={"fields": [field_error("new_password", "；".join(problems), "too weak")]},
         )
     async with request.app.state.db.unit_of_work() as uow:
-        user = (
-            await uow.execute(
-                text("SELECT id, password_hash, status, locked_until FROM app_user WHERE username = :u FOR UPDATE"),
-                {"u": username},
-            )
-        ).one_or_none()
-        now = uow.clock.now()
-        if user is None or user.status != "active" or (user.locked_until and user.locked_until > now):
-            outcome: Any = NotAuthenticated(*WRONG_PASSWORD)
-        elif not verify_password(user.password_hash, old_password):
-            outcome = NotAuthenticated(*WRONG_PASSWORD)
-        else:
-            await uow.execute(
-                text(
-                    "UPDATE app_user SET password_hash = :h, password_changed_at = :now, failed_logins = 0 WHERE id = :id"
-                ),
-                {"h": hash_password(new_password), "now": now, "id": user.id},
-            )
-            outcome = {"changed": True}
+        outcome = await sign_in.change_password(uow, _caller(request), username, old_password, new_password)
     if isinstance(outcome, AppError):
-        request.state.access.reason = "wrong_password"
+        raise outcome
+    return outcome
+
+
+@router.post("/auth/second-factor/enrol", summary="管理员绑定动态口令：生成密钥（只显示一次）")
+async def enrol_second_factor(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> dict[str, Any]:
+    async with request.app.state.db.unit_of_work() as uow:
+        outcome = await sign_in.start_enrolment(uow, _caller(request), username, password)
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
+
+
+@router.post("/auth/second-factor/confirm", summary="管理员绑定动态口令：以第一个口令确认，领取恢复码")
+async def confirm_second_factor(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    otp: Annotated[str, Form(max_length=32)],
+) -> dict[str, Any]:
+    async with request.app.state.db.unit_of_work() as uow:
+        outcome = await sign_in.confirm_enrolment(uow, _caller(request), username, password, otp)
+    if isinstance(outcome, AppError):
         raise outcome
     return outcome

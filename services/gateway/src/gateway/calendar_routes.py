@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
 from govshare_common.auth import Principal, authenticate, require_roles
 from govshare_common.bounds import FIRST_YEAR, LAST_YEAR, Day
 from govshare_common.calendar_store import CalendarDay, YearPublished
 from govshare_common.errors import ValidationFailed, field_error
 from govshare_common.service import UoW
+
+from gateway import store
 
 router = APIRouter(prefix="/api/v1/platform/calendar", tags=["calendar"])
 
@@ -34,8 +35,7 @@ class YearNotice(BaseModel):
 @router.get("/years", summary="日历已知年份")
 async def known_years(request: Request, _p: AnyPrincipal) -> dict[str, Any]:
     async with request.app.state.db.engine.connect() as conn:
-        rows = await conn.execute(text("SELECT year, source, notice, entered_at FROM calendar_year ORDER BY year"))
-        return {"years": [dict(r._mapping) for r in rows]}
+        return {"years": await store.calendar_years(conn)}
 
 
 @router.get("/years/{year}", summary="某年节假日与调休安排")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote
 
-from govshare_common.sharing import grant_in_force
+from govshare_common.sharing import FlowDecision, grant_in_force, may_data_flow
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -127,13 +127,6 @@ class GrantView:
         return grant_in_force(self.status, self.valid_from, self.valid_until, now)
 
 
-@dataclass(frozen=True)
-class DataDecision:
-    allowed: bool
-    reason: str  # machine code, also the access event's outcome detail
-    grant_id: str | None = None
-
-
 def decide_data_access(
     *,
     department: str | None,
@@ -141,22 +134,15 @@ def decide_data_access(
     grants: list[GrantView],
     purpose: str | None,
     now: datetime,
-) -> DataDecision:
-    """May `department` touch `resource` now for `purpose`? Providers always reach their own resources."""
-    if resource is None or resource.status != "published":
-        return DataDecision(False, "resource_not_published")
-    if department is None:
-        return DataDecision(False, "no_department")
-    if resource.provider_code == department:
-        return DataDecision(True, "provider")
-    if resource.share_type == "unconditional":
-        return DataDecision(True, "unconditional")
-    live = [g for g in grants if g.consumer_code == department and g.resource_code == resource.code and g.live(now)]
-    if not live:
-        return DataDecision(False, "no_live_grant")
-    if purpose is not None:
-        fitting = [g for g in live if purpose in g.purposes]
-        if not fitting:
-            return DataDecision(False, "purpose_not_granted")
-        return DataDecision(True, "grant", fitting[0].grant_id)
-    return DataDecision(True, "grant", live[0].grant_id)
+) -> FlowDecision[GrantView]:
+    """May `department` touch `resource` now for `purpose`: the platform's one rule (govshare_common.sharing)."""
+    return may_data_flow(
+        department=department,
+        provider_code=resource.provider_code if resource else None,
+        share_type=resource.share_type if resource else None,
+        published=resource is not None and resource.status == "published",
+        resource_code=resource.code if resource else "",
+        grants=grants,
+        purpose=purpose,
+        now=now,
+    )

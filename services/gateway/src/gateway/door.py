@@ -15,16 +15,22 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from govshare_common.error_handlers import app_error_response
+from govshare_common.errors import NotFound
 from govshare_common.service import caller_request_id
 
+from gateway.access_log import PUBLIC_DOOR_REFUSAL
 from gateway.decision import DecisionEndpoint, _ascii
 from gateway.door_conf import DECISION_PATH
+from gateway.internal_listener import arrived_on_internal_listener, is_internal_route
 
 log = logging.getLogger("govshare.gateway.door")
 
 DENIED_STATUSES = {401, 403, 413, 429}
+_NOT_AT_PUBLIC_DOOR = ("没有此接口。", "There is no such route.")
 
 
 class AccessContext:
@@ -40,7 +46,7 @@ class AccessContext:
 
 class AccessHeaders:
     """Gives each answer of the gateway's own routes the principal and the refusal reason, for nginx to log;
-    logs a refusal."""
+    logs a refusal; answers an internal route asked for at the door like a path that does not exist."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -71,7 +77,7 @@ class AccessHeaders:
                         extra.append((b"x-govshare-client", _ascii(principal.client_id)))
                 if ctx.reason:
                     extra.append((b"x-govshare-reason", _ascii(ctx.reason)))
-                if message["status"] in DENIED_STATUSES:
+                if message["status"] in DENIED_STATUSES or ctx.reason == PUBLIC_DOOR_REFUSAL:
                     log.warning(
                         "access denied: %s %s status %s reason %s principal %s",
                         scope["method"],
@@ -84,6 +90,10 @@ class AccessHeaders:
                     message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
+        if is_internal_route(scope["path"]) and not arrived_on_internal_listener(scope):
+            ctx.reason = PUBLIC_DOOR_REFUSAL
+            await app_error_response(Request(scope, receive), NotFound(*_NOT_AT_PUBLIC_DOOR))(scope, receive, tell)
+            return
         await self.app(scope, receive, tell)
 
 

@@ -73,6 +73,25 @@ class SessionRevoked(BaseModel):
     reason: str
 
 
+@registry.event(
+    "identity.second_factor.changed",
+    "an administrator's second factor: enrolment started, enrolled, reset by another admin, a recovery code used",
+)
+class SecondFactorChanged(BaseModel):
+    principal_id: str
+    change: str  # enrolment_started | enrolled | reset | recovery_code_used
+    by: str
+
+
+@registry.event(
+    "identity.signing_key.rotated", "a new token signing key signs; the previous one verifies until it retires"
+)
+class SigningKeyRotated(BaseModel):
+    kid: str
+    previous_kids: list[str]
+    previous_retire_at: datetime | None
+
+
 # --- projections -------------------------------------------------------------------------------------------
 
 grants = Subscription(source="request")

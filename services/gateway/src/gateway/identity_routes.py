@@ -7,13 +7,13 @@ platform_admin or dept_admin together with auditor.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
 from govshare_common.auth import ROLES, Principal, require_roles
 from govshare_common.bounds import MAX_OFFSET, Moment
@@ -21,10 +21,13 @@ from govshare_common.errors import Conflict, Forbidden, NotFound, ValidationFail
 from govshare_common.identifiers import InvalidIdentifier, validate_uscc
 from govshare_common.service import UoW
 
-from gateway.events import PrincipalChanged
+from gateway import second_factor, store
+from gateway.events import PrincipalChanged, SecondFactorChanged, SigningKeyRotated
 from gateway.live_state import notify_change
 from gateway.passwords import complexity_problems, hash_password
 from gateway.secrets_util import new_secret, secret_hash
+
+log = logging.getLogger("govshare.gateway.identity")
 
 router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
 
@@ -61,33 +64,16 @@ def _principal_changed(
 
 
 async def _department_scoped_page(
-    request: Request,
-    admin: Principal,
-    *,
-    table: str,
-    columns: str,
-    order: str,
-    search: tuple[str, str],
-    filters: ListFilters,
-    limit: int,
-    offset: int,
+    request: Request, admin: Principal, *, table: str, filters: ListFilters, limit: int, offset: int
 ) -> dict[str, Any]:
     """A page of `table` (users or clients): all of it for platform_admin, one's own department otherwise;
-    narrowed by a text that either `search` column contains, a status and (for the platform office) a department."""
+    narrowed by a text, a status and (for the platform office) a department."""
     scope = admin.department if not admin.has("platform_admin") else filters.department_code
-    where = (
-        "WHERE (CAST(:d AS text) IS NULL OR department_code = :d)"
-        " AND (CAST(:s AS text) IS NULL OR status = :s)"
-        f" AND (CAST(:q AS text) IS NULL OR strpos({search[0]}, :q) > 0 OR strpos({search[1]}, :q) > 0)"
-    )
-    params = {"d": scope, "s": filters.status, "q": filters.q or None}
     async with request.app.state.db.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM {table} {where}"), params)).scalar_one()
-        rows = await conn.execute(
-            text(f"SELECT {columns} FROM {table} {where} ORDER BY {order} LIMIT :l OFFSET :o"),
-            {**params, "l": limit, "o": offset},
+        total, items = await store.department_scoped_page(
+            conn, table, department=scope, status=filters.status, q=filters.q or None, limit=limit, offset=offset
         )
-        return _page(limit, offset, total, [dict(r._mapping) for r in rows])
+    return _page(limit, offset, total, items)
 
 
 class ListFilters(BaseModel):
@@ -123,7 +109,7 @@ class StatusIn(BaseModel):
 
 
 async def _emit_department(uow: UoW, code: str) -> None:
-    row = (await uow.execute(text("SELECT * FROM department WHERE code = :c"), {"c": code})).one()
+    row = await store.department(uow.conn, code)
     uow.emit(
         "identity.department.changed",
         code,
@@ -152,21 +138,12 @@ async def create_department(uow: UoW, body: DepartmentIn, _admin: PlatformAdmin)
             "统一社会信用代码校验位不符；如确认无误，请设置 confirm_check_digit=true 后重新提交。",
             "The code's check character is wrong; resend with confirm_check_digit=true if it is right.",
         )
-    if (
-        body.parent_code
-        and not (
-            await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.parent_code})
-        ).scalar_one_or_none()
-    ):
+    if body.parent_code and not await store.department_exists(uow.conn, body.parent_code):
         raise _invalid("parent_code", "上级部门不存在。", "The parent department does not exist.")
-    inserted = await uow.execute(
-        text(
-            "INSERT INTO department (code, name, level, parent_code) VALUES (:code, :name, :level, :parent) "
-            "ON CONFLICT (code) DO NOTHING RETURNING code"
-        ),
-        {"code": result.value, "name": body.name, "level": body.level, "parent": body.parent_code},
+    inserted = await store.insert_department(
+        uow.conn, code=result.value, name=body.name, level=body.level, parent=body.parent_code
     )
-    if inserted.scalar_one_or_none() is None:
+    if not inserted:
         raise Conflict("该部门已登记。", "This department is already registered.", details={"code": result.value})
     await _emit_department(uow, result.value)
     return {
@@ -187,30 +164,19 @@ async def list_departments(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    where = (
-        "WHERE (CAST(:s AS text) IS NULL OR status = :s)"
-        " AND (CAST(:q AS text) IS NULL OR strpos(name, :q) > 0 OR strpos(code, :q) > 0)"
-    )
-    params = {"s": filters.status, "q": filters.q or None}
     async with request.app.state.db.engine.connect() as conn:
-        total = (await conn.execute(text(f"SELECT count(*) FROM department {where}"), params)).scalar_one()
-        rows = await conn.execute(
-            text(
-                "SELECT code, name, level, parent_code, status, filed_by, filed_at FROM department "
-                f"{where} ORDER BY code LIMIT :l OFFSET :o"
-            ),
-            {**params, "l": limit, "o": offset},
+        total, items = await store.departments_page(
+            conn, status=filters.status, q=filters.q or None, limit=limit, offset=offset
         )
-        return _page(limit, offset, total, [dict(r._mapping) for r in rows])
+    return _page(limit, offset, total, items)
 
 
 @router.post("/departments/{code}/filing", summary="部门接入备案（签署共享规则承诺）")
 async def file_department(uow: UoW, code: str, body: FilingIn, _admin: PlatformAdmin) -> dict[str, Any]:
-    updated = await uow.execute(
-        text("UPDATE department SET filed_by = :by, filed_at = :at, commitment = :c WHERE code = :code RETURNING code"),
-        {"by": body.signed_by, "at": body.signed_at, "c": body.commitment, "code": code},
+    filed = await store.file_department(
+        uow.conn, code, by=body.signed_by, at=body.signed_at, commitment=body.commitment
     )
-    if updated.scalar_one_or_none() is None:
+    if not filed:
         raise NotFound("部门不存在。", "No such department.", details={"code": code})
     await _emit_department(uow, code)
     return {"code": code, "filed": True, "filed_by": body.signed_by, "filed_at": body.signed_at}
@@ -218,10 +184,7 @@ async def file_department(uow: UoW, code: str, body: FilingIn, _admin: PlatformA
 
 @router.patch("/departments/{code}", summary="启用或停用部门")
 async def set_department_status(uow: UoW, code: str, body: StatusIn, _admin: PlatformAdmin) -> dict[str, Any]:
-    updated = await uow.execute(
-        text("UPDATE department SET status = :s WHERE code = :code RETURNING code"), {"s": body.status, "code": code}
-    )
-    if updated.scalar_one_or_none() is None:
+    if not await store.set_department_status(uow.conn, code, body.status):
         raise NotFound("部门不存在。", "No such department.", details={"code": code})
     await notify_change(uow.conn, "department", code)
     await _emit_department(uow, code)
@@ -271,9 +234,7 @@ async def _user_dept(uow: UoW, user_id: str) -> Any:
         uid = uuid.UUID(user_id)
     except ValueError:
         raise NotFound("用户不存在。", "No such user.") from None
-    row = (
-        await uow.execute(text("SELECT id, department_code, roles FROM app_user WHERE id = :id"), {"id": uid})
-    ).one_or_none()
+    row = await store.user(uow.conn, uid)
     if row is None:
         raise NotFound("用户不存在。", "No such user.")
     return row
@@ -287,30 +248,20 @@ async def create_user(uow: UoW, body: UserIn, admin: Admin) -> dict[str, Any]:
         raise _invalid(
             "password", "密码不符合要求：" + "；".join(problems) + "。", "The password does not meet the rules."
         )
-    if (
-        body.department_code
-        and not (
-            await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.department_code})
-        ).scalar_one_or_none()
-    ):
+    if body.department_code and not await store.department_exists(uow.conn, body.department_code):
         raise _invalid("department_code", "部门不存在。", "No such department.")
     user_id = uuid.uuid4()
-    inserted = await uow.execute(
-        text(
-            "INSERT INTO app_user (id, username, display_name, department_code, roles, password_hash, created_by) "
-            "VALUES (:id, :u, :n, :d, :r, :h, :by) ON CONFLICT (username) DO NOTHING RETURNING id"
-        ),
-        {
-            "id": user_id,
-            "u": body.username,
-            "n": body.display_name,
-            "d": body.department_code,
-            "r": sorted(body.roles),
-            "h": hash_password(body.password),
-            "by": admin.subject,
-        },
+    inserted = await store.insert_user(
+        uow.conn,
+        user_id=user_id,
+        username=body.username,
+        display_name=body.display_name,
+        department=body.department_code,
+        roles=sorted(body.roles),
+        password_hash=hash_password(body.password),
+        by=admin.subject,
     )
-    if inserted.scalar_one_or_none() is None:
+    if not inserted:
         raise Conflict("用户名已被使用。", "The username is taken.", details={"username": body.username})
     _principal_changed(
         uow,
@@ -341,9 +292,6 @@ async def list_users(
         request,
         admin,
         table="app_user",
-        columns="id::text, username, display_name, department_code, roles, status, locked_until, password_changed_at",
-        order="username",
-        search=("username", "display_name"),
         filters=filters,
         limit=limit,
         offset=offset,
@@ -357,15 +305,7 @@ async def patch_user(uow: UoW, user_id: str, body: UserPatch, admin: Admin) -> d
     _check_roles("roles", roles, admin, row.department_code)
     if admin.subject == user_id and body.status == "disabled":
         raise _invalid("status", "不能停用自己的账号。", "You cannot disable your own account.")
-    updated = (
-        await uow.execute(
-            text(
-                "UPDATE app_user SET status = COALESCE(:s, status), roles = :r WHERE id = :id "
-                "RETURNING status, department_code"
-            ),
-            {"s": body.status, "r": sorted(roles), "id": row.id},
-        )
-    ).one()
+    updated = await store.update_user(uow.conn, row.id, status=body.status, roles=sorted(roles))
     await notify_change(uow.conn, "user", user_id)
     _principal_changed(
         uow,
@@ -377,6 +317,26 @@ async def patch_user(uow: UoW, user_id: str, body: UserPatch, admin: Admin) -> d
         change="updated",
     )
     return {"id": user_id, "status": updated.status, "roles": sorted(roles)}
+
+
+@router.delete("/users/{user_id}/second-factor", summary="重置管理员的动态口令（须另一位平台管理员）")
+async def reset_second_factor(request: Request, uow: UoW, user_id: str, admin: PlatformAdmin) -> dict[str, Any]:
+    row = await _user_dept(uow, user_id)
+    if admin.subject == user_id:
+        raise Forbidden(
+            "不能重置自己的动态口令，请由另一位平台管理员操作。",
+            "Another platform administrator must reset your second factor, not you.",
+            code="second_factor_reset_by_self",
+        )
+    if not await second_factor.reset(uow, row.id):
+        raise NotFound("该用户没有绑定动态口令。", "The user has no second factor to reset.")
+    log.warning("second factor of user %s reset by platform administrator %s", user_id, admin.subject)
+    uow.emit(
+        "identity.second_factor.changed",
+        user_id,
+        SecondFactorChanged(principal_id=user_id, change="reset", by=admin.subject),
+    )
+    return {"id": user_id, "second_factor": "reset"}
 
 
 # --- machine clients ------------------------------------------------------------------------------------------
@@ -398,11 +358,7 @@ class RotateIn(BaseModel):
 
 
 async def _client_row(uow: UoW, client_id: str, admin: Principal) -> Any:
-    row = (
-        await uow.execute(
-            text("SELECT id, client_id, department_code, roles FROM client WHERE client_id = :c"), {"c": client_id}
-        )
-    ).one_or_none()
+    row = await store.client(uow.conn, client_id)
     if row is None:
         raise NotFound("客户端不存在。", "No such client.", details={"client_id": client_id})
     if not admin.has("platform_admin") and row.department_code != admin.department:
@@ -427,29 +383,21 @@ async def create_client(request: Request, uow: UoW, body: ClientIn, admin: Admin
             "部门管理员只能为本部门创建客户端。",
             "A department administrator creates clients for their own department only.",
         )
-    if not (
-        await uow.execute(text("SELECT 1 FROM department WHERE code = :c"), {"c": body.department_code})
-    ).scalar_one_or_none():
+    if not await store.department_exists(uow.conn, body.department_code):
         raise _invalid("department_code", "部门不存在。", "No such department.")
     client_id = f"gs-{uuid.uuid4().hex[:20]}"
     secret = new_secret()
-    await uow.execute(
-        text(
-            "INSERT INTO client (id, client_id, name, department_code, roles, secret_hash, cert_sha256, rate_per_second, "
-            "burst, created_by) VALUES (:id, :cid, :n, :d, :r, :h, :cert, :rate, :burst, :by)"
-        ),
-        {
-            "id": uuid.uuid4(),
-            "cid": client_id,
-            "n": body.name,
-            "d": body.department_code,
-            "r": sorted(body.roles),
-            "h": secret_hash(secret, request.app.state.settings.hash_key()),
-            "cert": body.cert_sha256,
-            "rate": body.rate_per_second,
-            "burst": body.burst,
-            "by": admin.subject,
-        },
+    await store.insert_client(
+        uow.conn,
+        client_id=client_id,
+        name=body.name,
+        department=body.department_code,
+        roles=sorted(body.roles),
+        secret_hash=secret_hash(secret, request.app.state.settings.purpose_keys()),
+        cert_sha256=body.cert_sha256,
+        rate_per_second=body.rate_per_second,
+        burst=body.burst,
+        by=admin.subject,
     )
     await notify_change(uow.conn, "client", client_id)
     _principal_changed(
@@ -482,10 +430,6 @@ async def list_clients(
         request,
         admin,
         table="client",
-        columns="client_id, name, department_code, roles, status, cert_sha256, rate_per_second, burst, "
-        "previous_valid_until, created_at",
-        order="created_at",
-        search=("name", "client_id"),
         filters=filters,
         limit=limit,
         offset=offset,
@@ -499,12 +443,11 @@ async def rotate_client_secret(
     row = await _client_row(uow, client_id, admin)
     secret = new_secret()
     until = uow.clock.now() + timedelta(hours=body.overlap_hours)
-    await uow.execute(
-        text(
-            "UPDATE client SET previous_secret_hash = secret_hash, previous_valid_until = :until, secret_hash = :h "
-            "WHERE client_id = :c"
-        ),
-        {"until": until, "h": secret_hash(secret, request.app.state.settings.hash_key()), "c": client_id},
+    await store.replace_client_secret(
+        uow.conn,
+        client_id,
+        secret_hash=secret_hash(secret, request.app.state.settings.purpose_keys()),
+        previous_valid_until=until,
     )
     _principal_changed(
         uow,
@@ -521,7 +464,7 @@ async def rotate_client_secret(
 @router.patch("/clients/{client_id}", summary="停用或启用客户端")
 async def patch_client(uow: UoW, client_id: str, body: StatusIn, admin: Admin) -> dict[str, Any]:
     row = await _client_row(uow, client_id, admin)
-    await uow.execute(text("UPDATE client SET status = :s WHERE client_id = :c"), {"s": body.status, "c": client_id})
+    await store.set_client_status(uow.conn, client_id, body.status)
     await notify_change(uow.conn, "client", client_id)
     _principal_changed(
         uow,
@@ -538,9 +481,20 @@ async def patch_client(uow: UoW, client_id: str, body: StatusIn, admin: Admin) -
 # --- signing keys ---------------------------------------------------------------------------------------------
 
 
-@router.post("/keys/rotate", summary="轮换令牌签名密钥")
+@router.post("/keys/rotate", summary="轮换令牌签名密钥（旧密钥在其签发的令牌全部过期后才退役）")
 async def rotate_keys(request: Request, uow: UoW, _admin: PlatformAdmin) -> dict[str, Any]:
-    from gateway.tokens import ACCESS_TOKEN_TTL
-
-    key = await request.app.state.keyring.rotate(uow.conn, now=uow.clock.now(), overlap=ACCESS_TOKEN_TTL * 2)
-    return {"kid": key.kid, "published": [k["kid"] for k in request.app.state.keyring.jwks()["keys"]]}
+    ring = request.app.state.keyring
+    previous = [k.kid for k in ring.keys]
+    key = await ring.rotate(uow.conn, now=uow.clock.now())
+    retiring = [k for k in ring.keys if k.kid != key.kid]
+    retire_at = max((k.retires_at for k in retiring if k.retires_at), default=None)
+    uow.emit(
+        "identity.signing_key.rotated",
+        key.kid,
+        SigningKeyRotated(kid=key.kid, previous_kids=previous, previous_retire_at=retire_at),
+    )
+    return {
+        "kid": key.kid,
+        "published": [k["kid"] for k in ring.jwks()["keys"]],
+        "previous_retire_at": retire_at,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -43,7 +44,12 @@ class LiveState:
         self._grants_by_pair: dict[tuple[str, str], dict[str, GrantView]] = {}
         self.resources: dict[str, ResourceView] = {}
         self.client_limits: dict[str, tuple[float, int]] = {}
+        # Called when a signing key rotates (and on every full reload, which also retires expired keys).
+        self.on_signing_keys: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
+        # Checked by the loops as well as cancellation: Python 3.11's wait_for can swallow a cancel that arrives
+        # with a notification, and a listener that missed it would keep the gateway from stopping.
+        self._stopping = False
 
     async def limits_for(self, client_id: str) -> tuple[float | None, int | None]:
         """A client's rate and burst; one created a moment ago (its notification not yet here) is read once."""
@@ -143,11 +149,13 @@ class LiveState:
                     self.resources.pop(key, None)
             elif kind == "session":
                 self.revoked_sessions.add(key)
+            elif kind == "signing_key":
+                await self._signing_keys_changed()
             else:  # principals and departments: cheap enough to reload every set
                 await self.load_all()
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
@@ -156,7 +164,8 @@ class LiveState:
                 # A lost connection (the database restarted) is noticed at once, not at the next reload.
                 conn.add_termination_listener(lambda _c, q=queue: q.put_nowait(_CONNECTION_LOST))
                 await self.load_all()
-                while True:
+                await self._signing_keys_changed()
+                while not self._stopping:
                     try:
                         payload = await asyncio.wait_for(queue.get(), 30.0)
                         if payload is _CONNECTION_LOST:
@@ -164,6 +173,7 @@ class LiveState:
                         await self._apply(payload)
                     except TimeoutError:
                         await self.load_all()
+                        await self._signing_keys_changed()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -171,12 +181,17 @@ class LiveState:
                 await asyncio.sleep(1.0)
             finally:
                 if conn is not None:
-                    await conn.close()
+                    conn.terminate()  # a listening connection holds nothing a graceful close would save
+
+    async def _signing_keys_changed(self) -> None:
+        for reload in self.on_signing_keys:
+            await reload()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="gateway-live-state")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             try:

@@ -14,7 +14,7 @@ from govshare_common.settings import Settings
 
 from request_svc import flows
 from request_svc.calendar_changes import calendar_follower
-from request_svc.events import catalog, registry
+from request_svc.events import catalog, exchange, registry
 from request_svc.routes import routers
 
 DEADLINE_JOB = "request-deadlines"
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
         routers=routers,
-        subscriptions=[catalog, calendar_follower(lambda: holder["app"].state.calendar)],
+        subscriptions=[catalog, exchange, calendar_follower(lambda: holder["app"].state.calendar)],
         jobs=[
             Job(DEADLINE_JOB, DEADLINE_INTERVAL_SECONDS, deadlines),
             Job(GRANT_EXPIRY_JOB, GRANT_EXPIRY_INTERVAL_SECONDS, flows.expire_grants),

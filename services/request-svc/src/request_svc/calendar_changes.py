@@ -1,5 +1,5 @@
 """When the platform office enters or corrects a year's holidays, the deadlines still running are recounted
-(`domain.recounted_deadline`): a new holiday inside a deadline moves its due date out by a working day, a
+(`govshare_common.workdays.recounted_deadline`): a new holiday inside a deadline moves its due date out by a working day, a
 new make-up working day brings it in. A request paused for the consumer's information is left as it is:
 when its clock restarts, its due date moves by the paused working days (flows.provide_info)."""
 
@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from govshare_common.calendar_store import YEAR_PUBLISHED, CalendarService, YearPublished
+from govshare_common.calendar_store import YEAR_PUBLISHED, CalendarService, published_year_change
 from govshare_common.clock import china_date
 from govshare_common.consumer import Subscription
 from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope
-from govshare_common.workdays import WorkingCalendar
+from govshare_common.workdays import WorkingCalendar, recounted_deadline
 
 from request_svc import domain, events, flows, store
 
@@ -25,16 +25,8 @@ def calendar_follower(calendar: Callable[[], CalendarService]) -> Subscription:
 
     @sub.on(YEAR_PUBLISHED)
     async def _year_published(env: Envelope, uow: Any) -> None:
-        service = calendar()
-        before = await service.current()
-        published = YearPublished.model_validate(env.data)
-        await service.apply_published_year(uow, env)
-        after = before.with_year(
-            published.year,
-            {d.day: d.name for d in published.holidays},
-            {d.day: d.name for d in published.makeup_workdays},
-        )
-        await recount_deadlines(uow, before, after, year=published.year)
+        before, after, year = await published_year_change(calendar(), uow, env)
+        await recount_deadlines(uow, before, after, year=year)
 
     return sub
 
@@ -45,7 +37,7 @@ async def recount_deadlines(uow: UnitOfWork, before: WorkingCalendar, after: Wor
     moved = 0
     for row in await store.open_with_deadline(uow.conn):
         due = row["due_date"]
-        new_due = domain.recounted_deadline(before, after, today=today, due=due)
+        new_due = recounted_deadline(before, after, today=today, due=due)
         if new_due == due:
             continue
         await store.update_request(

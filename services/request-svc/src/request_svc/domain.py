@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from govshare_common.errors import AppError, Conflict, Forbidden, ValidationFailed, field_error
 from govshare_common.profiles import EscalationStep, Profile
-from govshare_common.workdays import WorkingCalendar
 
 STATES: dict[str, str] = {
     "submitted": "待提供部门答复",
@@ -62,6 +61,7 @@ class Application:
     business_matter: str
     policy_basis: str | None
     valid_until_wanted: datetime | None
+    written_application: str | None = None  # the letter a step that asks for one (Xiangyang Art.10) receives
 
 
 def _blank(value: str | None) -> bool:
@@ -332,11 +332,58 @@ def not_yours() -> Forbidden:
     )
 
 
-def recounted_deadline(before: WorkingCalendar, after: WorkingCalendar, *, today: date, due: date) -> date:
-    """A running deadline after the calendar changed: the working days it still had under the old calendar,
-    counted again from today under the new one. Days already past keep the count they had; a deadline due
-    today or earlier is left alone (the overdue job settles it)."""
-    if due <= today:
-        return due
-    left = before.working_days_between(today, due).days
-    return after.add_working_days(today, left).due
+# --- rights restrictions (001 Art.21) ------------------------------------------------------------------------
+
+
+def ensure_sanctions_in_profile(profile: Profile) -> None:
+    """Only a jurisdiction whose rules say so restricts a department's rights for a missed update cycle."""
+    if not profile.update_cycle_sanctions:
+        raise Conflict(
+            "本辖区规定未设未按更新时限更新信息的权益限制措施。",
+            "This jurisdiction's rules provide no restriction of rights for missed update cycles.",
+            code="sanctions_not_in_profile",
+        )
+
+
+def ensure_missed_update(lapses: Sequence[object], department: str) -> None:
+    """A restriction rests on a recorded lapse: a catalog update overdue or hosted data stale."""
+    if not lapses:
+        raise Conflict(
+            "该部门没有未按更新时限提供或更新信息的记录，不能限制其权益。",
+            "The department has no recorded missed update; its rights cannot be restricted.",
+            code="no_missed_update",
+            details={"department_code": department},
+        )
+
+
+def rights_restricted(reason: str, imposed_at: datetime, restriction_id: str) -> Forbidden:
+    return Forbidden(
+        f"本部门未按更新时限提供和更新信息，共享申请权益已被限制（{reason}），待平台管理机构解除后方可提出新的申请。",
+        f"Your department's rights are restricted for a missed update cycle ({reason}); no new share request "
+        "until the platform office lifts the restriction.",
+        code="rights_restricted",
+        details={"restriction_id": restriction_id, "reason": reason, "imposed_at": imposed_at.isoformat()},
+    )
+
+
+def not_yours_restriction() -> Forbidden:
+    return Forbidden(
+        "只能查看本部门的权益限制。", "You may see only your own department's restrictions.", code="not_yours"
+    )
+
+
+def written_application(s: EscalationStep | None, text: str | None) -> str | None:
+    """The written application a step asks for (Xiangyang Art.10: 书面申请 to 市信息化办), required there;
+    elsewhere what the consumer wrote, if anything, is kept as it is."""
+    if s is not None and s.written_application and _blank(text):
+        raise _invalid(
+            [
+                field_error(
+                    "written_application",
+                    f"按本辖区规定，提请{s.label}须提交书面申请，请填写申请书正文。",
+                    f"This jurisdiction asks for a written application to this step ({s.name}); write it.",
+                    code="required",
+                )
+            ]
+        )
+    return text.strip() if text and text.strip() else None

@@ -37,6 +37,11 @@ TRANSFER_REQUESTED = "transfer.requested"
 TRANSFER_CONSENTED = "transfer.consented"
 TRANSFER_APPROVED = "transfer.approved"
 TRANSFER_REFUSED = "transfer.refused"
+RESTRICTION_IMPOSED = "restriction.imposed"
+RESTRICTION_LIFTED = "restriction.lifted"
+MAJOR_DECISION_REQUESTED = "major_decision.requested"
+MAJOR_DECISION_CONSENTED = "major_decision.consented"
+MAJOR_DECISION_REFUSED = "major_decision.refused"
 
 
 class RequestEvent(BaseModel):
@@ -79,6 +84,7 @@ class RequestEscalated(RequestEvent):
     step: str = Field(description="negotiation | coordinator | leading_group")
     step_label: str
     reason: str
+    written_application: bool = Field(default=False, description="a written application came with it")
 
 
 class RequestDecided(RequestEvent):
@@ -155,6 +161,25 @@ class TransferRefused(TransferEvent):
     reason: str
 
 
+class MajorDecisionEvent(BaseModel):
+    decision_id: str
+    grant_id: str
+    consumer_code: str
+    provider_code: str
+    resource_code: str
+    state: str = Field(description="pending | consented | refused")
+    reason: str | None
+    actor: str
+
+
+class RestrictionEvent(BaseModel):
+    restriction_id: str
+    department_code: str
+    reason: str = Field(description="why imposed, or (lifted) why lifted")
+    lapses: int = Field(description="the missed updates the restriction rests on")
+    actor: str
+
+
 for _type, _model, _description in (
     (SUBMITTED, RequestSubmitted, "a consumer applied for a conditional or not-shared resource"),
     (INFO_REQUESTED, InfoRequested, "the provider asked for more information; the clock stopped"),
@@ -174,6 +199,11 @@ for _type, _model, _description in (
     (TRANSFER_CONSENTED, TransferConsented, "the platform office or the provider approved a transfer"),
     (TRANSFER_APPROVED, TransferEvent, "both approved: the transfer may take place"),
     (TRANSFER_REFUSED, TransferRefused, "the platform office or the provider refused a transfer"),
+    (RESTRICTION_IMPOSED, RestrictionEvent, "the platform office restricted a department's rights (001 Art.21)"),
+    (RESTRICTION_LIFTED, RestrictionEvent, "the platform office lifted a department's restriction"),
+    (MAJOR_DECISION_REQUESTED, MajorDecisionEvent, "a consumer cited shared data in a major decision, asking consent"),
+    (MAJOR_DECISION_CONSENTED, MajorDecisionEvent, "the provider consented to its data's use in a major decision"),
+    (MAJOR_DECISION_REFUSED, MajorDecisionEvent, "the provider refused its data's use in a major decision"),
 ):
     registry.register(_type, _model, _description)
 
@@ -235,3 +265,48 @@ async def _published(env: Envelope, uow: UnitOfWork) -> None:
 @catalog.on("catalog.resource.withdrawn")
 async def _withdrawn(env: Envelope, uow: UnitOfWork) -> None:
     await _upsert(uow, _projection_row(env.data, "withdrawn"))
+
+
+# --- update lapses: the ground a rights restriction rests on (001 Art.21) -----------------------------------
+
+exchange = Subscription(source="exchange")
+
+
+async def _lapse(
+    uow: UnitOfWork, env: Envelope, *, department: Any, kind: str, resource: Any, description: str
+) -> None:
+    if not department:
+        return
+    await uow.execute(
+        text(
+            "INSERT INTO update_lapse (event_id, department_code, kind, resource_code, description, occurred_at) "
+            "VALUES (CAST(:id AS uuid), :d, :k, :r, :desc, :at) ON CONFLICT (event_id) DO NOTHING"
+        ),
+        {"id": env.id, "d": str(department), "k": kind, "r": resource, "desc": description, "at": env.time},
+    )
+
+
+@catalog.on("catalog.obligation.overdue")
+async def _catalog_overdue(env: Envelope, uow: UnitOfWork) -> None:
+    d = env.data
+    await _lapse(
+        uow,
+        env,
+        department=d.get("department_code"),
+        kind="catalog_overdue",
+        resource=d.get("resource_code"),
+        description=f"目录未按时更新：{d.get('description') or d.get('reason') or ''}（期限 {d.get('due_on')}）",
+    )
+
+
+@exchange.on("exchange.resource.stale")
+async def _data_stale(env: Envelope, uow: UnitOfWork) -> None:
+    d = env.data
+    await _lapse(
+        uow,
+        env,
+        department=d.get("provider_code"),
+        kind="data_stale",
+        resource=d.get("resource_code"),
+        description=f"信息资源 {d.get('resource_code')} 未按更新周期更新数据（应于 {d.get('due_at')} 前更新）",
+    )

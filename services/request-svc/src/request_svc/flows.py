@@ -14,8 +14,9 @@ from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Conflict, Forbidden, NotFound
 from govshare_common.profiles import Profile
+from govshare_common.sharing import PLATFORM_OFFICE
 
-from request_svc import domain, events, store
+from request_svc import domain, events, restrictions, store
 from request_svc.domain import Application, GrantTerms
 
 
@@ -86,6 +87,7 @@ async def submit(
     profile: Profile,
 ) -> str:
     now = uow.clock.now()
+    await restrictions.ensure_may_apply(uow, application.consumer_code)
     resource = await store.resource(uow.conn, resource_code)
     domain.check_application(resource, application, profile, now)
     assert resource is not None
@@ -135,6 +137,9 @@ async def submit(
     if level >= 0:
         s = domain.step(profile, level)
         note = f"不予共享的信息资源，直接进入：{s.label if s else ''}"
+        letter = domain.written_application(s, application.written_application)
+        if letter:
+            note += f"。书面申请：{letter}"
     await store.add_history(
         uow.conn,
         request_id,
@@ -397,7 +402,14 @@ async def reject(uow: UnitOfWork, principal: Principal, request_id: str, *, reas
 
 
 async def escalate(
-    uow: UnitOfWork, principal: Principal, request_id: str, *, reason: str, calendar: CalendarService, profile: Profile
+    uow: UnitOfWork,
+    principal: Principal,
+    request_id: str,
+    *,
+    reason: str,
+    written_application: str | None,
+    calendar: CalendarService,
+    profile: Profile,
 ) -> None:
     """The consumer takes a refusal to the next step the profile names (negotiation, coordinator, leading group)."""
     row = await _load(uow, request_id)
@@ -406,6 +418,7 @@ async def escalate(
     level = domain.next_level(profile, row["state"], row["escalation_level"])
     s = domain.step(profile, level)
     assert s is not None
+    letter = domain.written_application(s, written_application)
     now, today = uow.clock.now(), china_date(uow.clock)
     due = await _deadline(uow, calendar, today, s.deadline_wd, f"escalation of {request_id}")
     await store.update_request(
@@ -428,7 +441,7 @@ async def escalate(
         actor=principal.subject,
         department=principal.department,
         at=now,
-        note=f"{s.label}：{reason}",
+        note=f"{s.label}：{reason}" + (f"。书面申请：{letter}" if letter else ""),
         due_date=due,
     )
     uow.emit(
@@ -440,6 +453,7 @@ async def escalate(
             step=s.name,
             step_label=s.label,
             reason=reason,
+            written_application=letter is not None,
         ),
     )
 
@@ -541,7 +555,7 @@ async def revoke_grant(uow: UnitOfWork, principal: Principal, grant_id: str, *, 
             f"该授权已{domain.GRANT_STATES[g['status']]}。", f"The grant is already {g['status']}.", code="grant_ended"
         )
     now = uow.clock.now()
-    revoked_by = principal.department or "platform"
+    revoked_by = principal.department or PLATFORM_OFFICE
     await store.end_grant(
         uow.conn, grant_id, status="revoked", at=now, by=principal.subject, department=revoked_by, reason=reason
     )

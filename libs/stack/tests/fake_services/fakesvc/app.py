@@ -24,8 +24,11 @@ def _my_name() -> str:
 
 
 async def _database_ok() -> bool:
+    url = os.environ.get("GOVSHARE_DATABASE_URL")
+    if url is None:  # a service without a schema of its own (connector, console) is given none
+        return True
     try:
-        conn = await asyncpg.connect(os.environ["GOVSHARE_DATABASE_URL"], timeout=2)
+        conn = await asyncpg.connect(url, timeout=2)
     except Exception:
         return False
     await conn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from audit_svc.routes import audit_log, chain_status, complaints, evaluation, notices
+from audit_svc.routes import audit_log, chain_status, complaints, evaluation, notices, registers
 
 routers: list[APIRouter] = [
     audit_log.router,
@@ -12,4 +12,5 @@ routers: list[APIRouter] = [
     evaluation.router,
     complaints.router,
     chain_status.router,
+    registers.router,
 ]

@@ -47,7 +47,13 @@ class AnswerBody(BaseModel):
 
 @router.post("", status_code=201, summary="登记书面投诉（平台管理员）")
 async def register(request: Request, uow: UoW, body: ComplaintBody, principal: PlatformAdmin) -> dict[str, Any]:
-    return await complaints.register(uow, request.app.state.calendar, principal, body=body.model_dump())
+    return await complaints.register(
+        uow,
+        request.app.state.calendar,
+        principal,
+        body=body.model_dump(),
+        reply_wd=request.app.state.profile.complaint_reply_wd,
+    )
 
 
 @router.get("", summary="书面投诉（部门只看涉及本部门的，投诉人信息脱敏）")

@@ -16,7 +16,6 @@ from audit_svc import notices
 from audit_svc.domain import describe_violation
 from audit_svc.routes.common import (
     SUPERVISION,
-    DeptAdmin,
     Limit,
     Offset,
     PlatformAdmin,
@@ -75,8 +74,10 @@ async def get_notice(uow: UoW, notice_id: str, principal: Supervisor) -> dict[st
     return notice
 
 
-@router.post("/notices/{notice_id}/answer", summary="部门书面反馈整改情况（部门信息资源管理员）")
-async def answer_notice(uow: UoW, notice_id: str, body: AnswerBody, principal: DeptAdmin) -> dict[str, Any]:
+@router.post(
+    "/notices/{notice_id}/answer", summary="书面反馈整改情况（部门信息资源管理员；发给平台管理机构的由平台管理员）"
+)
+async def answer_notice(uow: UoW, notice_id: str, body: AnswerBody, principal: Reporter) -> dict[str, Any]:
     return await notices.answer(uow, principal, notice_id, text_=body.answer.strip())
 
 
@@ -85,7 +86,13 @@ async def close_notice(
     request: Request, uow: UoW, notice_id: str, body: DecisionBody, principal: PlatformAdmin
 ) -> dict[str, Any]:
     return await notices.decide(
-        uow, request.app.state.calendar, principal, notice_id, action="close", note=body.note.strip()
+        uow,
+        request.app.state.calendar,
+        principal,
+        notice_id,
+        action="close",
+        note=body.note.strip(),
+        working_days=request.app.state.profile.rectification_wd,
     )
 
 
@@ -94,7 +101,13 @@ async def escalate_notice(
     request: Request, uow: UoW, notice_id: str, body: DecisionBody, principal: PlatformAdmin
 ) -> dict[str, Any]:
     return await notices.decide(
-        uow, request.app.state.calendar, principal, notice_id, action="escalate", note=body.note.strip()
+        uow,
+        request.app.state.calendar,
+        principal,
+        notice_id,
+        action="escalate",
+        note=body.note.strip(),
+        working_days=request.app.state.profile.rectification_wd,
     )
 
 
@@ -119,6 +132,7 @@ async def report_violation(request: Request, uow: UoW, body: ViolationReport, pr
         reference=f"report-{uuid.uuid4()}",
         description=describe_violation("use_beyond_purpose", data) + "；" + body.description.strip(),
         reported_by=principal.department or principal.subject,
+        profile=request.app.state.profile,
     )
     assert notice is not None
     return notice

@@ -27,6 +27,11 @@ class ObligationBody(BaseModel):
     reason: ObligationReason = Field(description="更新事由")
     description: str = Field(min_length=1, max_length=4000, description="具体情况，如所修订的法规名称")
     confirm_code: bool = Field(default=False, description="代码校验位不符但确认无误时设为 true")
+    resource_ids: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=500,
+        description="需要更新的本部门信息资源（不填为整个目录）；只有这些资源重新报送后义务才算履行",
+    )
 
 
 class CloseBody(BaseModel):
@@ -71,13 +76,14 @@ async def record(
 ) -> dict[str, Any]:
     return await flows.record_obligation(
         uow,
-        principal,
+        recorded_by=principal.subject,
         calendar=request.app.state.calendar,
         profile=prof,
         department_code=_department_code(body),
         department_name=body.department_name,
         reason=body.reason,
         description=body.description.strip(),
+        resource_ids=body.resource_ids,
     )
 
 

@@ -1,9 +1,11 @@
 """Who may read a hosted resource, which items they receive, and how personal items are masked (R3.1, R3.5, R4).
 
-The gateway decides at the door; exchange-svc decides again here from its own projections, so a direct call
-without a grant is refused too. A provider reads its own data in full. An unconditional resource gives every
-item; a conditional one gives the items of the consumer's live grants for the stated purpose. Personal items
-are masked by their catalog masking rule unless a grant names them in unmasked_items.
+The gateway decides at the door; exchange-svc decides again here from its own projections by the same rule
+(govshare_common.sharing.may_data_flow), so a direct call without a grant is refused too and a grant the door
+honours (a binding coordination of not_shared data included) is honoured here. A provider reads its own data
+in full. An unconditional resource gives every item; a conditional or not_shared one gives the items of the
+consumer's live grants for the stated purpose. Personal items are masked by their catalog masking rule unless a
+grant names them in unmasked_items.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from govshare_common.identifiers import mask_address, mask_name, mask_phone, mask_resident_id
-from govshare_common.sharing import PURPOSES, grant_in_force
+from govshare_common.sharing import FLOW_REFUSALS, grant_in_force, may_data_flow
 
 from exchange_svc.domain.resources import HostedResource, Item
 
@@ -45,20 +47,8 @@ class Decision:
 
 
 REFUSALS: dict[str, tuple[str, str]] = {
-    "resource_not_published": ("该信息资源未发布或已撤销。", "The resource is not published."),
+    **FLOW_REFUSALS,
     "not_hosted": ("该信息资源不在平台托管数据。", "The platform hosts no data for this resource."),
-    "no_department": ("调用方未归属任何部门，不能访问共享数据。", "The caller belongs to no department."),
-    "not_shared": ("该信息资源不予共享。", "This resource is not shared."),
-    "no_live_grant": ("本部门没有该信息资源的有效授权，请先提出共享申请。", "Your department holds no live grant."),
-    "purpose_not_granted": (
-        "所述用途不在授权范围内，请按授权的用途使用。",
-        "The stated purpose is not one the grant allows.",
-    ),
-    "purpose_required": (
-        "请在 X-Govshare-Purpose 请求头中说明共享用途。",
-        "State the purpose in the X-Govshare-Purpose header.",
-    ),
-    "purpose_unknown": ("共享用途代码不正确。", "Unknown purpose code."),
 }
 
 
@@ -70,32 +60,28 @@ def decide(
     purpose: str | None,
     now: datetime,
 ) -> Decision:
-    """May `department` read `resource` now for `purpose`, and which items, unmasked which?"""
-    if resource is None or resource.status != "published":
-        return Decision(False, "resource_not_published")
-    if department is None:
-        return Decision(False, "no_department")
+    """May `department` read `resource` now for `purpose` (the platform's one rule, as at the door), and which
+    items, unmasked which?"""
+    flow = may_data_flow(
+        department=department,
+        provider_code=resource.provider_code if resource else None,
+        share_type=resource.share_type if resource else None,
+        published=resource is not None and resource.status == "published",
+        resource_code=resource.code if resource else "",
+        grants=grants,
+        purpose=purpose,
+        now=now,
+    )
+    if not flow.allowed or resource is None:
+        return Decision(False, flow.reason)
     everything = resource.item_names
-    if resource.provider_code == department:
+    if flow.reason == "provider":
         return Decision(True, "provider", None, everything, frozenset(everything), provider=True)
-    if purpose is None:
-        return Decision(False, "purpose_required")
-    if purpose not in PURPOSES:
-        return Decision(False, "purpose_unknown")
-    if resource.share_type == "not_shared":
-        return Decision(False, "not_shared")
-    live = [g for g in grants if g.consumer_code == department and g.resource_code == resource.code and g.live(now)]
-    fitting = [g for g in live if purpose in g.purposes]
-    if resource.share_type == "unconditional":
-        unmasked = frozenset().union(*(g.unmasked_items for g in fitting)) if fitting else frozenset()
-        return Decision(True, "unconditional", fitting[0].grant_id if fitting else None, everything, unmasked)
-    if not live:
-        return Decision(False, "no_live_grant")
-    if not fitting:
-        return Decision(False, "purpose_not_granted")
-    granted = frozenset().union(*(g.items for g in fitting))
-    unmasked = frozenset().union(*(g.unmasked_items for g in fitting)) & granted
-    return Decision(True, "grant", fitting[0].grant_id, tuple(n for n in everything if n in granted), unmasked)
+    unmasked = frozenset().union(*(g.unmasked_items for g in flow.grants))
+    if flow.reason == "unconditional":
+        return Decision(True, "unconditional", flow.grant_id, everything, unmasked)
+    granted = frozenset().union(*(g.items for g in flow.grants))
+    return Decision(True, "grant", flow.grant_id, tuple(n for n in everything if n in granted), unmasked & granted)
 
 
 def mask_full(value: str) -> str:

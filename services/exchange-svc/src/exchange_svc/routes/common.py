@@ -13,6 +13,8 @@ from fastapi import Depends, Header, Query, Request
 from govshare_common.auth import Principal, require_roles
 from govshare_common.bounds import MAX_OFFSET
 
+from exchange_svc.sealing import Sealer
+
 PREFIX = "/api/v1/exchange"
 RESOURCE = f"{PREFIX}/resources/{{code:path}}"
 
@@ -28,6 +30,14 @@ Purpose = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="每页条数")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="跳过条数")]
+
+
+def get_sealer(request: Request) -> Sealer:
+    return request.app.state.sealer  # type: ignore[no-any-return]
+
+
+# The keyring's sealing of personal data at rest (exchange_svc.sealing).
+Sealing = Annotated[Sealer, Depends(get_sealer)]
 
 
 def hash_key(request: Request) -> bytes:

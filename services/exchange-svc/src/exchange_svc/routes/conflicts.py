@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from govshare_common.service import UoW
 
 from exchange_svc import conflicts
-from exchange_svc.routes.common import PREFIX, Limit, Offset, PlatformAdmin, Staff, hash_key
+from exchange_svc.routes.common import PREFIX, Limit, Offset, PlatformAdmin, Sealing, Staff, hash_key
 
 router = APIRouter(tags=["single source"])
 
@@ -40,16 +40,17 @@ async def list_sources(uow: UoW, code: str, principal: Staff) -> dict[str, Any]:
 async def list_conflicts(
     uow: UoW,
     principal: Staff,
+    sealer: Sealing,
     state: Annotated[Literal["open", "arbitrated"] | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    return await conflicts.listing(uow, principal, state=state, limit=limit, offset=offset)
+    return await conflicts.listing(uow, principal, state=state, limit=limit, offset=offset, sealer=sealer)
 
 
 @router.post(f"{PREFIX}/conflicts/{{conflict_id}}/arbitrate", summary="裁决数据冲突（平台管理机构）")
 async def arbitrate(
-    request: Request, uow: UoW, conflict_id: str, body: ArbitrateBody, principal: PlatformAdmin
+    request: Request, uow: UoW, conflict_id: str, body: ArbitrateBody, principal: PlatformAdmin, sealer: Sealing
 ) -> dict[str, Any]:
     return await conflicts.arbitrate(
         uow,
@@ -59,4 +60,5 @@ async def arbitrate(
         make_source=body.make_source,
         comment=body.comment,
         hash_key=hash_key(request),
+        sealer=sealer,
     )

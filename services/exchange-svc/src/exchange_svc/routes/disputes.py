@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from govshare_common.service import UoW
 
 from exchange_svc import disputes
-from exchange_svc.routes.common import PREFIX, RESOURCE, Limit, Offset, Purpose, Reader, Staff
+from exchange_svc.routes.common import PREFIX, RESOURCE, Limit, Offset, Purpose, Reader, Sealing, Staff
 
 router = APIRouter(tags=["disputes"])
 
@@ -39,7 +39,13 @@ class CorrectBody(BaseModel):
 
 @router.post(f"{RESOURCE}/disputes", status_code=201, summary="对一条记录的信息项提出疑义（使用部门）")
 async def raise_dispute(
-    request: Request, uow: UoW, code: str, body: DisputeBody, principal: Reader, purpose: Purpose = None
+    request: Request,
+    uow: UoW,
+    code: str,
+    body: DisputeBody,
+    principal: Reader,
+    sealer: Sealing,
+    purpose: Purpose = None,
 ) -> dict[str, Any]:
     return await disputes.open_dispute(
         uow,
@@ -52,6 +58,7 @@ async def raise_dispute(
         reason=body.reason.strip(),
         calendar=request.app.state.calendar,
         profile=request.app.state.profile,
+        sealer=sealer,
     )
 
 
@@ -59,23 +66,26 @@ async def raise_dispute(
 async def list_disputes(
     uow: UoW,
     principal: Staff,
+    sealer: Sealing,
     state: Annotated[Literal["open", "answered", "corrected", "overdue"] | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    return await disputes.listing(uow, principal, state=state, limit=limit, offset=offset)
+    return await disputes.listing(uow, principal, state=state, limit=limit, offset=offset, sealer=sealer)
 
 
 @router.get(f"{PREFIX}/disputes/{{dispute_id}}", summary="疑义详情")
-async def dispute_detail(uow: UoW, dispute_id: str, principal: Staff) -> dict[str, Any]:
-    return await disputes.detail(uow, principal, dispute_id)
+async def dispute_detail(uow: UoW, dispute_id: str, principal: Staff, sealer: Sealing) -> dict[str, Any]:
+    return await disputes.detail(uow, principal, dispute_id, sealer)
 
 
 @router.post(f"{PREFIX}/disputes/{{dispute_id}}/confirm", summary="核实无误（提供部门）")
-async def confirm(uow: UoW, dispute_id: str, body: ConfirmBody, principal: Staff) -> dict[str, Any]:
-    return await disputes.confirm(uow, principal, dispute_id=dispute_id, answer=body.answer.strip())
+async def confirm(uow: UoW, dispute_id: str, body: ConfirmBody, principal: Staff, sealer: Sealing) -> dict[str, Any]:
+    return await disputes.confirm(uow, principal, dispute_id=dispute_id, answer=body.answer.strip(), sealer=sealer)
 
 
 @router.post(f"{PREFIX}/disputes/{{dispute_id}}/correct", summary="更正数据（提供部门）")
-async def correct(uow: UoW, dispute_id: str, body: CorrectBody, principal: Staff) -> dict[str, Any]:
-    return await disputes.correct(uow, principal, dispute_id=dispute_id, value=body.value, answer=body.answer.strip())
+async def correct(uow: UoW, dispute_id: str, body: CorrectBody, principal: Staff, sealer: Sealing) -> dict[str, Any]:
+    return await disputes.correct(
+        uow, principal, dispute_id=dispute_id, value=body.value, answer=body.answer.strip(), sealer=sealer
+    )

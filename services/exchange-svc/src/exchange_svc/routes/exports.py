@@ -12,7 +12,7 @@ from govshare_common.bounds import BIGINT_MAX
 from govshare_common.service import UoW
 
 from exchange_svc import exports
-from exchange_svc.routes.common import PREFIX, RESOURCE, PlatformAdmin, Purpose, Reader, Staff, hash_key
+from exchange_svc.routes.common import PREFIX, RESOURCE, PlatformAdmin, Purpose, Reader, Sealing, Staff, hash_key
 
 router = APIRouter(tags=["exports"])
 
@@ -38,6 +38,7 @@ async def download(
     code: str,
     export_id: str,
     principal: Reader,
+    sealer: Sealing,
     purpose: Purpose = None,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX, description="已收到的数据行数")] = 0,
 ) -> StreamingResponse:
@@ -52,6 +53,7 @@ async def download(
         export=export,
         offset=offset,
         hash_key=hash_key(request),
+        sealer=sealer,
     )
     return StreamingResponse(
         body,

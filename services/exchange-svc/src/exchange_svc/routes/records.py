@@ -24,6 +24,7 @@ from exchange_svc.routes.common import (
     Offset,
     Purpose,
     Reader,
+    Sealing,
     Sender,
     Staff,
     hash_key,
@@ -64,6 +65,7 @@ async def post_batch(
     uow: UoW,
     code: str,
     principal: Sender,
+    sealer: Sealing,
     batch_id: Annotated[str | None, Query(description="批次号：重复报送同一批次号不会重复入库")] = None,
     format: Annotated[str | None, Query(description="jsonl 或 csv（缺省按 Content-Type）")] = None,
     confirm_uscc_warnings: Annotated[bool, Query(description="确认统一社会信用代码校验码不符的值无误")] = False,
@@ -78,6 +80,7 @@ async def post_batch(
         chunks=request.stream(),
         confirm_uscc_warnings=confirm_uscc_warnings,
         hash_key=hash_key(request),
+        sealer=sealer,
     )
 
 
@@ -104,6 +107,7 @@ async def get_records(
     uow: UoW,
     code: str,
     principal: Reader,
+    sealer: Sealing,
     purpose: Purpose = None,
     subject: Annotated[list[str] | None, Query(description="身份标识（公民身份号码/统一社会信用代码），可多个")] = None,
     key: Annotated[list[str] | None, Query(description="记录主键，可多个")] = None,
@@ -116,6 +120,7 @@ async def get_records(
         subjects=subject or [],
         keys=key or [],
         hash_key=hash_key(request),
+        sealer=sealer,
     )
 
 
@@ -124,11 +129,12 @@ async def record_history(
     uow: UoW,
     code: str,
     principal: Staff,
+    sealer: Sealing,
     key: Annotated[str, Query(min_length=1, description="记录主键")],
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    return await queries.history(uow, principal, code=code, key=key, limit=limit, offset=offset)
+    return await queries.history(uow, principal, code=code, key=key, limit=limit, offset=offset, sealer=sealer)
 
 
 class KeyBody(BaseModel):

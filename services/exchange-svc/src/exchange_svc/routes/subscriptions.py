@@ -11,7 +11,7 @@ from govshare_common.bounds import BIGINT_MAX
 from govshare_common.service import UoW
 
 from exchange_svc import feeds
-from exchange_svc.routes.common import PREFIX, RESOURCE, Limit, Offset, Purpose, Reader, Staff, hash_key
+from exchange_svc.routes.common import PREFIX, RESOURCE, Limit, Offset, Purpose, Reader, Sealing, Staff, hash_key
 
 router = APIRouter(tags=["subscriptions"])
 
@@ -40,6 +40,7 @@ async def changes(
     code: str,
     subscription_id: str,
     principal: Reader,
+    sealer: Sealing,
     purpose: Purpose = None,
     after: Annotated[int | None, Query(ge=0, le=BIGINT_MAX, description="从该 seq 之后读（缺省：已确认位置）")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -53,6 +54,7 @@ async def changes(
         after=after,
         limit=limit,
         hash_key=hash_key(request),
+        sealer=sealer,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from request_svc.routes import grants, requests
+from request_svc.routes import grants, major_decisions, requests, restrictions
 
-routers: list[APIRouter] = [requests.router, grants.router]
+# restrictions and major decisions first: their fixed paths must not be read as a request or grant id
+routers: list[APIRouter] = [restrictions.router, major_decisions.router, requests.router, grants.router]

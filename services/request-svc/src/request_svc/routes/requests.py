@@ -49,6 +49,9 @@ class SubmitBody(BaseModel):
     policy_basis: Text | None = Field(default=None, description="政策依据（海南省：有条件共享须注明）")
     valid_until: AwareMoment | None = Field(default=None, description="希望的授权有效期至")
     renews_grant_id: str | None = Field(default=None, max_length=64, description="续期：原授权编号")
+    written_application: Annotated[str, Field(max_length=20000)] | None = Field(
+        default=None, description="书面申请正文（不予共享的资源直接进入要求书面申请的协调环节时必填）"
+    )
 
 
 class QuestionBody(BaseModel):
@@ -74,6 +77,12 @@ class ApproveBody(BaseModel):
 
 class ReasonBody(BaseModel):
     reason: Text | None = Field(default=None, description="理由（必填）")
+
+
+class EscalateBody(ReasonBody):
+    written_application: Annotated[str, Field(max_length=20000)] | None = Field(
+        default=None, description="书面申请正文（本辖区协调环节要求书面申请时必填，如襄阳市）"
+    )
 
 
 class TermsBody(BaseModel):
@@ -204,6 +213,7 @@ async def submit(uow: UoW, body: SubmitBody, principal: Writer, cal: Calendar, p
             business_matter=body.business_matter,
             policy_basis=body.policy_basis,
             valid_until_wanted=body.valid_until,
+            written_application=body.written_application,
         ),
         renews_grant_id=body.renews_grant_id,
         calendar=cal,
@@ -296,10 +306,18 @@ async def reject(
 
 @router.post("/{request_id}/escalate", summary="书面申请协商或协调（使用部门，申请未获同意后）")
 async def escalate(
-    uow: UoW, request_id: str, body: ReasonBody, principal: Writer, cal: Calendar, prof: CurrentProfile
+    uow: UoW, request_id: str, body: EscalateBody, principal: Writer, cal: Calendar, prof: CurrentProfile
 ) -> dict[str, Any]:
     reason = _required(body.reason, "reason", "请写明申请协调的事由。", "State why you ask for coordination.")
-    await flows.escalate(uow, principal, request_id, reason=reason, calendar=cal, profile=prof)
+    await flows.escalate(
+        uow,
+        principal,
+        request_id,
+        reason=reason,
+        written_application=body.written_application,
+        calendar=cal,
+        profile=prof,
+    )
     return await _detail(uow, principal, request_id, prof)
 
 

@@ -1,7 +1,7 @@
 """audit: the chained, append-only log (monthly partitions), checkpoints and their key, retention records, and
 supervision's own tables (facts, usage counts, departments, rectification notices, complaints).
 
-The service's connections run as the NOLOGIN role govshare_audit_writer (see audit_svc.app), which may only
+The service's runtime connections log in as the writer role (audit_svc.ledger.grant_writer), which may only
 INSERT and SELECT the log tables: an UPDATE or DELETE of an audit row is refused by PostgreSQL itself.
 """
 
@@ -10,29 +10,8 @@ from alembic import op
 revision = "audit_0002"
 down_revision = "audit_0001"
 
-WRITER = "govshare_audit_writer"
-# INSERT and SELECT only: the log, its subject index, checkpoints, the key and the retention record.
-APPEND_ONLY = ("audit_entry", "audit_subject", "audit_checkpoint", "audit_signing_key", "audit_partition_drop")
-
 
 def upgrade() -> None:
-    # Roles are cluster-wide: several databases (or a re-run) may find it there already.
-    op.execute(
-        f"""
-        DO $$ BEGIN
-            CREATE ROLE {WRITER} NOLOGIN;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-        END $$
-        """
-    )
-    op.execute(
-        f"""
-        DO $$ BEGIN
-            EXECUTE format('GRANT {WRITER} TO %I', current_user);
-        EXCEPTION WHEN others THEN NULL;
-        END $$
-        """
-    )
     op.execute(
         """
         CREATE TABLE audit_head (
@@ -235,12 +214,3 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE SEQUENCE complaint_number")
-
-    # --- the writer role's rights ------------------------------------------------------------------------
-    op.execute(f"GRANT USAGE ON SCHEMA audit TO {WRITER}")
-    op.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA audit TO {WRITER}")
-    op.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA audit TO {WRITER}")
-    for table in APPEND_ONLY:
-        op.execute(f"REVOKE ALL ON {table} FROM {WRITER}")
-        op.execute(f"GRANT SELECT, INSERT ON {table} TO {WRITER}")
-    op.execute(f"GRANT USAGE ON SEQUENCE audit_checkpoint_id_seq TO {WRITER}")

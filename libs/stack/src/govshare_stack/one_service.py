@@ -1,0 +1,69 @@
+"""One service per process, as a container runs it: `govshare service NAME` and `govshare migrate`.
+
+`govshare up` supervises every service on one machine; a Kubernetes Deployment runs one of them, named, on the
+port its manifest gives, with migrations already applied by a Job before the rollout (GOVSHARE_MIGRATE_AT_START
+is false there), so replicas never race to change a schema at boot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from pathlib import Path
+
+from govshare_stack.errors import StackError
+from govshare_stack.supervisor import SERVICES, ServiceSpec
+
+WEB_SERVICES = {s.name: s for s in SERVICES}
+
+
+def spec_of(name: str) -> ServiceSpec:
+    try:
+        return WEB_SERVICES[name]
+    except KeyError:
+        raise StackError(f"no service named {name!r}; choose one of {', '.join(WEB_SERVICES)}") from None
+
+
+def migrations_of(spec: ServiceSpec) -> Path | None:
+    """A service's Alembic folder (`<module>/migrations`), or None for one without a database of its own."""
+    found = importlib.util.find_spec(spec.module)
+    if found is None or found.origin is None:
+        raise StackError(f"the service {spec.name!r} is not installed (no module {spec.module!r})")
+    folder = Path(found.origin).parent / "migrations"
+    return folder if (folder / "env.py").exists() else None
+
+
+def serve(name: str, host: str, port: int) -> None:
+    """Replace this process with uvicorn running the named service (signals reach it directly)."""
+    spec = spec_of(name)
+    migrations_of(spec)  # fail here, with the name, rather than inside uvicorn
+    argv = spec.argv(port)
+    argv[argv.index("--host") + 1] = host
+    os.execv(argv[0], argv)
+
+
+async def migrate(names: list[str], database_url: str) -> list[str]:
+    """Bring each named service's schema to its newest revision; returns the schemas migrated."""
+    from govshare_common.db import make_engine
+    from govshare_common.migrations import upgrade
+
+    done: list[str] = []
+    for name in names or list(WEB_SERVICES):
+        spec = spec_of(name)
+        folder = migrations_of(spec)
+        if folder is None:
+            continue
+        engine = make_engine(database_url, pool_size=1, schema=spec.name)
+        try:
+            await upgrade(engine, schema=spec.name, migrations_dir=folder)
+        finally:
+            await engine.dispose()
+        done.append(spec.name)
+    return done
+
+
+def run_migrate(names: list[str]) -> list[str]:
+    from govshare_common.settings import Settings
+
+    return asyncio.run(migrate(names, Settings().database_url))
