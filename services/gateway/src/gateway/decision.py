@@ -1,10 +1,10 @@
 """The door's decision endpoint: nginx asks it (`auth_request`) whether a call may pass, before reading the body.
 
-Served as plain ASGI, not through FastAPI: it runs once per call nginx has not cached (at most a second), and
+Served as plain ASGI, not through FastAPI: it runs once per call nginx has not kept a decision for, and
 routing, dependency injection and a response model would cost more than the check itself. The answer is an
 empty 200 with who is calling (for the access line and the rate nginx enforces), or a 401/403 carrying the
 real refusal — its status and its body in the error shape — in headers, which nginx turns into the answer
-(`door_conf`). Only an allowing answer is cached by nginx, for at most a tenth of a second.
+(`door_conf`). Only an allowing answer is kept by nginx (`door.js`), for at most half a second.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from govshare_common.auth import Principal
 from govshare_common.errors import AppError, Forbidden, NotAuthenticated, NotFound
 
 from gateway.domain import decide_data_access, is_anonymous, match_route, required_roles
-from gateway.door_conf import DECISION_CACHE_SECONDS
 
 log = logging.getLogger("govshare.gateway.door")
 
@@ -52,7 +51,6 @@ class DecisionEndpoint:
             answer += _refusal_headers(refused, headers)
             await _answer(send, 401 if refused.error.status == 401 else 403, answer)
             return
-        answer.append((b"x-accel-expires", str(DECISION_CACHE_SECONDS).encode()))
         await _answer(send, 200, answer)
 
     async def decide(self, headers: Headers, found: list[tuple[bytes, bytes]]) -> None:

@@ -26,8 +26,8 @@ MAX_BODY_MB = 10
 MAX_BULK_MB = 256
 # How long a service may take to answer, by service (exports stream for long).
 READ_TIMEOUTS = {"catalog": 10.0, "request": 10.0, "exchange": 60.0, "audit": 30.0, "console": 5.0, "gateway": 30.0}
-DECISION_CACHE_SECONDS = 1  # what nginx is told; the key's tenth of a second ($door_decision_slot) bounds it
-DECISION_PATH = "/_door/decide"
+DECISION_PATH = "/_door/decide"  # the gateway's decision endpoint; in nginx, the cache in front of it (door.js)
+ASK_PATH = "/_door/ask"  # where door.js asks the gateway on a miss
 # nginx's own refusals are internal locations by URI, not named ones: a request refused while its request line
 # is read (a NUL in the path) has no URI yet, and nginx cannot redirect that to a named location.
 ERROR_PATH = "/_door/error/"
@@ -47,6 +47,9 @@ DECISION_HEADERS = (
     "burst",
     "rate-key",
     "authorization",
+    "decided",
+    "cache",
+    "rate-wait",
 )
 
 
@@ -145,8 +148,8 @@ _LOG_FIELDS = {
     "resource": "$door_log_resource",
     "purpose": "$door_log_purpose",
     "reason": "$door_log_reason",
-    "decided": "$door_decision_status",
-    "decision_cache": "$door_decision_cache",
+    "decided": "$door_decided_decided",
+    "decision_cache": "$door_decided_cache",
 }
 
 
@@ -264,12 +267,12 @@ http {{
     fastcgi_temp_path {layout.run_dir / "fastcgi"};
     uwsgi_temp_path {layout.run_dir / "uwsgi"};
     scgi_temp_path {layout.run_dir / "scgi"};
-    proxy_cache_path {layout.run_dir / "decisions"} levels=1:2 keys_zone=door_decisions:16m max_size=256m inactive=5s use_temp_path=off;
 
     js_path {js.parent};
     js_import door from {js.name};
     js_shared_dict_zone zone=door_rates:8m timeout=120s;
-    js_set $door_rate_wait door.rateWait;
+    # Allowing decisions, at most half a second each (door.js); an entry sets its own, shorter, timeout.
+    js_shared_dict_zone zone=door_decisions:32m timeout=1s evict;
     js_set $door_client_cert_js door.clientCertificate;
     # njs only for a connection that presented a verified certificate: a VM a request costs CPU.
     map $ssl_client_verify $door_client_cert {{
@@ -288,11 +291,6 @@ http {{
     }}
     map $request_id $door_span_id {{
         "~^(?<span>[0-9a-f]{{16}})" $span;
-    }}
-    # nginx's cache keeps an entry for whole seconds (up to two); the tenth of a second in the key is what bounds
-    # a decision's life, so a revocation takes effect within a tenth of a second plus its way to the gateway.
-    map $msec $door_decision_slot {{
-        "~^(?<second>[0-9]+)[.](?<tenth>[0-9])" "${{second}}.${{tenth}}";
     }}
     map $http_accept_language $door_lang {{
         "~*^\\s*en" en;
@@ -357,20 +355,22 @@ http {{
 
         location = {DECISION_PATH} {{
             internal;
+            js_content door.decide;
+        }}
+
+        location = {ASK_PATH} {{
+            internal;
             proxy_pass http://door_gateway{DECISION_PATH};
             proxy_pass_request_body off;
 {_proxy_headers()}
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-Method $request_method;
             proxy_set_header X-Original-Uri $request_uri;
-            proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
-            proxy_buffering on;  # nginx caches only what it buffers
+            proxy_buffering on;  # njs reads the answer whole
             proxy_buffer_size 16k;  # a refusal's body travels in a header
             proxy_buffers 4 16k;
             proxy_busy_buffers_size 16k;
-            proxy_cache door_decisions;
-            proxy_cache_valid 200 {DECISION_CACHE_SECONDS}s;
-            proxy_cache_key "$door_decision_slot $request_method $door_path|$http_x_govshare_purpose|$arg_purpose|$door_client_cert|$http_authorization";
+            proxy_hide_header X-Request-Id;  # door.js copies the decision's x-govshare-* headers, hidden no more
             proxy_read_timeout 5s;
         }}
 
@@ -387,8 +387,8 @@ http {{
         location @rate_limited {{
             default_type application/json;
             add_header X-Request-Id $door_request_id always;
-            add_header Retry-After $door_rate_wait always;
-            {_error_return(429, "rate_limited", "请求过于频繁，请稍后重试。", "Too many requests; retry after the time in Retry-After.", details='{"retry_after_seconds":$door_rate_wait}')}
+            add_header Retry-After $door_decided_rate_wait always;
+            {_error_return(429, "rate_limited", "请求过于频繁，请稍后重试。", "Too many requests; retry after the time in Retry-After.", details='{"retry_after_seconds":$door_decided_rate_wait}')}
         }}
 
 {area_locations}
@@ -447,12 +447,10 @@ def _error_pages(indent: str = "        ", *, decided: bool = False) -> str:
 
 def _decision_settings() -> str:
     names = "\n".join(
-        f"            auth_request_set $door_decided_{h.replace('-', '_')} $upstream_http_x_govshare_{h.replace('-', '_')};"
+        f"            auth_request_set $door_decided_{h.replace('-', '_')} $sent_http_x_govshare_{h.replace('-', '_')};"
         for h in DECISION_HEADERS
     )
     return f"""            auth_request {DECISION_PATH};
-            auth_request_set $door_decision_status $upstream_status;
-            auth_request_set $door_decision_cache $upstream_cache_status;
 {names}
 {_error_pages("            ", decided=True)}
             error_page 401 403 = @refused;"""
@@ -482,7 +480,7 @@ def _pass_location(service: str, timeouts: Mapping[str, float]) -> str:
     # Reached after the decision allowed the call; the client's rate is taken here, in memory all nginx
     # workers share, so it holds however many decision processes there are and whether the decision was cached.
     return f"""        location @pass_{service} {{
-            if ($door_rate_wait != 0) {{
+            if ($door_decided_rate_wait != 0) {{
                 return 418;
             }}
 {_error_pages("            ")}
