@@ -5,6 +5,9 @@ like the embedded PostgreSQL and Tansu, on a configuration generated from the ga
     door.start()               # writes nginx.conf, checks it (nginx -t), starts nginx, waits for the port
     door.restart()             # a dead nginx is started again on the same configuration
     door.stop()
+
+In a container the door runs alone in its process (`govshare door`, `run_in_foreground`), beside the gateway in
+the same pod, sharing the access journal's volume with it.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ def nginx_binary() -> str:
 
 class FrontDoor:
     def __init__(self, layout: DoorLayout, *, log_path: Path | None = None) -> None:
-        # Temp bodies and the decision cache are nothing to keep, and nginx's workers (nobody, when started as
-        # root) must reach them: a folder of their own under the system's temp folder.
-        self.layout = replace(layout, run_dir=Path(tempfile.mkdtemp(prefix="govshare-door-")))
+        # Temp bodies are nothing to keep, and nginx's workers (nobody, when started as root) must reach them:
+        # a folder of their own under the system's temp folder, unless the layout names one.
+        if layout.run_dir == Path():
+            layout = replace(layout, run_dir=Path(tempfile.mkdtemp(prefix="govshare-door-")))
+        self.layout = layout
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -67,7 +72,7 @@ class FrontDoor:
         run = self.layout.run_dir
         run.mkdir(parents=True, exist_ok=True)
         run.chmod(0o711)
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "decisions", "html"):
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "html"):
             (run / sub).mkdir(exist_ok=True)
             if os.geteuid() == 0:
                 # Started as root, nginx's workers run as nobody: their temp files and cache must be theirs.
@@ -129,3 +134,16 @@ class FrontDoor:
 
     def __repr__(self) -> str:
         return f"FrontDoor({self.url}, pid={self.pid})"
+
+
+def run_in_foreground(layout: DoorLayout) -> None:
+    """Replace this process with nginx on the layout (a container's door: signals reach nginx directly, and
+    the gateway beside it, in the same process namespace, tells it to reopen its log after a rotation)."""
+    door = FrontDoor(layout)
+    door.write_config()
+    argv = door.argv()
+    check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, timeout=30, check=False)
+    if check.returncode != 0:
+        raise EmbeddedError(f"nginx refused its configuration {door.conf_path}: {check.stderr.strip()}")
+    (layout.access_log.parent / NGINX_PID).write_text(str(os.getpid()))
+    os.execv(argv[0], argv)

@@ -72,6 +72,7 @@ class DoorLayout:
     # Callers whose X-Forwarded-For nginx believes (an Ingress in front of it): the last address in it is the
     # client's, as the gateway's GOVSHARE_TRUSTED_PROXIES rule says.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    listen_host: str = "127.0.0.1"  # 0.0.0.0 in a container, where the pod's network is the boundary
 
 
 def _hostport(url: str) -> str:
@@ -201,7 +202,7 @@ def render(layout: DoorLayout) -> str:
     tls = ""
     if layout.tls_port and layout.tls_cert and layout.tls_key:
         tls = f"""
-        listen 127.0.0.1:{layout.tls_port} ssl;
+        listen {layout.listen_host}:{layout.tls_port} ssl;
         http2 on;
         ssl_certificate {layout.tls_cert};
         ssl_certificate_key {layout.tls_key};
@@ -341,7 +342,7 @@ http {{
 {upstreams}
 
     server {{
-        listen 127.0.0.1:{layout.listen_port} backlog=4096;{tls}
+        listen {layout.listen_host}:{layout.listen_port} backlog=4096;{tls}
         client_max_body_size {MAX_BODY_MB}m;
 {_proxy_headers()}
         add_header X-Request-Id $door_request_id always;
