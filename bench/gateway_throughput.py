@@ -820,6 +820,10 @@ def main() -> int:
         insert_projections(pg, db, ids["provider"], ids["consumer"])
         token = client_token(door_url, ids["client_id"], ids["secret"])
         headers = {"Authorization": f"Bearer {token}", "X-Govshare-Purpose": PURPOSE}
+
+        def fresh_token() -> None:
+            # An access token lives 5 minutes and a whole run takes longer: every target starts with a new one.
+            headers["Authorization"] = f"Bearer {client_token(door_url, ids['client_id'], ids['secret'])}"
         import httpx
 
         # The live gateway must have picked the projections up (NOTIFY): one request answers 200.
@@ -927,6 +931,7 @@ def main() -> int:
         wrk_results: dict[str, Any] = {}
         if wrk:
             for name, port in targets.items():
+                fresh_token()
                 url = f"http://127.0.0.1:{port}{REQUEST_PATH}"
                 print(f"wrk {name}: {args.warmup:.0f} s warm-up, {args.duration:.0f} s measured …", flush=True)
 
@@ -961,6 +966,7 @@ def main() -> int:
             for name, port in targets.items():
                 if name.endswith("_c"):
                     continue  # the latency goal is about the door in front of the platform's (Python) services
+                fresh_token()
                 print(f"open loop {name}: {rate:g} req/s for {seconds:g} s …", flush=True)
 
                 def warm_ol(port: int = port) -> dict[str, Any]:
