@@ -824,6 +824,7 @@ def main() -> int:
         def fresh_token() -> None:
             # An access token lives 5 minutes and a whole run takes longer: every target starts with a new one.
             headers["Authorization"] = f"Bearer {client_token(door_url, ids['client_id'], ids['secret'])}"
+
         import httpx
 
         # The live gateway must have picked the projections up (NOTIFY): one request answers 200.
