@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import replace
@@ -106,7 +107,9 @@ class FrontDoor:
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._proc is not None:
-            procs.terminate(self._proc, grace=timeout)  # SIGTERM: nginx's fast shutdown
+            # SIGQUIT: nginx's graceful shutdown — a request in flight (a refused upload whose body nginx is still
+            # reading away) is finished and its access line written; a fast shutdown would drop both.
+            procs.terminate(self._proc, grace=timeout, sig=signal.SIGQUIT)
             procs.kill_group(self._proc.pid)  # workers of a master that died before
             self._proc = None
             shutil.rmtree(self.layout.run_dir, ignore_errors=True)

@@ -69,10 +69,12 @@ def spawn(
     )
 
 
-def terminate(proc: subprocess.Popen[bytes], *, grace: float = 10.0) -> int | None:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL. Returns the exit code."""
+def terminate(
+    proc: subprocess.Popen[bytes], *, grace: float = 10.0, sig: signal.Signals = signal.SIGTERM
+) -> int | None:
+    """SIGTERM (or `sig`), wait up to `grace` seconds, then SIGKILL. Returns the exit code."""
     if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
+        _signal_group(proc.pid, sig)
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:
