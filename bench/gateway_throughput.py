@@ -571,8 +571,9 @@ def insert_projections(pg: Any, db: str, provider: str, consumer: str) -> None:
 
 def access_counts(pg: Any, db: str) -> dict[str, int]:
     out = pg.psql(
-        "SELECT coalesce(max(id), 0), count(*), count(*) FILTER (WHERE published_at IS NULL) "
-        "FROM gateway.outbox WHERE type = 'gateway.access'",
+        # Published is up to the relay's high-water mark (outbox_head.published_seq); rows get no published_at.
+        "SELECT coalesce(max(id), 0), count(*), count(*) FILTER (WHERE seq IS NULL OR seq > "
+        "(SELECT published_seq FROM gateway.outbox_head)) FROM gateway.outbox WHERE type = 'gateway.access'",
         dbname=db,
     ).strip()
     max_id, total, unpublished = (int(x) for x in out.split("|"))
