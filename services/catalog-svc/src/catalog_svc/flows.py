@@ -15,6 +15,7 @@ from govshare_common.auth import Principal
 from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 from govshare_common.workdays import WorkingCalendar, recounted_deadline
 
 from catalog_svc import domain, search, spreadsheet, store
@@ -598,7 +599,7 @@ async def record_obligation(
 
 async def _department_resources(uow: UnitOfWork, department: str, resource_ids: list[str]) -> None:
     """The resources an obligation names are the department's own catalog entries."""
-    states = await store.resource_states(uow.conn, [r for r in resource_ids if store.is_uuid(r)])
+    states = await store.resource_states(uow.conn, [r for r in resource_ids if is_uuid(r)])
     problems = [
         domain.FieldProblem(
             f"resource_ids[{i}]",
@@ -686,7 +687,7 @@ async def mark_overdue_obligations(uow: UnitOfWork) -> None:
 
 
 async def _own_resources(uow: UnitOfWork, principal: Principal, resource_ids: list[str]) -> None:
-    states = await store.resource_states(uow.conn, [r for r in resource_ids if store.is_uuid(r)])
+    states = await store.resource_states(uow.conn, [r for r in resource_ids if is_uuid(r)])
     problems = []
     for i, rid in enumerate(resource_ids):
         state = states.get(rid)

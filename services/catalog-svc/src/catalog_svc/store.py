@@ -6,12 +6,13 @@ views and search read (published_resource), update obligations and IT projects.
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
+
+from govshare_common.record_ids import is_uuid
 
 from catalog_svc import search
 from catalog_svc.domain import ResourceState
@@ -24,9 +25,7 @@ _STATE_COLUMNS = (
 
 
 async def resource_state(conn: Any, resource_id: str, *, lock: bool = False) -> ResourceState | None:
-    try:
-        uuid.UUID(resource_id)
-    except ValueError:
+    if not is_uuid(resource_id):
         return None
     row = (
         await conn.execute(
@@ -509,14 +508,6 @@ async def published_contents(conn: Any, *, limit: int, department: str | None = 
     return [r.snapshot for r in rows]
 
 
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 # --- obligations -------------------------------------------------------------------------------------------
 
 _OBLIGATION_COLUMNS = (
@@ -568,9 +559,7 @@ async def insert_obligation(conn: Any, row: dict[str, Any]) -> None:
 
 
 async def obligation(conn: Any, obligation_id: str, *, lock: bool = False) -> dict[str, Any] | None:
-    try:
-        uuid.UUID(obligation_id)
-    except ValueError:
+    if not is_uuid(obligation_id):
         return None
     row = (
         await conn.execute(
@@ -688,9 +677,7 @@ _PROJECT_COLUMNS = (
 
 
 async def project(conn: Any, project_id: str, *, lock: bool = False) -> dict[str, Any] | None:
-    try:
-        uuid.UUID(project_id)
-    except ValueError:
+    if not is_uuid(project_id):
         return None
     row = (
         await conn.execute(

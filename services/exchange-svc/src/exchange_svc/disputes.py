@@ -19,6 +19,7 @@ from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden, NotFound, ValidationFailed
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 
 from exchange_svc.conflicts import set_record_item
 from exchange_svc.domain.disputes import ensure_answerable, is_overdue
@@ -72,10 +73,8 @@ def _view(r: Any, sealer: Sealer) -> dict[str, Any]:
 
 
 async def _get(uow: UnitOfWork, dispute_id: str, *, lock: bool = False) -> Any:
-    try:
-        uuid.UUID(dispute_id)
-    except ValueError:
-        raise NotFound("疑义不存在。", "No such dispute.") from None
+    if not is_uuid(dispute_id):
+        raise NotFound("疑义不存在。", "No such dispute.")
     row = (
         await uow.execute(
             text("SELECT * FROM dispute WHERE id = :id" + (" FOR UPDATE" if lock else "")), {"id": dispute_id}
