@@ -27,6 +27,9 @@ from catalog_svc.demo import CIVIL, HRSS, PLATFORM_ADMIN, PSB
 from gateway.demo import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
+# What a page shows is waited for (never a fixed sleep); on two cores busy with the rest of the suite a lazily
+# loaded page can take longer than Playwright's default 5 s to appear, which says nothing about the console.
+expect.set_options(timeout=20_000)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
