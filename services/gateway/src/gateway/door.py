@@ -91,9 +91,16 @@ class DoorMiddleware:
         request_id = state.get("request_id") or caller_request_id(headers.get("x-request-id")) or uuid.uuid4().hex
         state["request_id"] = request_id
         state["access"] = ctx = AccessContext()
-        status, length, responded = 500, 0, False
+        status, length, responded, recorded = 500, 0, False, False
         path = scope["path"]
         proxied = is_proxied(path)
+        internal = arrived_on_internal_listener(scope)
+
+        def record_once() -> None:
+            nonlocal recorded
+            if not recorded and path not in UNLOGGED_PATHS and not internal:
+                recorded = True
+                self._record(scope, state, ctx, headers, status, length, started)
 
         async def observe(message: Message) -> None:
             nonlocal status, length, responded
@@ -102,9 +109,12 @@ class DoorMiddleware:
                 length = int(Headers(raw=message.get("headers", [])).get("content-length") or 0)
                 if proxied:
                     message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            elif not message.get("more_body", False):
+                # In the journal before the caller has the whole answer: a gateway killed the next instant has
+                # still recorded every access its callers saw answered.
+                record_once()
             await send(message)
 
-        internal = arrived_on_internal_listener(scope)
         try:
             if is_internal_route(path) and not internal:
                 ctx.reason = PUBLIC_DOOR_REFUSAL
@@ -132,8 +142,7 @@ class DoorMiddleware:
                 route = "/console" if path.startswith("/console/") else "/api/v1/" + path[8:].split("/", 1)[0]
                 HTTP_REQUESTS.labels("gateway", scope["method"], route, str(status)).inc()
                 HTTP_LATENCY.labels("gateway", route).observe(time.perf_counter() - started)
-            if path not in UNLOGGED_PATHS and not internal:
-                self._record(scope, state, ctx, headers, status, length, started)
+            record_once()  # an answer cut short, or none at all
 
     @staticmethod
     def _span(scope: Scope, headers: Headers) -> AbstractContextManager[Any]:

@@ -188,10 +188,15 @@ class Upstream:
                 # aiohttp hands over the de-chunked body: its length is unknown until the end.
                 out_headers = [(k, v) for k, v in out_headers if k != b"content-length"]
             await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+            # One chunk held back, so that the last one goes out marked last: the door records the access just
+            # before it, and a caller with a Content-Length has its answer with that chunk, not after it.
+            held = b""
             async for chunk in response.content.iter_any():
                 counter.bytes_out += len(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if held:
+                    await send({"type": "http.response.body", "body": held, "more_body": True})
+                held = chunk
+            await send({"type": "http.response.body", "body": held, "more_body": False})
         except BaseException:
             response.close()  # the answer was not read to its end: this connection must not serve anyone else
             raise
