@@ -177,6 +177,9 @@ class ResourceContent(BaseModel):
     update_cycle: UpdateCycle = Field(description="更新周期")
     related_codes: list[str] = Field(default_factory=list, max_length=200, description="关联资源代码")
     classified: bool = Field(default=False, description="是否涉密（涉密信息资源不得进入平台）")
+    secrecy_reviewed: bool = Field(
+        default=False, description="已经保密审查，确认不涉及国家秘密（本地规定要求时登记必填）"
+    )
 
     def classification_code(self) -> str:
         """类 (1 digit) + 项 (2) + 目 (3) + 细目: the front half of a resource code."""
@@ -265,6 +268,7 @@ class RuleContext:
     own_code: the resource's own code, once it has one (it cannot relate to itself).
     published: the live published version, when this is a change to it.
     conditional_needs_policy_basis: the profile switch (Hainan, 003 Art.9).
+    secrecy_review_required: the department confirms each resource holds no state secret (Hainan, 003 Art.2, 36).
     """
 
     department: str | None
@@ -272,6 +276,7 @@ class RuleContext:
     own_code: str | None = None
     published: ResourceContent | None = None
     conditional_needs_policy_basis: bool = False
+    secrecy_review_required: bool = False
 
 
 def _blank(value: str | None) -> bool:
@@ -297,6 +302,17 @@ def check_resource(content: ResourceContent, ctx: RuleContext) -> list[FieldProb
                 "classified_refused",
                 "涉密信息资源不得进入共享平台，请按保密规定另行管理。",
                 "Classified (涉密) resources never enter the platform.",
+            )
+        )
+    elif ctx.secrecy_review_required and not content.secrecy_reviewed:
+        p.append(
+            FieldProblem(
+                "secrecy_reviewed",
+                "secrecy_review_required",
+                "本地规定登记信息资源须先经保密审查：确认该资源不涉及国家秘密后，设置 secrecy_reviewed=true"
+                "（已经保密审查）重新提交；涉密信息资源不得进入平台。",
+                "This jurisdiction registers a resource only after its secrecy review: confirm it holds no state "
+                "secret with secrecy_reviewed=true; classified resources never enter the platform.",
             )
         )
     if content.resource_class == "base" and content.share_type != "unconditional":

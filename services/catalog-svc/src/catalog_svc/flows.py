@@ -75,6 +75,9 @@ async def rule_context(
         own_code=own_code,
         published=ResourceContent.model_validate(published) if published else None,
         conditional_needs_policy_basis=profile.conditional_needs_policy_basis,
+        # The first-access commitment binds the department to the secrecy rules (003 Art.36); only 非涉密
+        # resources are public information resources at all (Art.2), so each registration confirms it.
+        secrecy_review_required=profile.first_access_filing_required,
     )
 
 

@@ -12,7 +12,7 @@ from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
-from exchange_svc import jobs, resealing
+from exchange_svc import filings, jobs, resealing
 from exchange_svc.events import registry
 from exchange_svc.projections import catalog, grants
 from exchange_svc.routes import routers
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
         routers=routers,
-        subscriptions=[catalog, grants],
+        subscriptions=[catalog, grants, filings.identity],
         jobs=list(jobs.JOBS),
         on_startup=[_open_keyring],
     )
