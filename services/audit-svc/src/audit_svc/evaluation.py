@@ -29,6 +29,8 @@ _FACT_FIELDS = {
     "grant_issued": "grants_issued",
     "major_decision_cited": "major_decisions_cited",
     "major_decision_answered": "major_decisions_answered",
+    "repeated_collection": "repeated_collections",
+    "project_catalog_missing": "project_catalogs_missing",
 }
 _USAGE_FIELDS = {"query": "queries", "export": "exports", "feed": "subscriptions"}
 

@@ -243,6 +243,33 @@ class WorkflowConflict(DomainError):
     code = "workflow_conflict"
 
 
+class AcceptanceRefused(WorkflowConflict):
+    """A project's acceptance refused for its catalog not being on the platform (003 Art.39 (二)): a violation
+    too, so it says which project and what is missing."""
+
+    code = "acceptance_refused"
+
+    def __init__(
+        self,
+        problems: list[FieldProblem],
+        *,
+        project_id: str,
+        project_name: str,
+        department_code: str,
+        unpublished: tuple[str, ...],
+    ) -> None:
+        super().__init__(
+            "项目信息资源目录尚未全部在平台发布，不能通过验收；已通知该部门限期整改。",
+            "Not every resource of the project's catalog is published on the platform; the department is given a "
+            "rectification notice.",
+            problems,
+        )
+        self.project_id = project_id
+        self.project_name = project_name
+        self.department_code = department_code
+        self.unpublished = unpublished
+
+
 class Missing(DomainError):
     kind = "not_found"
     code = "not_found"
@@ -638,6 +665,52 @@ def acceptance_problems(resources: list[ProjectResource]) -> list[FieldProblem]:
         for i, r in enumerate(resources)
         if r.status != "published"
     ]
+
+
+# --- repeated collection (R2.1, 000 Art.15, 003 Art.14 and Art.39) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseResourceItems:
+    """A published base resource of another department, and its data items as (name, label)."""
+
+    code: str
+    name: str
+    provider_code: str
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class RepeatedCollection:
+    """What a resource collects again of one base resource: the base resource and the duplicated item names."""
+
+    base_code: str
+    base_name: str
+    base_provider_code: str
+    items: tuple[str, ...]
+
+
+def repeated_collection(content: ResourceContent, bases: list[BaseResourceItems]) -> RepeatedCollection | None:
+    """The base resource whose data this resource collects again, if any.
+
+    Data that can be had by sharing is not collected again. Identifier items (resident ID, USCC) link records
+    and are meant to be carried, so they never count; a resource collects again when half or more of its other
+    items — the same field name or the same Chinese label — are items of one base resource another department
+    provides. The base resource with the most duplicated items is named.
+    """
+    own = [i for i in content.data_items if i.identifier_kind == "none"]
+    if not own:
+        return None
+    found: RepeatedCollection | None = None
+    for base in bases:
+        if base.provider_code == content.provider_code:
+            continue
+        names = {n.upper() for n, _ in base.items}
+        labels = {label for _, label in base.items}
+        duplicated = tuple(i.name for i in own if i.name.upper() in names or i.label in labels)
+        if 2 * len(duplicated) >= len(own) and duplicated and (found is None or len(duplicated) > len(found.items)):
+            found = RepeatedCollection(base.code, base.name, base.provider_code, duplicated)
+    return found
 
 
 def vocabulary() -> dict[str, dict[str, str]]:
