@@ -58,6 +58,7 @@ AREAS: dict[str, Area] = {
             "exchange",
             read_roles=DEPT_ROLES | {"platform_admin", "federation_peer"},
             write_roles=DEPT_ROLES | {"platform_admin"},
+            anonymous_prefixes=("/api/v1/exchange/open/",),  # open data for the public (003 Art.27)
             data_route=True,
         ),
         Area("audit", "audit", read_roles=frozenset({"auditor"}), write_roles=frozenset({"auditor"})),
