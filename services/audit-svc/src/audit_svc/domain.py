@@ -76,6 +76,7 @@ FactKind = Literal[
     "major_decision_answered",
     "repeated_collection",
     "project_catalog_missing",
+    "open_data_demand_overdue",
 ]
 
 # event type -> (fact kind, which payload field names the department the fact is about)
@@ -101,6 +102,8 @@ FACT_OF_EVENT: dict[str, tuple[FactKind, str]] = {
     # missing at acceptance.
     "catalog.collection.repeated": ("repeated_collection", "provider_code"),
     "catalog.project.catalog_missing": ("project_catalog_missing", "department_code"),
+    # A public demand for open data not answered in time (004 Art.20), against whoever owed the answer.
+    "open_data_demand.overdue": ("open_data_demand_overdue", "department_code"),
 }
 
 
@@ -114,7 +117,16 @@ def fact_department(type_: str, data: dict[str, Any]) -> str | None:
 
 def fact_reference(type_: str, data: dict[str, Any], subject: str) -> str:
     """What the fact is about (one request, dispute, obligation, or a resource's missed cycle)."""
-    for key in ("request_id", "dispute_id", "obligation_id", "decision_id", "grant_id", "project_id", "resource_id"):
+    for key in (
+        "request_id",
+        "dispute_id",
+        "obligation_id",
+        "decision_id",
+        "grant_id",
+        "project_id",
+        "demand_id",
+        "resource_id",
+    ):
         if data.get(key):
             return str(data[key])
     if type_ == "exchange.resource.stale":
@@ -134,6 +146,7 @@ Violation = Literal[
     "legacy_not_connected",
     "repeated_collection",
     "project_catalog_missing",
+    "open_data_demand_overdue",
 ]
 
 VIOLATION_LABELS: dict[str, tuple[str, str]] = {
@@ -152,6 +165,7 @@ VIOLATION_LABELS: dict[str, tuple[str, str]] = {
         "信息化项目验收时未在平台登记发布项目信息资源目录",
         "an IT project's resource catalog not on the platform at acceptance",
     ),
+    "open_data_demand_overdue": ("未按时答复社会公众的数据开放需求", "a public open-data demand not answered on time"),
 }
 
 VIOLATION_OF_FACT: dict[str, Violation] = {
@@ -161,6 +175,7 @@ VIOLATION_OF_FACT: dict[str, Violation] = {
     "dispute_overdue": "dispute_overdue",
     "repeated_collection": "repeated_collection",
     "project_catalog_missing": "project_catalog_missing",
+    "open_data_demand_overdue": "open_data_demand_overdue",
 }
 
 NoticeStatus = Literal["open", "answered", "closed", "escalated"]
@@ -205,6 +220,7 @@ def describe_violation(violation: str, data: dict[str, Any]) -> str:
         ("duplicated_items", "重复采集的信息项"),
         ("project_name", "信息化项目"),
         ("unpublished", "未发布的项目信息资源"),
+        ("demand_id", "开放需求"),
     ):
         value = data.get(key)
         if isinstance(value, list):
@@ -256,6 +272,7 @@ class Indicators:
     major_decisions_answered: int = 0
     repeated_collections: int = 0
     project_catalogs_missing: int = 0
+    open_data_demands_overdue: int = 0
 
 
 def score(ind: Indicators) -> dict[str, Any]:

@@ -31,6 +31,7 @@ _FACT_FIELDS = {
     "major_decision_answered": "major_decisions_answered",
     "repeated_collection": "repeated_collections",
     "project_catalog_missing": "project_catalogs_missing",
+    "open_data_demand_overdue": "open_data_demands_overdue",
 }
 _USAGE_FIELDS = {"query": "queries", "export": "exports", "feed": "subscriptions"}
 
