@@ -9,7 +9,6 @@ import logging
 from sqlalchemy import text
 
 from govshare_common.auth import Principal
-from govshare_common.consumer import Subscription
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden
 from govshare_common.events import Envelope
@@ -17,11 +16,9 @@ from govshare_common.sharing import FLOW_REFUSALS, unfiled_use_refused
 
 log = logging.getLogger("govshare.exchange.filings")
 
-identity = Subscription(source="gateway")
 
-
-@identity.on("identity.department.changed")
-async def _department_changed(env: Envelope, uow: UnitOfWork) -> None:
+async def department_changed(env: Envelope, uow: UnitOfWork) -> None:
+    """`identity.department.changed`: keep whether the department has filed."""
     await uow.execute(
         text(
             "INSERT INTO department_filing (department_code, filed, changed_at) VALUES (:code, :filed, :at) "

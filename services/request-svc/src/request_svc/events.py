@@ -45,6 +45,7 @@ MAJOR_DECISION_REFUSED = "major_decision.refused"
 OPEN_DATA_DEMAND_FILED = "open_data_demand.filed"
 OPEN_DATA_DEMAND_ANSWERED = "open_data_demand.answered"
 OPEN_DATA_DEMAND_OVERDUE = "open_data_demand.overdue"
+OPEN_DATA_DEMAND_DEADLINE_MOVED = "open_data_demand.deadline_moved"
 
 
 class RequestEvent(BaseModel):
@@ -198,6 +199,11 @@ class OpenDataDemandOverdue(OpenDataDemandEvent):
     days_late: int
 
 
+class OpenDataDemandDeadlineMoved(OpenDataDemandEvent):
+    previous_due_on: date
+    calendar_year: int
+
+
 for _type, _model, _description in (
     (SUBMITTED, RequestSubmitted, "a consumer applied for a conditional or not-shared resource"),
     (INFO_REQUESTED, InfoRequested, "the provider asked for more information; the clock stopped"),
@@ -225,6 +231,11 @@ for _type, _model, _description in (
     (OPEN_DATA_DEMAND_FILED, OpenDataDemandEvent, "the public filed a demand for open data"),
     (OPEN_DATA_DEMAND_ANSWERED, OpenDataDemandEvent, "the provider or the platform office answered a demand"),
     (OPEN_DATA_DEMAND_OVERDUE, OpenDataDemandOverdue, "a demand for open data was not answered in time"),
+    (
+        OPEN_DATA_DEMAND_DEADLINE_MOVED,
+        OpenDataDemandDeadlineMoved,
+        "a year's holidays were entered or corrected; an unanswered demand's due date was recounted",
+    ),
 ):
     registry.register(_type, _model, _description)
 

@@ -20,6 +20,7 @@ from govshare_common.errors import AppError, Conflict, Forbidden, NotFound, Vali
 from govshare_common.profiles import Profile
 from govshare_common.record_ids import is_uuid
 from govshare_common.sharing import PLATFORM_OFFICE
+from govshare_common.workdays import WorkingCalendar, recounted_deadline
 
 from request_svc import events, store
 
@@ -203,3 +204,36 @@ async def mark_overdue(uow: UnitOfWork, *, calendar: CalendarService) -> None:
             row["id"],
             events.OpenDataDemandOverdue(**_event(row, SYSTEM_ACTOR).model_dump(), days_late=late),
         )
+
+
+async def recount(uow: UnitOfWork, before: WorkingCalendar, after: WorkingCalendar, *, year: int) -> int:
+    """A year's holidays entered or corrected: every unanswered demand's due date counted again, each move an
+    event. Returns how many moved."""
+    today = china_date(uow.clock)
+    rows = await uow.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM open_data_demand WHERE state = 'pending' AND due_on IS NOT NULL "
+            "AND due_on > :today FOR UPDATE"
+        ),
+        {"today": today},
+    )
+    moved = 0
+    for row in [_shape(r, show_requester=False) for r in rows]:
+        due: date = row["due_on"]
+        new_due = recounted_deadline(before, after, today=today, due=due)
+        if new_due == due:
+            continue
+        await uow.execute(
+            text("UPDATE open_data_demand SET due_on = :due WHERE id = CAST(:id AS uuid)"),
+            {"due": new_due, "id": row["id"]},
+        )
+        row["due_on"] = new_due
+        uow.emit(
+            events.OPEN_DATA_DEMAND_DEADLINE_MOVED,
+            row["id"],
+            events.OpenDataDemandDeadlineMoved(
+                **_event(row, SYSTEM_ACTOR).model_dump(), previous_due_on=due, calendar_year=year
+            ),
+        )
+        moved += 1
+    return moved
