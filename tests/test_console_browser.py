@@ -392,3 +392,77 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
             assert len(list(shots.glob("*.png"))) >= 30
         finally:
             await browser.close()
+
+
+async def test_escalation_form_sends_the_written_application_under_xiangyang(platform, tmp_path: Path) -> None:
+    """Xiangyang 002 Art.10: a refused request goes to 市信息化办 by written application, answered in 10 working
+    days; the console's escalate form asks for the letter there, and the service refuses the form without it."""
+    from published_resources import RESOURCE as CONDITIONAL
+    from published_resources import publish
+
+    from gateway.demo import seed as seed_identities
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with (
+        platform("gateway", "catalog", "request", "console", profile="xiangyang") as p,
+        p.client() as http,
+        async_playwright() as pw,
+    ):
+        admin_token = await p.token()
+        await seed_identities(http, admin_token, departments())
+        psb = {"Authorization": f"Bearer {await p.token(f'{SHORT[PSB.code]}_admin', DEMO_PASSWORD)}"}
+        civil = {"Authorization": f"Bearer {await p.token(f'{SHORT[CIVIL.code]}_admin', DEMO_PASSWORD)}"}
+        code = await publish(
+            http, CONDITIONAL, dept_admin=psb, platform_admin={"Authorization": f"Bearer {admin_token}"}
+        )
+
+        async def submitted() -> Any:
+            r = await http.post(
+                "/api/v1/requests",
+                json={
+                    "resource_code": code,
+                    "items": ["XM"],
+                    "purposes": ["data_verification"],
+                    "scope": "低保审核经办人员",
+                    "security_measures": "专网访问，操作留痕",
+                    "business_matter": "最低生活保障对象身份核验",
+                },
+                headers=civil,
+            )
+            return r.json() if r.status_code == 201 else None
+
+        request_id = (await eventually(submitted, timeout=15.0))["id"]
+        refused = await http.post(
+            f"/api/v1/requests/{request_id}/reject", json={"reason": "申请用途与户籍数据无关"}, headers=psb
+        )
+        assert refused.status_code == 200, refused.text
+
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            async with signed_in(
+                browser, p.urls["gateway"], shots, f"{SHORT[CIVIL.code]}_admin", path=f"/console/requests/{request_id}"
+            ) as consumer:
+                page = consumer.page
+                await page.locator("[data-test=escalate]").click()
+                await expect(page.locator("[data-test=written-application-note]")).to_contain_text("书面申请")
+                await expect(page.locator("[data-test=written-application-note]")).to_contain_text("10 个工作日")
+                await page.locator("textarea[data-test=escalate-reason]").fill("低保审核确需核验户籍姓名")
+                await page.locator("[data-test=send-escalation]").click()
+                refusal = page.locator(".el-dialog [data-test=error]")
+                await expect(refusal).to_contain_text("written_application")
+                await expect(refusal).to_contain_text("须提交书面申请")
+                await expect(page.locator("[data-test=state]")).not_to_have_text("协商协调中")
+                await consumer.shot("escalate-without-letter")
+                await page.locator("textarea[data-test=written-application]").fill(
+                    "关于申请协调共享户籍人口登记信息的函：为核验最低生活保障对象身份，申请共享姓名一项……"
+                )
+                await page.locator("[data-test=send-escalation]").click()
+                await expect(page.locator("[data-test=state]")).to_have_text("协商协调中")
+                await consumer.shot("escalated-with-letter")
+                assert consumer.unexpected_errors(422) == []
+        finally:
+            await browser.close()
+        detail = (await http.get(f"/api/v1/requests/{request_id}", headers=civil)).json()
+        assert detail["state"] == "escalated"
+        assert any("书面申请：关于申请协调共享户籍人口登记信息的函" in (h.get("note") or "") for h in detail["history"])

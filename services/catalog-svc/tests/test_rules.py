@@ -120,7 +120,7 @@ async def test_each_rule_refuses_with_a_field_error_and_changes_nothing(catalog)
 
 
 async def test_conditional_needs_a_policy_basis_under_the_hainan_profile(catalog) -> None:
-    body = resource_body(share_type="conditional", share_conditions="仅限核验使用")
+    body = resource_body(share_type="conditional", share_conditions="仅限核验使用", secrecy_reviewed=True)
     async with catalog(profile="hainan") as c:
         before = await c.counts()
         resp = await c.http.post(f"{API}/resources", json=body, headers=c.dept_admin(PSB))
@@ -132,6 +132,24 @@ async def test_conditional_needs_a_policy_basis_under_the_hainan_profile(catalog
             headers=c.dept_admin(PSB),
         )
         assert ok.status_code == 201
+    async with catalog(profile="zhonglou") as c:
+        assert (await c.http.post(f"{API}/resources", json=body, headers=c.dept_admin(PSB))).status_code == 201
+
+
+async def test_registration_needs_the_secrecy_review_under_the_hainan_profile(catalog) -> None:
+    # 003 Art.2, 36: only non-classified resources enter; each registration confirms its secrecy review.
+    body = resource_body()
+    async with catalog(profile="hainan") as c:
+        before = await c.counts()
+        resp = await c.http.post(f"{API}/resources", json=body, headers=c.dept_admin(PSB))
+        assert resp.status_code == 422 and fields_of(resp) == {"secrecy_reviewed": "secrecy_review_required"}
+        assert "保密审查" in resp.json()["message"] + str(resp.json()["details"])
+        assert await c.counts() == before
+        confirmed_classified = {**body, "secrecy_reviewed": True, "classified": True}
+        resp = await c.http.post(f"{API}/resources", json=confirmed_classified, headers=c.dept_admin(PSB))
+        assert fields_of(resp) == {"classified": "classified_refused"}
+        ok = await c.http.post(f"{API}/resources", json={**body, "secrecy_reviewed": True}, headers=c.dept_admin(PSB))
+        assert ok.status_code == 201, ok.text
     async with catalog(profile="zhonglou") as c:
         assert (await c.http.post(f"{API}/resources", json=body, headers=c.dept_admin(PSB))).status_code == 201
 

@@ -65,6 +65,7 @@ def _resource(dept: DemoDepartment, **fields: Any) -> dict[str, Any]:
         "update_cycle": "daily",
         "open_to_public": False,
         "related_codes": [],
+        "secrecy_reviewed": True,  # every demo entry has passed its secrecy review (asked for under Hainan)
     }
     return {**base, **fields}
 

@@ -177,6 +177,9 @@ class ResourceContent(BaseModel):
     update_cycle: UpdateCycle = Field(description="更新周期")
     related_codes: list[str] = Field(default_factory=list, max_length=200, description="关联资源代码")
     classified: bool = Field(default=False, description="是否涉密（涉密信息资源不得进入平台）")
+    secrecy_reviewed: bool = Field(
+        default=False, description="已经保密审查，确认不涉及国家秘密（本地规定要求时登记必填）"
+    )
 
     def classification_code(self) -> str:
         """类 (1 digit) + 项 (2) + 目 (3) + 细目: the front half of a resource code."""
@@ -240,6 +243,33 @@ class WorkflowConflict(DomainError):
     code = "workflow_conflict"
 
 
+class AcceptanceRefused(WorkflowConflict):
+    """A project's acceptance refused for its catalog not being on the platform (003 Art.39 (二)): a violation
+    too, so it says which project and what is missing."""
+
+    code = "acceptance_refused"
+
+    def __init__(
+        self,
+        problems: list[FieldProblem],
+        *,
+        project_id: str,
+        project_name: str,
+        department_code: str,
+        unpublished: tuple[str, ...],
+    ) -> None:
+        super().__init__(
+            "项目信息资源目录尚未全部在平台发布，不能通过验收；已通知该部门限期整改。",
+            "Not every resource of the project's catalog is published on the platform; the department is given a "
+            "rectification notice.",
+            problems,
+        )
+        self.project_id = project_id
+        self.project_name = project_name
+        self.department_code = department_code
+        self.unpublished = unpublished
+
+
 class Missing(DomainError):
     kind = "not_found"
     code = "not_found"
@@ -265,6 +295,7 @@ class RuleContext:
     own_code: the resource's own code, once it has one (it cannot relate to itself).
     published: the live published version, when this is a change to it.
     conditional_needs_policy_basis: the profile switch (Hainan, 003 Art.9).
+    secrecy_review_required: the department confirms each resource holds no state secret (Hainan, 003 Art.2, 36).
     """
 
     department: str | None
@@ -272,6 +303,7 @@ class RuleContext:
     own_code: str | None = None
     published: ResourceContent | None = None
     conditional_needs_policy_basis: bool = False
+    secrecy_review_required: bool = False
 
 
 def _blank(value: str | None) -> bool:
@@ -297,6 +329,17 @@ def check_resource(content: ResourceContent, ctx: RuleContext) -> list[FieldProb
                 "classified_refused",
                 "涉密信息资源不得进入共享平台，请按保密规定另行管理。",
                 "Classified (涉密) resources never enter the platform.",
+            )
+        )
+    elif ctx.secrecy_review_required and not content.secrecy_reviewed:
+        p.append(
+            FieldProblem(
+                "secrecy_reviewed",
+                "secrecy_review_required",
+                "本地规定登记信息资源须先经保密审查：确认该资源不涉及国家秘密后，设置 secrecy_reviewed=true"
+                "（已经保密审查）重新提交；涉密信息资源不得进入平台。",
+                "This jurisdiction registers a resource only after its secrecy review: confirm it holds no state "
+                "secret with secrecy_reviewed=true; classified resources never enter the platform.",
             )
         )
     if content.resource_class == "base" and content.share_type != "unconditional":
@@ -622,6 +665,52 @@ def acceptance_problems(resources: list[ProjectResource]) -> list[FieldProblem]:
         for i, r in enumerate(resources)
         if r.status != "published"
     ]
+
+
+# --- repeated collection (R2.1, 000 Art.15, 003 Art.14 and Art.39) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseResourceItems:
+    """A published base resource of another department, and its data items as (name, label)."""
+
+    code: str
+    name: str
+    provider_code: str
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class RepeatedCollection:
+    """What a resource collects again of one base resource: the base resource and the duplicated item names."""
+
+    base_code: str
+    base_name: str
+    base_provider_code: str
+    items: tuple[str, ...]
+
+
+def repeated_collection(content: ResourceContent, bases: list[BaseResourceItems]) -> RepeatedCollection | None:
+    """The base resource whose data this resource collects again, if any.
+
+    Data that can be had by sharing is not collected again. Identifier items (resident ID, USCC) link records
+    and are meant to be carried, so they never count; a resource collects again when half or more of its other
+    items — the same field name or the same Chinese label — are items of one base resource another department
+    provides. The base resource with the most duplicated items is named.
+    """
+    own = [i for i in content.data_items if i.identifier_kind == "none"]
+    if not own:
+        return None
+    found: RepeatedCollection | None = None
+    for base in bases:
+        if base.provider_code == content.provider_code:
+            continue
+        names = {n.upper() for n, _ in base.items}
+        labels = {label for _, label in base.items}
+        duplicated = tuple(i.name for i in own if i.name.upper() in names or i.label in labels)
+        if 2 * len(duplicated) >= len(own) and duplicated and (found is None or len(duplicated) > len(found.items)):
+            found = RepeatedCollection(base.code, base.name, base.provider_code, duplicated)
+    return found
 
 
 def vocabulary() -> dict[str, dict[str, str]]:

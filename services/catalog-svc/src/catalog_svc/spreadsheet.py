@@ -71,6 +71,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("发布日期", "publish_date", "info", "date", width=12),
     Column("关联资源代码", "related_codes", "resource", "list", width=24),
     Column("是否涉密", "classified", "resource", "bool", width=8),
+    Column("已经保密审查", "secrecy_reviewed", "resource", "bool", width=10),
 )
 HEADERS = {c.header: c for c in COLUMNS}
 RESOURCE_COLUMNS = [c for c in COLUMNS if c.level == "resource"]
@@ -84,6 +85,7 @@ OPTIONAL_HEADERS = {
     "细目名称",
     "提供方代码",
     "是否涉密",
+    "已经保密审查",
     "使用要求",
 }
 _BY_FIELD = {("resource", c.field): c for c in RESOURCE_COLUMNS} | {("item", c.field): c for c in ITEM_COLUMNS}

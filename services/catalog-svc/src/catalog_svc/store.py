@@ -6,6 +6,7 @@ views and search read (published_resource), update obligations and IT projects.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from govshare_common.record_ids import is_uuid
 
 from catalog_svc import search
-from catalog_svc.domain import ResourceState
+from catalog_svc.domain import BaseResourceItems, ResourceState
 
 # --- resources and versions ---------------------------------------------------------------------------------
 
@@ -506,6 +507,37 @@ async def published_contents(conn: Any, *, limit: int, department: str | None = 
         {"limit": limit, "d": department},
     )
     return [r.snapshot for r in rows]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def base_resources_sharing_items(
+    conn: Any, *, provider: str, names: list[str], labels: list[str]
+) -> list[BaseResourceItems]:
+    """Published base resources of other departments holding an item of one of these names or labels."""
+    if not names and not labels:
+        return []
+    rows = await conn.execute(
+        text(
+            "SELECT p.code, p.name, p.provider_code, s.snapshot->'data_items' AS items "
+            "FROM published_resource p JOIN published_snapshot s USING (resource_id) "
+            "WHERE p.resource_class = 'base' AND p.provider_code <> :provider AND EXISTS ("
+            "SELECT 1 FROM jsonb_array_elements(s.snapshot->'data_items') i "
+            "WHERE upper(i->>'name') = ANY(:names) OR i->>'label' = ANY(:labels)) ORDER BY p.code"
+        ),
+        {"provider": provider, "names": [n.upper() for n in names], "labels": labels},
+    )
+    return [
+        BaseResourceItems(
+            code=r.code,
+            name=r.name,
+            provider_code=r.provider_code,
+            items=tuple((str(i.get("name", "")), str(i.get("label", ""))) for i in _json(r.items) or []),
+        )
+        for r in rows
+    ]
 
 
 # --- obligations -------------------------------------------------------------------------------------------

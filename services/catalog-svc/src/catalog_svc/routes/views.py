@@ -141,7 +141,14 @@ async def open_resource(uow: UoW, resource_id: Annotated[str, Path()]) -> dict[s
         raise domain.Missing("开放目录中没有该信息资源。", "No such resource in the open catalog.")
     # Internal items stay inside government; sensitive and personal ones are opened only masked.
     items = [i for i in snapshot["data_items"] if i["sensitivity"] != "internal"]
-    hidden = {"share_conditions", "legal_basis", "usage_requirements", "related_codes", "classified"}
+    hidden = {
+        "share_conditions",
+        "legal_basis",
+        "usage_requirements",
+        "related_codes",
+        "classified",
+        "secrecy_reviewed",
+    }
     return {**{k: v for k, v in snapshot.items() if k not in hidden}, "data_items": items}
 
 
@@ -189,5 +196,6 @@ async def reference(request: Request) -> dict[str, Any]:
         "rules": {
             "catalog_update_working_days": prof.catalog_update_wd,
             "conditional_needs_policy_basis": prof.conditional_needs_policy_basis,
+            "secrecy_review_required": prof.first_access_filing_required,
         },
     }
