@@ -24,7 +24,12 @@ from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
 
 ZHANG = "11010519491231002X"
-OPEN_TO_ALL = {**RESOURCE, "share_type": "unconditional", "share_conditions": None}
+OPEN_TO_ALL = {
+    **RESOURCE,
+    "share_type": "unconditional",
+    "share_conditions": None,
+    "not_open_reason": "personal_privacy",  # shared with departments, kept from the public
+}
 FILING = {"signed_by": "李局长", "signed_at": "2026-11-20T09:00:00+08:00", "commitment": "琼数承〔2026〕3号 承诺书"}
 
 

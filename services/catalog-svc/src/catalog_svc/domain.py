@@ -89,6 +89,12 @@ UPDATE_CYCLES: dict[str, str] = {
     "yearly": "每年",
     "irregular": "不定期",
 }
+# Why a resource is kept from the public where opening is the rule (Hainan 003 Art.26).
+NOT_OPEN_REASONS: dict[str, str] = {
+    "commercial_secret": "涉及商业秘密",
+    "personal_privacy": "涉及个人隐私",
+    "law_forbids": "法律法规规定不得开放",
+}
 IDENTIFIER_KINDS: dict[str, str] = {"none": "无", "resident_id": "居民身份证号码", "uscc": "统一社会信用代码"}
 SENSITIVITIES: dict[str, str] = {
     "public": "公开",
@@ -125,6 +131,7 @@ DataType = Literal["C", "N", "Y", "D", "T", "L", "M", "G", "B", "I", "F"]
 ShareType = Literal["unconditional", "conditional", "not_shared"]
 ShareMethodClass = Literal["platform", "email", "media"]
 ShareMethodType = Literal["database", "interface", "file"]
+NotOpenReason = Literal["commercial_secret", "personal_privacy", "law_forbids"]
 UpdateCycle = Literal["realtime", "daily", "weekly", "monthly", "quarterly", "half_yearly", "yearly", "irregular"]
 IdentifierKind = Literal["none", "resident_id", "uscc"]
 Sensitivity = Literal["public", "internal", "sensitive", "personal"]
@@ -174,6 +181,11 @@ class ResourceContent(BaseModel):
     usage_requirements: str | None = Field(default=None, max_length=4000, description="使用要求")
     open_to_public: bool = Field(default=False, description="是否向社会开放")
     open_conditions: str | None = Field(default=None, max_length=4000, description="开放条件")
+    not_open_reason: NotOpenReason | None = Field(
+        default=None,
+        description="不向社会开放的理由：commercial_secret 涉及商业秘密 / personal_privacy 涉及个人隐私 / "
+        "law_forbids 法律法规规定不得开放（以开放为原则的地方必填）",
+    )
     update_cycle: UpdateCycle = Field(description="更新周期")
     related_codes: list[str] = Field(default_factory=list, max_length=200, description="关联资源代码")
     classified: bool = Field(default=False, description="是否涉密（涉密信息资源不得进入平台）")
@@ -304,6 +316,7 @@ class RuleContext:
     published: ResourceContent | None = None
     conditional_needs_policy_basis: bool = False
     secrecy_review_required: bool = False
+    open_by_default: bool = False
 
 
 def _blank(value: str | None) -> bool:
@@ -390,6 +403,26 @@ def check_resource(content: ResourceContent, ctx: RuleContext) -> list[FieldProb
                         "A shared resource needs its share method (class and type).",
                     )
                 )
+    if ctx.open_by_default and not content.open_to_public and content.not_open_reason is None:
+        p.append(
+            FieldProblem(
+                "not_open_reason",
+                "not_open_reason_required",
+                "本地规定公共信息资源以开放为原则：不向社会开放的，须注明理由（涉及商业秘密、涉及个人隐私或"
+                "法律法规规定不得开放）；否则请设置 open_to_public=true，敏感数据脱敏后开放。",
+                "Here opening is the rule: a resource kept from the public names its reason (commercial_secret, "
+                "personal_privacy or law_forbids); otherwise set open_to_public=true, sensitive items masked.",
+            )
+        )
+    if content.open_to_public and content.not_open_reason is not None:
+        p.append(
+            FieldProblem(
+                "not_open_reason",
+                "open_with_reason_not_to",
+                "向社会开放的信息资源不应填写不开放理由。",
+                "A resource open to the public has no reason not to be.",
+            )
+        )
     if content.open_to_public and content.share_type == "not_shared":
         p.append(
             FieldProblem(
@@ -729,4 +762,5 @@ def vocabulary() -> dict[str, dict[str, str]]:
         "sensitivity": SENSITIVITIES,
         "masking_rule": MASKING_RULES,
         "obligation_reason": OBLIGATION_REASONS,
+        "not_open_reason": NOT_OPEN_REASONS,
     }

@@ -78,6 +78,7 @@ async def rule_context(
         # The first-access commitment binds the department to the secrecy rules (003 Art.36); only 非涉密
         # resources are public information resources at all (Art.2), so each registration confirms it.
         secrecy_review_required=profile.first_access_filing_required,
+        open_by_default=profile.open_by_default,
     )
 
 

@@ -197,5 +197,6 @@ async def reference(request: Request) -> dict[str, Any]:
             "catalog_update_working_days": prof.catalog_update_wd,
             "conditional_needs_policy_basis": prof.conditional_needs_policy_basis,
             "secrecy_review_required": prof.first_access_filing_required,
+            "open_by_default": prof.open_by_default,
         },
     }
