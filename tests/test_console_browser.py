@@ -466,3 +466,52 @@ async def test_escalation_form_sends_the_written_application_under_xiangyang(pla
         detail = (await http.get(f"/api/v1/requests/{request_id}", headers=civil)).json()
         assert detail["state"] == "escalated"
         assert any("书面申请：关于申请协调共享户籍人口登记信息的函" in (h.get("note") or "") for h in detail["history"])
+
+
+async def test_open_data_demands_are_answered_in_the_console_under_beijing(platform, tmp_path: Path) -> None:
+    """Beijing 004 Art.20: the public asks for data to be opened, without an account; the platform office sees the
+    demand with the profile's 15 working days in the console, answers it there, and the answer is on record."""
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with (
+        platform("gateway", "request", "console", profile="beijing") as p,
+        p.client() as http,
+        async_playwright() as pw,
+    ):
+        filed = await http.post(
+            "/api/v1/requests/open-data-demands",
+            json={
+                "subject": "开放本区公共停车场泊位数据",
+                "content": "希望开放各公共停车场的位置、泊位数和收费标准，用于便民出行服务。",
+                "requester_name": "王某",
+                "requester_contact": "wang@example.cn",
+            },
+        )
+        assert filed.status_code == 201, filed.text
+        demand = filed.json()
+        assert demand["state"] == "pending" and demand["working_days"] == 15
+
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            admin_password = p.apps["gateway"].state.settings.admin_password.get_secret_value()
+            async with signed_in(browser, p.urls["gateway"], shots, "admin", admin_password) as office:
+                await office.open("开放需求")
+                state = office.page.locator(f"[data-test='demand-state-{demand['id']}']")
+                await expect(state).to_have_text("待答复")
+                await expect(office.page.get_by_text("开放本区公共停车场泊位数据")).to_be_visible()
+                await office.page.locator(f"[data-test='answer-{demand['id']}']").click()
+                await office.page.locator("textarea[data-test=demand-answer]").fill("一")  # too short: refused
+                await office.page.locator("[data-test=send-answer]").click()
+                await expect(office.page.locator(".el-dialog [data-test=error]")).to_contain_text("answer")
+                await office.page.locator("textarea[data-test=demand-answer]").fill(
+                    "已纳入下一批开放目录，预计 2027 年 1 月在开放平台提供下载。"
+                )
+                await office.page.locator("[data-test=send-answer]").click()
+                await expect(state).to_have_text("已答复")
+                await office.shot("open-data-demand-answered")
+                assert office.unexpected_errors(422) == []
+        finally:
+            await browser.close()
+        admin = {"Authorization": f"Bearer {await p.token()}"}
+        answered = (await http.get(f"/api/v1/requests/open-data-demands/{demand['id']}", headers=admin)).json()
+        assert answered["state"] == "answered" and answered["answer"].startswith("已纳入下一批开放目录")
