@@ -16,8 +16,11 @@ from govshare_common.clock import Clock
 from govshare_common.database_roles import database_settings
 from govshare_common.settings import Settings
 from govshare_common.testing import free_port, serve
+from govshare_stack.front_door import FrontDoor
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (gateway_helpers)
+
+from gateway_helpers import door_layout
 
 MODULES = {
     "gateway": "gateway",
@@ -32,9 +35,15 @@ ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"
 
 
 class Platform:
-    def __init__(self, apps: dict[str, Any], urls: dict[str, str]) -> None:
+    """`urls["gateway"]` is the front door (nginx); `direct` holds each app's own address."""
+
+    def __init__(
+        self, apps: dict[str, Any], urls: dict[str, str], direct: dict[str, str], door: FrontDoor | None
+    ) -> None:
         self.apps = apps
         self.urls = urls
+        self.direct = direct
+        self.door = door
 
     def client(self, name: str = "gateway", **kw: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.urls[name], timeout=10.0, **kw)
@@ -49,18 +58,29 @@ class Platform:
 
 
 @pytest.fixture
-def platform(make_settings: Callable[..., Settings], service_database_urls: dict[str, str]) -> Callable[..., Any]:
+def platform(
+    make_settings: Callable[..., Settings], service_database_urls: dict[str, str], tmp_path: Path
+) -> Callable[..., Any]:
     """`async with platform("gateway", "catalog") as p:` runs those services for real, each connected to the
-    database as its own role; `clocks` gives one service a clock of its own (a request-svc living weeks ahead
+    database as its own role; with the gateway, nginx runs in front as the door (`door={...}` changes its
+    layout, e.g. read_timeouts); `clocks` gives one service a clock of its own (a request-svc living weeks ahead
     while tokens keep the real time)."""
 
     @asynccontextmanager
     async def start(
-        *names: str, clock: Clock | None = None, clocks: dict[str, Clock] | None = None, **settings: Any
+        *names: str,
+        clock: Clock | None = None,
+        clocks: dict[str, Clock] | None = None,
+        door: dict[str, Any] | None = None,
+        **settings: Any,
     ) -> AsyncIterator[Platform]:
         ports = {n: free_port() for n in [*MODULES, "gateway-internal"]}
-        urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+        urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}  # "gateway" is the door
+        direct = {**urls, "gateway": f"http://127.0.0.1:{free_port()}"}
+        journal = tmp_path / "journal" / "door-access"
+        settings.setdefault("access_journal_dir", str(journal))
         apps: dict[str, Any] = {}
+        front: FrontDoor | None = None
         async with AsyncExitStack() as stack:
             for name in names:
                 if name == "gateway-internal":
@@ -69,8 +89,12 @@ def platform(make_settings: Callable[..., Settings], service_database_urls: dict
                 own_role = database_settings(name, service_database_urls)
                 cfg = make_settings(service_urls=urls, admin_password=ADMIN_PASSWORD, **{**own_role, **settings})
                 apps[name] = module.create_app(cfg, (clocks or {}).get(name, clock))
-                await stack.enter_async_context(serve(apps[name], ports[name]))
+                await stack.enter_async_context(serve(apps[name], int(direct[name].rsplit(":", 1)[1])))
+            if "gateway" in names:
+                front = FrontDoor(door_layout(tmp_path, ports["gateway"], direct["gateway"], direct, **(door or {})))
+                front.start()
+                stack.callback(front.stop)
             shown = [*names, "gateway-internal"] if "gateway" in names else list(names)
-            yield Platform(apps, {n: urls[n] for n in shown})
+            yield Platform(apps, {n: urls[n] for n in shown}, {n: direct[n] for n in shown}, front)
 
     return start

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+
+from govshare_stack.front_door import FrontDoor
+
+from gateway.door_conf import DoorLayout
 
 PASSWORD = "Str0ng-Passw0rd!"
 
@@ -50,7 +57,8 @@ async def client_token(http: Any, client_id: str, secret: str) -> str:
 
 
 async def access_events(gateway_app: Any) -> list[dict[str, Any]]:
-    await gateway_app.state.access_recorder.drain()
+    """The gateway.access events in the outbox, once every line nginx has written is shipped."""
+    await gateway_app.state.access_shipper.drain()
     async with gateway_app.state.db.engine.connect() as conn:
         rows = await conn.execute(text("SELECT data FROM outbox WHERE type = 'gateway.access' ORDER BY id"))
         return [r[0] for r in rows]
@@ -71,3 +79,27 @@ async def department_user(p: Any, http: Any, admin: dict[str, str], code: str, u
     )
     assert r.status_code == 201, r.text
     return str(await p.token(username, PASSWORD))
+
+
+def door_layout(tmp: Path, port: int, gateway_url: str, service_urls: Any, **overrides: Any) -> DoorLayout:
+    """nginx in front of a test's services, writing its access lines where the gateway's settings read them
+    (`access_journal_dir` = tmp/journal/door-access)."""
+    return DoorLayout(
+        listen_port=port,
+        gateway_url=gateway_url,
+        service_urls=dict(service_urls),
+        access_log=tmp / "journal" / "door-access" / "current.jsonl",
+        error_log=tmp / "door-error.log",
+        worker_processes=1,
+        **overrides,
+    )
+
+
+@contextmanager
+def running_door(layout: DoorLayout) -> Iterator[FrontDoor]:
+    door = FrontDoor(layout)
+    door.start()
+    try:
+        yield door
+    finally:
+        door.stop()

@@ -5,19 +5,33 @@ not to a NUL byte, not to a database outage."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import psutil
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from gateway_helpers import GONG_AN, SHI_JIAN, access_events, admin_headers, department_user, setup_department
+from gateway_helpers import (
+    GONG_AN,
+    SHI_JIAN,
+    access_events,
+    admin_headers,
+    department_user,
+    door_layout,
+    running_door,
+    setup_department,
+)
 from published_resources import RESOURCE, publish
+from pydantic import SecretStr
 
 from govshare_common.testing import eventually, free_port, serve
 from govshare_stack.demo_steps import departments
@@ -25,7 +39,6 @@ from govshare_stack.embedded import start_postgres
 
 from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
-from gateway.proxy import Upstream
 
 
 async def raw_exchange(port: int, payload: bytes, *, expect_responses: int) -> list[bytes]:
@@ -96,11 +109,7 @@ def failing_upstream() -> FastAPI:
 async def test_five_failing_answers_for_one_user_leave_other_departments_at_200(platform) -> None:
 
     async with platform("gateway") as p:
-        gw = p.apps["gateway"]
-        upstream_port = free_port()
-        gw.state.upstreams["request"] = Upstream(
-            "request", f"http://127.0.0.1:{upstream_port}", connect_timeout=1.0, read_timeout=5.0
-        )
+        upstream_port = int(p.apps["gateway"].state.settings.service_urls["request"].rsplit(":", 1)[1])
         async with serve(failing_upstream(), upstream_port), p.client() as http:
             admin = await admin_headers(p)
             await setup_department(http, admin, GONG_AN, "公安局")
@@ -165,30 +174,34 @@ async def test_access_records_made_while_postgres_is_down_are_written_when_it_is
     pg = start_postgres(root / "pgdata")
     try:
         url = pg.create_database("outage")
-        port = free_port()
+        port, door_port = free_port(), free_port()
         settings = make_settings(
-            database_url=url, admin_password="Admin-Passw0rd-for-tests", access_journal_dir=str(tmp_path / "journal")
+            database_url=url,
+            admin_password="Admin-Passw0rd-for-tests",
+            access_journal_dir=str(tmp_path / "journal" / "door-access"),
         )
         app = create_app(settings)
-        async with serve(app, port), httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            assert (await http.get("/api/v1/catalog/resources/before")).status_code == 401
-            await app.state.access_recorder.drain()
-            pg.stop()
-            for n in range(62):
-                r = await http.get(f"/api/v1/catalog/resources/outage-{n}")
-                assert r.status_code == 401  # refusing needs no database; recording must not need it either
-            recorder = app.state.access_recorder
+        layout = door_layout(tmp_path, door_port, f"http://127.0.0.1:{port}", settings.service_urls)
+        async with serve(app, port), httpx.AsyncClient(base_url=f"http://127.0.0.1:{door_port}", timeout=10) as http:
+            with running_door(layout):
+                assert (await http.get("/api/v1/catalog/resources/before")).status_code == 401
+                await access_events(app)
+                pg.stop()
+                for n in range(62):
+                    r = await http.get(f"/api/v1/catalog/resources/outage-{n}")
+                    assert r.status_code == 401  # refusing needs no database; recording must not need it either
+                shipper = app.state.access_shipper
 
-            async def database_lost() -> bool:
-                return not recorder.database_reachable
+                async def database_lost() -> bool:
+                    return not shipper.database_reachable
 
-            async def database_back() -> bool:
-                return recorder.database_reachable and not recorder.pending
+                async def database_back() -> bool:
+                    return shipper.database_reachable and not shipper.pending
 
-            await eventually(database_lost, timeout=20)
-            pg = start_postgres(root / "pgdata")  # the same data and socket: the gateway's URL holds
-            await eventually(database_back, timeout=60)
-            events = await access_events(app)
+                await eventually(database_lost, timeout=20)
+                pg = start_postgres(root / "pgdata")  # the same data and socket: the gateway's URL holds
+                await eventually(database_back, timeout=60)
+                events = await access_events(app)
         routes = [e["route"] for e in events]
         assert routes.count("/api/v1/catalog/resources/before") == 1
         assert sorted(r for r in routes if "outage-" in r) == sorted(
@@ -199,25 +212,83 @@ async def test_access_records_made_while_postgres_is_down_are_written_when_it_is
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def test_a_killed_gateway_loses_no_access_record_and_doubles_none(make_settings, tmp_path: Path) -> None:
-    """The journal outlives the process: a gateway that dies before writing its records writes them, once,
-    when it starts again on the same journal."""
+def gateway_process(settings: Any, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The gateway as its own process (uvicorn, as `govshare up` runs it), configured like `settings`."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump(mode="json").items():
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):
+            value = secret.get_secret_value()
+        if value is not None:
+            env[f"GOVSHARE_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    argv = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--port", str(port)]
+    with log.open("ab") as out:
+        return subprocess.Popen([*argv, "--no-access-log"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def test_n_mixed_requests_give_n_access_records_when_the_gateway_is_killed_midway(
+    make_settings, tmp_path: Path
+) -> None:
+    """Every request through the door, whatever its outcome, and whether or not the gateway was there to
+    decide or ship it, is one access record: a gateway killed (SIGKILL) in the middle and started again
+    ships what it had not, once."""
     from gateway.app import create_app
 
-    settings = make_settings(admin_password="Admin-Passw0rd-for-tests", access_journal_dir=str(tmp_path / "journal"))
-    port = free_port()
-    first = create_app(settings)
-    async with serve(first, port), httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-        recorder = first.state.access_recorder
-        recorder._task.cancel()  # the writer dies, as it does when the process is killed: nothing more is written
-        for n in range(25):
-            assert (await http.get(f"/api/v1/catalog/resources/crash-{n}")).status_code == 401
-        recorder.stop = recorder.journal.close  # a killed process flushes nothing on its way out
-    second = create_app(settings)
-    async with serve(second, port):
-        events = await access_events(second)
-    crash = sorted(e["route"] for e in events if "crash-" in e["route"])
-    assert crash == sorted(f"/api/v1/catalog/resources/crash-{n}" for n in range(25))
+    settings = make_settings(
+        admin_password="Admin-Passw0rd-for-tests", access_journal_dir=str(tmp_path / "journal" / "door-access")
+    )
+    port, door_port = free_port(), free_port()
+    layout = door_layout(tmp_path, door_port, f"http://127.0.0.1:{port}", settings.service_urls)
+    mixed = [
+        ("GET", "/.well-known/jwks.json", None),  # the gateway's own route: 200
+        ("GET", "/api/v1/catalog/resources", None),  # decided: 401
+        ("GET", "/api/v1/identity/users", None),  # the gateway's own route: 401
+        ("GET", "/api/v1/catalog/open", b"x"),  # refused by nginx itself: 400 (a read with a body)
+        ("POST", "/api/v1/catalog/resources", b"x" * (11 * 1024 * 1024)),  # refused by nginx itself: 413
+    ]
+    ids: list[str] = []
+    statuses: list[int] = []
+
+    async def send_round(http: httpx.AsyncClient, n: int) -> None:
+        for method, path, body in mixed:
+            r = await http.request(method, f"{path}?n={n}", content=body)
+            ids.append(r.headers["x-request-id"])
+            statuses.append(r.status_code)
+
+    gateway = gateway_process(settings, port, tmp_path / "gateway.log")
+    try:
+        with running_door(layout):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{door_port}", timeout=20) as http:
+
+                async def gateway_up() -> bool:
+                    r = await http.get("/.well-known/jwks.json", headers={"x-request-id": "warm-up"})
+                    return r.status_code == 200
+
+                await eventually(gateway_up)
+                for n in range(10):
+                    await send_round(http, n)
+                gateway.kill()  # mid-way: whatever it had not shipped is only in nginx's lines
+                gateway.wait()
+                for n in range(10, 14):
+                    await send_round(http, n)  # no gateway: the calls it would decide or serve get 503
+                gateway = gateway_process(settings, port, tmp_path / "gateway.log")
+                await eventually(gateway_up)
+                for n in range(14, 20):
+                    await send_round(http, n)
+        gateway.terminate()
+        gateway.wait()
+        reader = create_app(settings)
+        async with serve(reader, port):
+            events = await access_events(reader)
+    finally:
+        gateway.kill()
+    sent = set(ids)
+    recorded = [e["request_id"] for e in events if e["request_id"] in sent]
+    assert len(sent) == len(ids) == 100
+    assert sorted(recorded) == sorted(ids), "every request is recorded exactly once"
+    assert {200, 400, 401, 413, 503} <= set(statuses)
+    by_id = {e["request_id"]: e for e in events}
+    assert {by_id[i]["status"] for i in ids} == set(statuses)
 
 
 async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
@@ -240,10 +311,7 @@ def sink_upstream() -> FastAPI:
 async def test_a_400_mb_chunked_upload_is_refused_at_the_limit_without_the_door_holding_it(platform) -> None:
     async with platform("gateway", "catalog") as p:
         gw = p.apps["gateway"]
-        upstream_port = free_port()
-        gw.state.upstreams["exchange"] = Upstream(
-            "exchange", f"http://127.0.0.1:{upstream_port}", connect_timeout=1.0, read_timeout=30.0
-        )
+        upstream_port = int(gw.state.settings.service_urls["exchange"].rsplit(":", 1)[1])
         async with serve(sink_upstream(), upstream_port), p.client() as http:
             admin_token = await p.token()
             await seed_identities(http, admin_token, departments())
@@ -266,14 +334,19 @@ async def test_a_400_mb_chunked_upload_is_refused_at_the_limit_without_the_door_
                 for _ in range(400):
                     yield block
 
-            process = psutil.Process(os.getpid())
-            before = process.memory_info().rss
+            assert p.door is not None and p.door.pid is not None
+            door = psutil.Process(p.door.pid)
+
+            def door_memory() -> int:
+                return sum(proc.memory_info().rss for proc in [door, *door.children(recursive=True)])
+
+            before = door_memory()
             peak = before
 
             async def watch() -> None:
                 nonlocal peak
                 while True:
-                    peak = max(peak, process.memory_info().rss)
+                    peak = max(peak, door_memory())
                     await asyncio.sleep(0.02)
 
             watcher = asyncio.create_task(watch())
@@ -288,6 +361,12 @@ async def test_a_400_mb_chunked_upload_is_refused_at_the_limit_without_the_door_
             if big is not None:
                 assert big.status_code == 413 and big.json()["code"] == "too_large"
             assert peak - before < 20 * 1024 * 1024, f"the door held {(peak - before) >> 20} MB of the upload"
-            events = await access_events(gw)
-            refused = [e for e in events if e["route"].endswith("/files") and e["status"] == 413]
+
+            async def refusal_recorded() -> list[dict[str, Any]]:
+                # nginx writes the line when it has finished with the connection, a moment after the client
+                # saw the refusal (or lost the connection)
+                events = await access_events(gw)
+                return [e for e in events if e["route"].endswith("/files") and e["status"] == 413]
+
+            refused = await eventually(refusal_recorded)
             assert len(refused) == 1 and refused[0]["reason"] == "too_large"

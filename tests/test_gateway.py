@@ -6,10 +6,13 @@ import asyncio
 import base64
 import json
 import logging
+import ssl
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 from gateway_helpers import (
@@ -26,8 +29,8 @@ from pydantic import BaseModel
 from govshare_common.events import EventRegistry
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.testing import TokenIssuer, eventually, free_port, serve
+from govshare_stack.dev_tls import LocalCA
 
-from gateway.proxy import Upstream
 from gateway.tokens import issue_access_token
 
 
@@ -283,8 +286,8 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
     request_events.register("grant.issued", GrantIssued)
     request_events.register("grant.revoked", GrantRevoked)
     catalog_events.register("catalog.resource.published", ResourcePublished)
-    async with platform("gateway") as p:
-        urls = {**p.urls}
+    # The door gives exchange half a second, so the slow upstream below is cut quickly.
+    async with platform("gateway", door={"read_timeouts": {"exchange": 0.5}}) as p:
         gw = p.apps["gateway"]
         settings = gw.state.settings
         request_peer = create_service_app(
@@ -356,12 +359,6 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
                 assert asyncio.get_running_loop().time() - t0 < 3.0  # a notification; the full reload is every 30 s
 
                 # a slow upstream is cut at its timeout; a dead one gets a fast 503 in the error shape
-                gw.state.upstreams["exchange"] = Upstream(
-                    "exchange",
-                    urls["gateway"].replace(str(p.urls["gateway"].rsplit(":", 1)[1]), str(exchange_port)),
-                    connect_timeout=0.5,
-                    read_timeout=0.5,
-                )
                 admin_client = (
                     await http.post(
                         "/api/v1/identity/clients", json={"name": "平台", "department_code": SHI_JIAN}, headers=admin
@@ -375,14 +372,106 @@ async def test_data_route_follows_grant_events_within_a_second(platform, make_se
                 assert slow.status_code == 504 and slow.json()["code"] == "upstream_timeout"
                 assert asyncio.get_running_loop().time() - t0 < 2.0
 
-        dead = Upstream("exchange", f"http://127.0.0.1:{free_port()}", connect_timeout=0.5, read_timeout=0.5)
-        gw.state.upstreams["exchange"] = dead
+        # exchange is gone now
         async with p.client() as http:
             for _ in range(6):
+                # 503 (refused connection), not 504: nothing waited for the upstream's read timeout
                 r = await http.get("/api/v1/exchange/slow", headers=sys_bearer)
-                assert r.status_code == 503
+                assert r.status_code == 503 and r.json()["code"] == "upstream_unavailable"
                 assert set(r.json()) == {"code", "message", "details", "trace_id"}
-            assert dead.breaker.open_until > 0
+                assert r.json()["trace_id"] == r.headers["x-request-id"]
+
+
+async def test_a_grant_revoked_under_steady_load_is_refused_within_a_second(platform, make_settings) -> None:
+    """Callers keep calling a data route (its decision cached by nginx); once the gateway has the grant's
+    revocation, the door refuses within a second, and no call after that second is let through. (How long the
+    revocation event takes to reach the gateway is the event pipeline's: asserted loosely, it is measured.)"""
+    request_events, catalog_events = EventRegistry(), EventRegistry()
+    request_events.register("grant.issued", GrantIssued)
+    request_events.register("grant.revoked", GrantRevoked)
+    catalog_events.register("catalog.resource.published", ResourcePublished)
+    async with platform("gateway") as p:
+        gw = p.apps["gateway"]
+        urls = gw.state.settings.service_urls
+        request_peer = create_service_app(peer("request", request_events), make_settings(service_urls=urls))
+        catalog_peer = create_service_app(peer("catalog", catalog_events), make_settings(service_urls=urls))
+        async with (
+            serve(request_peer, int(urls["request"].rsplit(":", 1)[1])),
+            serve(catalog_peer, int(urls["catalog"].rsplit(":", 1)[1])),
+            serve(exchange_upstream(), int(urls["exchange"].rsplit(":", 1)[1])),
+            p.client() as http,
+        ):
+            admin = await admin_headers(p)
+            await setup_department(http, admin, GONG_AN, "公安局")
+            await setup_department(http, admin, SHI_JIAN, "市场监管局")
+            created = (
+                await http.post(
+                    "/api/v1/identity/clients",
+                    json={"name": "业务系统", "department_code": SHI_JIAN, "rate_per_second": 10_000, "burst": 10_000},
+                    headers=admin,
+                )
+            ).json()
+            token = await client_token(http, created["client_id"], created["client_secret"])
+            bearer = {"Authorization": f"Bearer {token}", "X-Govshare-Purpose": "data_verification"}
+            code, path = "101001/0002", "/api/v1/exchange/resources/101001%2F0002/records"
+            async with catalog_peer.state.db.unit_of_work() as uow:
+                snapshot = PublishedSnapshot(code=code, share_type="conditional")
+                uow.emit(
+                    "catalog.resource.published",
+                    code,
+                    ResourcePublished(
+                        resource_id="r-2",
+                        code=code,
+                        version=1,
+                        provider_code=GONG_AN,
+                        provider_name="公安局",
+                        actor="reviewer",
+                        published=snapshot,
+                    ),
+                )
+            async with request_peer.state.db.unit_of_work() as uow:
+                grant = GrantIssued(
+                    grant_id="g-2", consumer_code=SHI_JIAN, resource_code=code, purposes=["data_verification"]
+                )
+                uow.emit("grant.issued", "g-2", grant)
+            await eventually(lambda: _status(http, path, bearer, 200), timeout=5.0)
+
+            loop = asyncio.get_running_loop()
+            seen: list[tuple[float, int]] = []
+            stop = asyncio.Event()
+
+            async def steady_caller() -> None:
+                while not stop.is_set():
+                    r = await http.get(path, headers=bearer)
+                    seen.append((loop.time(), r.status_code))
+
+            callers = [asyncio.create_task(steady_caller()) for _ in range(4)]
+            await eventually(lambda: asyncio.sleep(0, len(seen) > 50))
+            async with request_peer.state.db.unit_of_work() as uow:
+                uow.emit("grant.revoked", "g-2", GrantRevoked(grant_id="g-2", reason="超出用途使用"))
+            emitted_at = loop.time()
+
+            async def gateway_knows() -> bool:
+                grants = gw.state.live.grants_for(SHI_JIAN, code)
+                return not any(g.live(gw.state.clock.now()) for g in grants)
+
+            await eventually(gateway_knows, timeout=10, interval=0.01)
+            revoked_at = loop.time()
+            await eventually(lambda: asyncio.sleep(0, any(t > revoked_at + 1.5 for t, _ in seen)), timeout=10)
+            stop.set()
+            await asyncio.gather(*callers)
+
+        before = [status for t, status in seen if t < emitted_at]
+        after_a_second = [status for t, status in seen if t > revoked_at + 1.0]
+        first_refusal = min(t for t, status in seen if status == 403)
+        assert revoked_at - emitted_at < 5.0, "the revocation event took that long to reach the gateway"
+        assert set(before) == {200} and len(before) > 50
+        assert p.door is not None
+        lines = [json.loads(line) for line in p.door.layout.access_log.read_text().splitlines()]
+        cache = Counter(line["decision_cache"] for line in lines if line["uri"] == path)
+        assert cache["HIT"] > 0 and cache["MISS"] > 0, cache  # nginx answered from its cached decisions
+        assert after_a_second and set(after_a_second) == {403}
+        assert first_refusal - revoked_at < 1.0
 
 
 async def _has_resource(gw: Any, code: str) -> bool:
@@ -504,18 +593,36 @@ async def test_demo_identities_seed_once_and_their_credentials_work(platform) ->
             assert r.status_code == 200 and r.json()["scope"] == "dept_admin"
 
 
-async def test_connector_bound_to_a_client_certificate_needs_it_for_token_and_calls(platform) -> None:
-    fingerprint = "ab" * 32
+async def test_connector_bound_to_a_client_certificate_needs_it_over_mutual_tls(platform, tmp_path: Path) -> None:
+    """The door terminates TLS (HTTP/2 offered) and checks client certificates against the platform's CA; the
+    fingerprint the gateway sees is the one nginx computed from the verified certificate, never a header."""
+    ca = LocalCA.ensure(tmp_path / "tls")
+    server_cert, server_key = ca.server_certificate()
+    cert_pem, key_pem, fingerprint = ca.client_certificate("公安局前置机")
+    (tmp_path / "client.pem").write_bytes(cert_pem)
+    (tmp_path / "client.key").write_bytes(key_pem)
+    _, _, other_fingerprint = ca.client_certificate("another machine")
     upstream = FastAPI()
 
     @upstream.get("/api/v1/catalog/resources")
     async def resources() -> dict[str, Any]:
         return {"items": []}
 
-    async with platform("gateway") as p:
+    tls_port = free_port()
+    door = {"tls_port": tls_port, "tls_cert": server_cert, "tls_key": server_key, "client_ca": ca.cert_path}
+    async with platform("gateway", door=door) as p:
         admin = await admin_headers(p)
         catalog_port = int(p.apps["gateway"].state.settings.service_urls["catalog"].rsplit(":", 1)[1])
-        async with serve(upstream, catalog_port), p.client() as http:
+        base = f"https://127.0.0.1:{tls_port}"
+        with_cert = ssl.create_default_context(cafile=str(ca.cert_path))
+        with_cert.load_cert_chain(tmp_path / "client.pem", tmp_path / "client.key")
+        without_cert = ssl.create_default_context(cafile=str(ca.cert_path))
+        async with (
+            serve(upstream, catalog_port),
+            p.client() as http,
+            httpx.AsyncClient(base_url=base, verify=with_cert, timeout=10) as connector,
+            httpx.AsyncClient(base_url=base, verify=without_cert, timeout=10) as thief,
+        ):
             await setup_department(http, admin, GONG_AN, "公安局")
             created = (
                 await http.post(
@@ -529,14 +636,39 @@ async def test_connector_bound_to_a_client_certificate_needs_it_for_token_and_ca
                 "client_id": created["client_id"],
                 "client_secret": created["client_secret"],
             }
-            without = await http.post("/auth/token", data=form)
-            assert without.status_code == 401 and without.json()["code"] == "certificate_required"
-            cert = {"x-client-cert-sha256": fingerprint}
-            token = (await http.post("/auth/token", data=form, headers=cert)).json()["access_token"]
+            claimed = {"x-client-cert-sha256": fingerprint}  # what a caller without the certificate might send
+            for caller, headers in ((http, claimed), (thief, claimed), (thief, {})):
+                refused = await caller.post("/auth/token", data=form, headers=headers)
+                assert refused.status_code == 401 and refused.json()["code"] == "certificate_required"
+            token = (await connector.post("/auth/token", data=form)).json()["access_token"]
             bearer = {"Authorization": f"Bearer {token}"}
-            assert (await http.get("/api/v1/catalog/resources", headers={**bearer, **cert})).status_code == 200
-            stolen = await http.get("/api/v1/catalog/resources", headers=bearer)
-            assert stolen.status_code == 401 and stolen.json()["code"] == "certificate_required"
+            assert (await connector.get("/api/v1/catalog/resources", headers=bearer)).status_code == 200
+            for caller in (http, thief):
+                stolen = await caller.get("/api/v1/catalog/resources", headers={**bearer, **claimed})
+                assert stolen.status_code == 401 and stolen.json()["code"] == "certificate_required"
+                assert stolen.json()["trace_id"] == stolen.headers["x-request-id"]
+
+            # another certificate of the same CA is not this client's
+            created_other = (
+                await http.post(
+                    "/api/v1/identity/clients",
+                    json={"name": "其他前置机", "department_code": GONG_AN, "cert_sha256": other_fingerprint},
+                    headers=admin,
+                )
+            ).json()
+            other_form = {
+                **form,
+                "client_id": created_other["client_id"],
+                "client_secret": created_other["client_secret"],
+            }
+            assert (await connector.post("/auth/token", data=other_form)).status_code == 401
+
+        # HTTP/2 is what the door offers first over TLS
+        h2 = ssl.create_default_context(cafile=str(ca.cert_path))
+        h2.set_alpn_protocols(["h2", "http/1.1"])
+        _, writer = await asyncio.open_connection("127.0.0.1", tls_port, ssl=h2, server_hostname="127.0.0.1")
+        assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
+        writer.close()
 
 
 async def test_key_rotation_keeps_old_tokens_valid_and_a_disabled_user_stops_at_once(platform) -> None:

@@ -73,7 +73,10 @@ async def test_each_class_of_bad_input_answers_422_through_the_gateway(platform:
         # NUL bytes and bytes that are not UTF-8: in a query, a path, a form and a JSON body.
         assert refused(await http.get("/api/v1/requests?resource_code=x%00", headers=admin), "resource_code")
         assert refused(await http.get("/api/v1/requests?resource_code=%ff%fe", headers=admin), "resource_code")
-        assert refused(await http.get("/api/v1/catalog/resources/abc%00def", headers=admin), "path")
+        # A NUL in the path never gets past nginx's request-line parser: the door's own 400, in the error shape.
+        nul_path = await http.get("/api/v1/catalog/resources/abc%00def", headers=admin)
+        assert nul_path.status_code == 400 and nul_path.json()["code"] == "bad_request"
+        assert nul_path.json()["trace_id"] == nul_path.headers["x-request-id"]
         token = await http.post(
             "/auth/token", data={"grant_type": "password", "username": "ad\x00min", "password": "x"}
         )

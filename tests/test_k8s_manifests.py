@@ -122,6 +122,10 @@ def test_every_govshare_container_runs_a_command_the_image_has(overlay: str) -> 
             if args.command == "service":
                 assert args.name in WEB_SERVICES and args.port == 8080
                 migrations_of(WEB_SERVICES[args.name])  # the module the image must import exists
+            elif args.command == "door":
+                # Beside the gateway, asking it for decisions on the pod's own address.
+                assert w["metadata"]["name"] == "gateway" and args.gateway_url == "http://127.0.0.1:8080"
+                assert args.port == 8000 and pod_spec(w).get("shareProcessNamespace") is True
             else:
                 assert args.command == "migrate"
             ran.add(tuple(c["args"][:2]))
@@ -189,9 +193,15 @@ def test_the_front_door_is_the_only_way_in_and_internal_routes_are_closed_there(
     assert policies["default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     gateway_from = policies["gateway-from-frontdoor"]["spec"]["ingress"][0]
     assert gateway_from["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "frontdoor"}}}]
-    assert gateway_from["ports"] == [{"port": 8080}]  # never the internal listener
+    assert gateway_from["ports"] == [{"port": 8000}]  # the door beside the gateway, never the internal listener
     door_out = {p["port"] for rule in policies["frontdoor"]["spec"]["egress"] for p in rule["ports"]}
-    assert door_out == {8080, 53}
+    assert door_out == {8000, 53}
+    gateway = next(w for w in workloads(overlay) if w["metadata"]["name"] == "gateway")
+    door = next(c for c in pod_spec(gateway)["containers"] if c["name"] == "door")
+    assert {p["containerPort"] for p in door["ports"]} == {8000}
+    for name in ("gateway", "gateway-replicas"):
+        service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == name)
+        assert [p["targetPort"] for p in service["spec"]["ports"]] == ["door"]
     urls = json.loads(
         next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("govshare-config"))[
             "data"

@@ -16,6 +16,9 @@ import pytest
 
 from govshare_common.settings import Settings
 from govshare_common.testing import free_port, serve
+from govshare_stack.front_door import FrontDoor
+
+from gateway.door_conf import DoorLayout
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -24,11 +27,25 @@ ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"
 
 
 class Platform:
-    def __init__(self, urls: dict[str, str], settings: Callable[..., Settings]) -> None:
+    """`urls["gateway"]` is the front door (nginx) in front of the gateway and the services, as in production."""
+
+    def __init__(self, urls: dict[str, str], settings: Callable[..., Settings], folder: Path) -> None:
         self.urls = urls
+        self.direct = {**urls, "gateway": f"http://127.0.0.1:{free_port()}"}
         self.apps: dict[str, Any] = {}
         self._stacks: dict[str, AsyncExitStack] = {}
         self._settings = settings
+        self.journal = folder / "journal" / "door-access"
+        self.door = FrontDoor(
+            DoorLayout(
+                listen_port=int(urls["gateway"].rsplit(":", 1)[1]),
+                gateway_url=self.direct["gateway"],
+                service_urls=self.direct,
+                access_log=self.journal / "current.jsonl",
+                error_log=folder / "door-error.log",
+                worker_processes=1,
+            )
+        )
 
     @property
     def gateway_url(self) -> str:
@@ -36,16 +53,19 @@ class Platform:
 
     async def start(self, name: str) -> None:
         module = importlib.import_module(f"{MODULES[name]}.app")
-        cfg = self._settings(service_urls=self.urls, admin_password=ADMIN_PASSWORD)
+        cfg = self._settings(
+            service_urls=self.urls, admin_password=ADMIN_PASSWORD, access_journal_dir=str(self.journal)
+        )
         stack = AsyncExitStack()
         self.apps[name] = module.create_app(cfg)
-        await stack.enter_async_context(serve(self.apps[name], int(self.urls[name].rsplit(":", 1)[1])))
+        await stack.enter_async_context(serve(self.apps[name], int(self.direct[name].rsplit(":", 1)[1])))
         self._stacks[name] = stack
 
     async def stop(self, name: str) -> None:
         await self._stacks.pop(name).aclose()
 
     async def close(self) -> None:
+        self.door.stop()
         for name in list(self._stacks)[::-1]:
             await self.stop(name)
 
@@ -62,17 +82,18 @@ class Platform:
 
 
 @pytest.fixture
-def platform(make_settings: Callable[..., Settings]) -> Callable[[], Any]:
+def platform(make_settings: Callable[..., Settings], tmp_path: Path) -> Callable[[], Any]:
     @asynccontextmanager
     async def start() -> AsyncIterator[Platform]:
         urls = {
             n: f"http://127.0.0.1:{free_port()}"
             for n in (*MODULES, "audit", "connector", "console", "gateway-internal")
         }
-        p = Platform(urls, make_settings)
+        p = Platform(urls, make_settings, tmp_path)
         try:
             for name in MODULES:
                 await p.start(name)
+            p.door.start()
             yield p
         finally:
             await p.close()

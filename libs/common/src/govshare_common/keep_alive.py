@@ -12,5 +12,5 @@ SERVER_KEEP_ALIVE_SECONDS = 75
 # A server that stops waits this long for open connections to close, then closes them. Without a bound one
 # accepted in the instant the server began to stop (too late to be told) holds it for the whole keep-alive.
 SERVER_GRACEFUL_SHUTDOWN_SECONDS = 10
-# The gateway's upstream pool and the services' httpx clients let an idle connection go after this long.
+# The front door's upstream pools (nginx) and the services' httpx clients let an idle connection go after this long.
 CALLER_IDLE_SECONDS = 30.0

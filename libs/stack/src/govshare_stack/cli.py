@@ -3,6 +3,7 @@
     govshare up [--demo] [--ready-timeout S]   run the platform in the foreground until Ctrl-C / SIGTERM
     govshare status                            the table for the running stack; exit 0 only if all ready
     govshare service NAME [--host H] [--port P] one service in this process (a container's entrypoint)
+    govshare door [--port P] --gateway-url URL  the front door (nginx) beside the gateway (a container's entrypoint)
     govshare migrate [NAME ...]                 bring the services' schemas to their newest revision
     govshare backup --output FILE              an encrypted, consistent backup (database, positions, keys)
     govshare restore FILE                      that backup into an empty data folder; then `govshare up`
@@ -52,6 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("name", help="gateway, catalog, request, exchange, audit, connector or console")
     one.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     one.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    door = commands.add_parser(
+        "door",
+        help="run the front door (nginx) in this process, beside a gateway (what the gateway pod's door runs)",
+        description="Routes come from GOVSHARE_SERVICE_URLS, the believed proxies from GOVSHARE_TRUSTED_PROXIES; "
+        "access lines go to GOVSHARE_ACCESS_JOURNAL_DIR, which the gateway beside it ships.",
+    )
+    door.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    door.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    door.add_argument("--gateway-url", required=True, help="the gateway (decision processes) beside the door")
+    door.add_argument("--run-dir", type=Path, default=Path("/tmp/govshare-door"), help="nginx's own files")
+    door.add_argument("--workers", type=int, default=0, help="nginx worker processes (default: one per core)")
     migrate = commands.add_parser("migrate", help="apply every schema migration (before a rollout)")
     migrate.add_argument("names", nargs="*", metavar="NAME", help="only these services (default: all)")
     backup = commands.add_parser(
@@ -118,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from govshare_stack.one_service import serve
 
             serve(args.name, args.host, args.port)
+        if args.command == "door":
+            from govshare_stack.one_service import serve_door
+
+            serve_door(args.host, args.port, args.gateway_url, args.run_dir, args.workers)
         if args.command == "migrate":
             from govshare_stack.one_service import run_migrate
 

@@ -1,4 +1,4 @@
-"""Watching the embedded PostgreSQL and Tansu like the services: one that dies is started again on the same
+"""Watching the embedded PostgreSQL, Tansu and the front door (nginx) like the services: one that dies is started again on the same
 data folder and port, said on the console and counted in stack.json, and the services reconnect by themselves
 (their pools drop dead connections; the outbox and the feeds bring back what the memory-only broker lost)."""
 
@@ -12,6 +12,7 @@ from typing import Protocol
 
 from govshare_stack import procs
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_postgres
+from govshare_stack.front_door import FrontDoor
 
 CHECK_INTERVAL = 0.5
 RETRY_PAUSE = 2.0
@@ -20,6 +21,7 @@ RETRY_PAUSE = 2.0
 class Holder(Protocol):
     postgres: EmbeddedPostgres | None
     broker: Broker | None
+    door: FrontDoor | None
 
 
 class InfrastructureWatch:
@@ -27,8 +29,8 @@ class InfrastructureWatch:
         self.running = running
         self.report = report
         self.on_change = on_change
-        self.restarts = {"postgres": 0, "kafka": 0}
-        self._retry_at = {"postgres": 0.0, "kafka": 0.0}
+        self.restarts = {"postgres": 0, "kafka": 0, "door": 0}
+        self._retry_at = {"postgres": 0.0, "kafka": 0.0, "door": 0.0}
 
     async def watch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -46,6 +48,21 @@ class InfrastructureWatch:
         broker = self.running.broker
         if broker is not None and not broker.is_running() and now >= self._retry_at["kafka"]:
             self._restart_broker(broker)
+        door = self.running.door
+        if door is not None and not door.is_running() and now >= self._retry_at["door"]:
+            self._restart_door(door)
+
+    def _restart_door(self, door: FrontDoor) -> None:
+        self.report(f"nginx 已退出，正在重启 / the front door (nginx) exited; starting it again on {door.url} …")
+        try:
+            door.restart()
+        except EmbeddedError as exc:
+            self._retry_at["door"] = time.monotonic() + RETRY_PAUSE
+            self.report(f"nginx 重启失败，稍后重试 / nginx did not start again (retrying): {exc}")
+            return
+        self.restarts["door"] += 1
+        self.report(f"nginx 已重启 / the front door is running again (pid {door.pid})")
+        self.on_change()
 
     def _restart_postgres(self, pgdata: Path) -> None:
         self.report("PostgreSQL 已退出，正在重启 / PostgreSQL exited; starting it again on the same data folder …")

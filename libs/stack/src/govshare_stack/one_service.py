@@ -43,6 +43,32 @@ def serve(name: str, host: str, port: int) -> None:
     os.execv(argv[0], argv)
 
 
+def serve_door(host: str, port: int, gateway_url: str, run_dir: Path, workers: int) -> None:
+    """Replace this process with nginx as the front door beside one gateway: routes from the settings'
+    service URLs, its access lines into the journal the gateway ships."""
+    from govshare_common.settings import Settings
+    from govshare_stack.front_door import run_in_foreground
+    from govshare_stack.up import door_workers_from
+
+    from gateway.door_conf import DoorLayout
+
+    settings = Settings()
+    journal = Path(settings.access_journal_dir or Path(settings.home) / "journal" / "door-access")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    layout = DoorLayout(
+        listen_port=port,
+        listen_host=host,
+        gateway_url=gateway_url,
+        service_urls=settings.service_urls,
+        access_log=journal / "current.jsonl",
+        error_log=Path("/dev/stderr"),
+        run_dir=run_dir,
+        worker_processes=workers or door_workers_from(os.environ),
+        trusted_proxies=tuple(settings.trusted_proxies),
+    )
+    run_in_foreground(layout)
+
+
 async def migrate(names: list[str], database_url: str) -> list[str]:
     """Bring each named service's schema to its newest revision; returns the schemas migrated."""
     from govshare_common.db import make_engine

@@ -22,6 +22,17 @@ def check_not_running(home: StackHome) -> None:
         )
 
 
+def stop_leftover_door(home: StackHome) -> None:
+    """A `govshare up` killed hard leaves nginx's workers running (they outlive their master) on the door's
+    ports: their process group, recorded in the stale stack.json, is killed before anything starts again."""
+    stack = home.read_stack()
+    if not stack or procs.pid_alive(stack.get("supervisor_pid")):
+        return
+    door = stack.get("door") or {}
+    if door.get("pid"):
+        procs.kill_group(int(door["pid"]))
+
+
 def check_port_free(port: int, host: str = "127.0.0.1") -> None:
     if not port_is_free(port, host):
         suggestion = next((p for p in range(port + 1, min(port + 200, 65536)) if port_is_free(p, host)), None)

@@ -69,10 +69,12 @@ def spawn(
     )
 
 
-def terminate(proc: subprocess.Popen[bytes], *, grace: float = 10.0) -> int | None:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL. Returns the exit code."""
+def terminate(
+    proc: subprocess.Popen[bytes], *, grace: float = 10.0, sig: signal.Signals = signal.SIGTERM
+) -> int | None:
+    """SIGTERM (or `sig`), wait up to `grace` seconds, then SIGKILL. Returns the exit code."""
     if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
+        _signal_group(proc.pid, sig)
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:
@@ -94,6 +96,22 @@ def terminate_many(procs: Sequence[subprocess.Popen[bytes]], *, grace: float = 1
             pass
     for proc in procs:
         terminate(proc, grace=grace)
+
+
+def kill_group(pid: int, *, wait: float = 5.0) -> None:
+    """SIGKILL whatever is left of the process group `pid` led (it was started in its own session), and wait
+    up to `wait` seconds until it is gone (so its ports are free)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
 
 
 def _signal_group(pid: int, sig: int) -> None:

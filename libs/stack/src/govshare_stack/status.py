@@ -53,6 +53,12 @@ async def check_status(home: StackHome) -> StatusReport:
     label = table.RUNNING if kafka.get("embedded") else table.EXTERNAL
     statuses["kafka"] = (label if reachable else table.UNREACHABLE) + _restarted(kafka)
     ok = ok and reachable
+
+    door = stack.get("door")
+    if door:
+        alive = procs.pid_alive(door.get("pid"))
+        statuses["door"] = (table.RUNNING if alive else table.DOWN) + _restarted(door)
+        ok = ok and alive
     return StatusReport(stack, statuses, ok)
 
 

@@ -18,7 +18,7 @@ import httpx
 
 from govshare_common.keep_alive import SERVER_GRACEFUL_SHUTDOWN_SECONDS, SERVER_KEEP_ALIVE_SECONDS
 from govshare_stack import procs
-from govshare_stack.errors import StartupFailed
+from govshare_stack.errors import StackError, StartupFailed
 from govshare_stack.ports import LOCALHOST, tcp_reachable
 
 # Set to a JSON object {service name: python module} to run stand-in apps instead of the real services
@@ -40,8 +40,10 @@ class ServiceSpec:
     # The platform works without it (the console's pages, the demo connector): it is restarted for ever,
     # never a reason to stop the rest.
     optional: bool = False
+    workers: int = 1  # uvicorn worker processes on the one port (the gateway's decision processes)
 
     def argv(self, port: int) -> list[str]:
+        workers = ["--workers", str(self.workers)] if self.workers > 1 else []
         return [
             sys.executable,
             "-m",
@@ -57,6 +59,7 @@ class ServiceSpec:
             str(SERVER_KEEP_ALIVE_SECONDS),
             "--timeout-graceful-shutdown",
             str(SERVER_GRACEFUL_SHUTDOWN_SECONDS),
+            *workers,
         ]
 
 
@@ -84,10 +87,22 @@ SERVICES: tuple[ServiceSpec, ...] = (
 def service_specs(environ: Mapping[str, str] | None = None) -> list[ServiceSpec]:
     env = os.environ if environ is None else environ
     override = env.get(MODULES_OVERRIDE_ENV)
-    if not override:
-        return list(SERVICES)
-    modules = json.loads(override)
-    return [ServiceSpec(s.name, modules.get(s.name, s.module), s.optional) for s in SERVICES]
+    modules = json.loads(override) if override else {}
+    workers = gateway_workers_from(env)
+    return [
+        ServiceSpec(s.name, modules.get(s.name, s.module), s.optional, workers if s.name == "gateway" else 1)
+        for s in SERVICES
+    ]
+
+
+def gateway_workers_from(environ: Mapping[str, str]) -> int:
+    """How many gateway (decision) processes run behind nginx: GOVSHARE_GATEWAY_WORKERS, default 2."""
+    raw = environ.get("GOVSHARE_GATEWAY_WORKERS", "").strip()
+    if not raw:
+        return 2
+    if not raw.isdigit() or not 0 < int(raw) <= 64:
+        raise StackError(f"GOVSHARE_GATEWAY_WORKERS must be a number of processes (1-64), got {raw!r}.")
+    return int(raw)
 
 
 @dataclass
@@ -122,6 +137,9 @@ class ServiceProcess:
         return self.proc.poll() if self.proc is not None else None
 
     def start(self, env: Mapping[str, str]) -> None:
+        if self.proc is not None:
+            # A dead process's own children (uvicorn's workers outlive a killed master) would keep its port.
+            procs.kill_group(self.proc.pid)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")

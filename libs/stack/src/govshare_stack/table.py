@@ -34,7 +34,7 @@ def render(rows: Sequence[Sequence[str]], headers: Sequence[str] = HEADERS) -> s
 
 
 def rows_for(stack: Mapping[str, Any], statuses: Mapping[str, str]) -> list[list[str]]:
-    """Rows for each service, then PostgreSQL and Kafka; `statuses` maps row name → status text."""
+    """Rows for each service, then PostgreSQL, Kafka and the front door; `statuses` maps row name → status."""
     rows: list[list[str]] = []
     for name, svc in stack.get("services", {}).items():
         rows.append([name, svc["url"], str(svc.get("pid") or "-"), statuses.get(name, "?")])
@@ -51,6 +51,10 @@ def rows_for(stack: Mapping[str, Any], statuses: Mapping[str, str]) -> list[list
             statuses.get("kafka", "?"),
         ]
     )
+    door = stack.get("door")
+    if door:
+        where = door.get("url", "?") + (f" {door['tls_url']}" if door.get("tls_url") else "")
+        rows.append(["nginx (door)", where, str(door.get("pid") or "-"), statuses.get("door", "?")])
     return rows
 
 

@@ -24,14 +24,19 @@ import asyncpg
 from govshare_common.database_roles import database_settings, provision
 from govshare_common.purpose_keys import MasterSecretRefused, check_master_secret
 from govshare_stack import demo, preflight, table
+from govshare_stack.dev_tls import LocalCA
 from govshare_stack.embedded import Broker, EmbeddedError, EmbeddedPostgres, start_broker, start_postgres
 from govshare_stack.errors import StackError, StartupFailed
+from govshare_stack.front_door import FrontDoor
 from govshare_stack.home import StackHome, new_password, new_secret
 from govshare_stack.infrastructure import InfrastructureWatch
 from govshare_stack.ports import pick_ports
 from govshare_stack.supervisor import ProgramSpec, ServiceProcess, Supervisor, service_specs
 
+from gateway.door_conf import DoorLayout
+
 DEFAULT_GATEWAY_PORT = 8000
+DEFAULT_GATEWAY_TLS_PORT = 8443
 FIRST_INTERNAL_PORT = 8101
 PREFERRED_KAFKA_PORT = 9092
 DATABASE_NAME = "govshare"
@@ -51,6 +56,45 @@ def say(message: str = "") -> None:
 
 def gateway_port_from(environ: Mapping[str, str]) -> int:
     return _port_setting(environ, "GOVSHARE_GATEWAY_PORT", DEFAULT_GATEWAY_PORT)
+
+
+def door_certificates(environ: Mapping[str, str], home: StackHome) -> tuple[Path, Path, Path]:
+    """The door's certificate, key and the CA its clients' certificates are checked against: the ones
+    GOVSHARE_TLS_CERT, GOVSHARE_TLS_KEY and GOVSHARE_TLS_CLIENT_CA name (production), else a local CA's."""
+    given = [environ.get(k, "").strip() for k in ("GOVSHARE_TLS_CERT", "GOVSHARE_TLS_KEY", "GOVSHARE_TLS_CLIENT_CA")]
+    if all(given):
+        return Path(given[0]), Path(given[1]), Path(given[2])
+    if any(given):
+        raise StackError("Set all of GOVSHARE_TLS_CERT, GOVSHARE_TLS_KEY and GOVSHARE_TLS_CLIENT_CA, or none.")
+    ca = LocalCA.ensure(home.root / "tls")
+    cert, key = ca.server_certificate()
+    return cert, key, ca.cert_path
+
+
+def door_workers_from(environ: Mapping[str, str]) -> int:
+    """nginx worker processes: one per core, as many as GOVSHARE_DOOR_WORKERS says."""
+    raw = environ.get("GOVSHARE_DOOR_WORKERS", "").strip()
+    if not raw:
+        return max(1, min(os.cpu_count() or 1, 8))
+    if not raw.isdigit() or not 0 < int(raw) <= 64:
+        raise StackError(f"GOVSHARE_DOOR_WORKERS must be a number of processes (1-64), got {raw!r}.")
+    return int(raw)
+
+
+def trusted_proxies_from(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The callers whose X-Forwarded-For the door believes: the gateway's own rule (GOVSHARE_TRUSTED_PROXIES)."""
+    from govshare_common.settings import Settings
+
+    raw = environ.get("GOVSHARE_TRUSTED_PROXIES")
+    if not raw:
+        return tuple(Settings.model_fields["trusted_proxies"].get_default(call_default_factory=True))
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise StackError(f"GOVSHARE_TRUSTED_PROXIES must be a JSON list of addresses, got {raw!r}.")
+    return tuple(value)
 
 
 def first_internal_port_from(environ: Mapping[str, str]) -> int:
@@ -76,9 +120,13 @@ class _Running:
     def __init__(self) -> None:
         self.postgres: EmbeddedPostgres | None = None
         self.broker: Broker | None = None
+        self.door: FrontDoor | None = None
         self.supervisor: Supervisor | None = None
 
     def stop(self, home: StackHome, report: Callable[[str], None]) -> None:
+        if self.door is not None:
+            report("停止 nginx / stopping the front door (nginx) …")
+            self.door.stop()
         if self.supervisor is not None:
             report("停止服务 / stopping services …")
             self.supervisor.stop_all()
@@ -128,6 +176,7 @@ async def run_up(options: UpOptions, environ: Mapping[str, str] | None = None) -
     external_kafka = env_in.get("GOVSHARE_KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
 
     preflight.check_not_running(home)
+    preflight.stop_leftover_door(home)
     preflight.check_port_free(gateway_port)
     if external_db:
         await preflight.check_database_url(external_db)
@@ -214,18 +263,43 @@ async def _run(
         return 0
 
     specs = service_specs(env_in)
-    internal = [s for s in specs if s.name != "gateway"]
+    # nginx listens on the gateway port; the gateway (identity and the decision endpoint) is internal too.
     ports = pick_ports(
-        len(internal) + 1,
+        len(specs) + 1,
         range(first_internal_port_from(env_in), first_internal_port_from(env_in) + 100),
         exclude=[gateway_port, running.broker.port if running.broker else 0],
     )
-    port_of = {"gateway": gateway_port, **{s.name: p for s, p in zip(internal, ports[:-1], strict=True)}}
+    port_of = {s.name: p for s, p in zip(specs, ports[:-1], strict=True)}
     services = [
         ServiceProcess(s, port_of[s.name], home.log_of(s.name), env=_database_env(s.name, role_urls)) for s in specs
     ]
-    # The gateway's internal listener (its /internal/... routes, never served on the public port).
-    service_urls = {s.name: s.url for s in services} | {"gateway-internal": f"http://127.0.0.1:{ports[-1]}"}
+    internal_urls = {s.name: s.url for s in services}
+    tls_cert, tls_key, client_ca = door_certificates(env_in, home)
+    tls_port = (
+        _port_setting(env_in, "GOVSHARE_GATEWAY_TLS_PORT", 0)
+        or pick_ports(
+            1, [DEFAULT_GATEWAY_TLS_PORT], exclude=[gateway_port, *ports, running.broker.port if running.broker else 0]
+        )[0]
+    )
+    door = FrontDoor(
+        DoorLayout(
+            listen_port=gateway_port,
+            tls_port=tls_port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            client_ca=client_ca,
+            gateway_url=internal_urls["gateway"],
+            service_urls=internal_urls,
+            access_log=home.root / "journal" / "door-access" / "current.jsonl",
+            error_log=home.log_of("nginx"),
+            worker_processes=door_workers_from(env_in),
+            trusted_proxies=trusted_proxies_from(env_in),
+        ),
+        log_path=home.log_of("nginx"),
+    )
+    # What services call the gateway on (the console, on behalf of its user) is the door, like any client.
+    # The gateway's internal listener (its /internal/... routes, never served at the door).
+    service_urls = {**internal_urls, "gateway": door.url, "gateway-internal": f"http://127.0.0.1:{ports[-1]}"}
 
     child_env = dict(env_in)
     # Only the administrator's URL, which no service gets: each has its own role's (_database_env).
@@ -236,6 +310,7 @@ async def _run(
         GOVSHARE_SERVICE_URLS=json.dumps(service_urls),
         **master_secret_env,
         GOVSHARE_ADMIN_PASSWORD=admin_password,
+        GOVSHARE_ACCESS_JOURNAL_DIR=str(door.layout.access_log.parent),
         GOVSHARE_PROFILE=env_in.get("GOVSHARE_PROFILE") or DEFAULT_PROFILE,
         PYTHONUNBUFFERED="1",
     )
@@ -255,8 +330,14 @@ async def _run(
     running.supervisor = supervisor
     say(f"启动服务 / starting {len(services)} services …")
     supervisor.start_all()
+    say(f"启动 nginx / starting the front door (nginx) on {door.url} …")
+    try:
+        door.start()
+    except EmbeddedError as exc:
+        raise StartupFailed(f"nginx 启动失败 / the front door (nginx) failed to start: {exc}") from None
+    running.door = door
 
-    gateway_url = service_urls["gateway"]
+    gateway_url = door.url
     record: dict[str, Any] = {
         "version": 1,
         "state": "starting",
@@ -280,6 +361,13 @@ async def _run(
             "pid": running.broker.pid if running.broker else None,
             "bootstrap_servers": bootstrap,
         },
+        "door": {
+            "pid": door.pid,
+            "url": door.url,
+            "tls_url": door.tls_url,
+            "client_ca": str(client_ca),
+            "access_log": str(door.layout.access_log),
+        },
     }
 
     infrastructure = InfrastructureWatch(running, report=say, on_change=lambda: save())
@@ -300,6 +388,8 @@ async def _run(
             record["postgres"].update(pid=running.postgres.pid, restarts=infrastructure.restarts["postgres"])
         if running.broker is not None:
             record["kafka"].update(pid=running.broker.pid, restarts=infrastructure.restarts["kafka"])
+        if running.door is not None:
+            record["door"].update(pid=running.door.pid, restarts=infrastructure.restarts["door"])
         home.write_stack(record)
 
     save()
@@ -314,6 +404,7 @@ async def _run(
     statuses = {s.name: table.READY for s in services}
     statuses["postgres"] = table.RUNNING if running.postgres else table.EXTERNAL
     statuses["kafka"] = table.RUNNING if running.broker else table.EXTERNAL
+    statuses["door"] = table.RUNNING
     say()
     say(f"govshare 已就绪 / govshare is ready ({elapsed:.1f} s)")
     say()

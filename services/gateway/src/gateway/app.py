@@ -6,6 +6,7 @@ It also keeps the platform's working-day calendar master (/api/v1/platform/calen
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,19 +16,19 @@ from govshare_common.service import ServiceSpec, create_service_app, database_ds
 from govshare_common.settings import Settings
 
 from gateway import auth_routes, calendar_routes, door, identity_routes
-from gateway.access_log import AccessRecorder
+from gateway.access_log import AccessShipper
 from gateway.bootstrap import ensure_admin
 from gateway.events import grants, registry, resources
 from gateway.internal_listener import InternalListener
 from gateway.keys import KeyRing
 from gateway.live_state import LiveState
 from gateway.oidc import FORWARD_TTL, OidcVerifier
-from gateway.proxy import Upstream
-from gateway.ratelimit import RateLimiter
 from gateway.tokens import ACCESS_TOKEN_TTL, LocalVerifier
 
-# Areas served by another service, and how long a call may take there (exports stream for long).
-UPSTREAM_READ_TIMEOUTS = {"catalog": 10.0, "request": 10.0, "exchange": 60.0, "audit": 30.0, "console": 5.0}
+
+def door_journal_dir(settings: Settings) -> Path:
+    """Where nginx writes its access lines and the gateway reads them."""
+    return Path(settings.access_journal_dir or Path(settings.home) / "journal" / "door-access")
 
 
 async def _start(app: FastAPI) -> None:
@@ -57,17 +58,9 @@ async def _start(app: FastAPI) -> None:
         external=external,
         leeway=settings.token_leeway_seconds,
     )
-    app.state.rate_limiter = RateLimiter()
-    app.state.upstreams = {
-        # A refused connection fails at once whatever this says; the wait matters only when a host does not
-        # answer at all, and must not be so short that one busy moment of the gateway's own loop turns a
-        # connection already made into a 504.
-        name: Upstream(name, settings.service_url(name), connect_timeout=3.0, read_timeout=timeout)
-        for name, timeout in UPSTREAM_READ_TIMEOUTS.items()
-    }
-    journal = Path(settings.access_journal_dir or Path(settings.home) / "journal" / "gateway-access")
-    app.state.access_recorder = AccessRecorder(app.state.db, journal)
-    app.state.access_recorder.start()
+    app.state.forwarded_authorization = partial(door.forwarded_authorization, app)
+    app.state.access_shipper = AccessShipper(app.state.db, door_journal_dir(settings), settings.hash_key())
+    app.state.access_shipper.start()
     app.state.internal_listener = None
     if "gateway-internal" in settings.service_urls:
         app.state.internal_listener = InternalListener(app, settings.service_urls["gateway-internal"])
@@ -83,10 +76,8 @@ def longest_token_life(settings: Settings) -> timedelta:
 async def _stop(app: FastAPI) -> None:
     if getattr(app.state, "internal_listener", None) is not None:
         await app.state.internal_listener.stop()
-    await app.state.access_recorder.stop()
+    await app.state.access_shipper.stop()
     await app.state.live.stop()
-    for upstream in app.state.upstreams.values():
-        await upstream.close()
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:

@@ -13,6 +13,7 @@ names are real.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -107,3 +108,8 @@ async def succeeded(uow: UnitOfWork, attempt: Attempt) -> None:
     others' failures fill, nor the address's, which other names' failures fill)."""
     own = attempt.scopes()[0][1]
     await uow.execute(text("DELETE FROM credential_failure WHERE scope = :s"), {"s": own})
+
+
+def retry_after_header(wait: float) -> str:
+    """Retry-After in whole seconds, never 0 (a caller told 0 would try again at once)."""
+    return str(max(1, math.ceil(wait)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -81,8 +82,21 @@ class InternalListener:
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
 
+    def _socket(self) -> socket.socket:
+        # Every gateway process (GOVSHARE_GATEWAY_WORKERS of them on the one public port) listens here too;
+        # the kernel spreads the connections over them.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(2048)
+        sock.setblocking(False)
+        return sock
+
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(), name="gateway-internal-listener")
+        sock = self._socket()
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="gateway-internal-listener")
         while not self._server.started:
             if self._task.done():
                 self._task.result()

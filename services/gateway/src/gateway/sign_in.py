@@ -29,7 +29,6 @@ from gateway.events import SecondFactorChanged
 from gateway.keys import KeyRing
 from gateway.live_state import notify_change
 from gateway.passwords import hash_password, verify_password
-from gateway.ratelimit import retry_after_header
 from gateway.secrets_util import lookup_hashes, new_secret, secret_hash, secret_matches
 from gateway.tokens import ACCESS_TOKEN_TTL, issue_access_token
 
@@ -79,7 +78,7 @@ def _held_refusal(caller: Caller, held: throttle.Held, now: datetime, wrong: App
             "尝试次数过多，请稍后再试。",
             "Too many attempts; retry after the time in Retry-After.",
             code="too_many_attempts",
-            headers={"Retry-After": retry_after_header(wait)},
+            headers={"Retry-After": throttle.retry_after_header(wait)},
             details={"retry_after_seconds": round(wait, 3)},
         ),
     )

@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 def _my_name() -> str:
     port = sys.argv[sys.argv.index("--port") + 1]
     urls = json.loads(os.environ["GOVSHARE_SERVICE_URLS"])
-    return next(name for name, url in urls.items() if url.endswith(f":{port}"))
+    # The gateway's own port is the only one not in the list: the services reach it through the door (nginx).
+    return next((name for name, url in urls.items() if url.endswith(f":{port}")), "gateway")
 
 
 async def _database_ok() -> bool:
