@@ -228,10 +228,12 @@ poll_seconds = 0.1
             for k, v in sent.items():
                 per_key_sent.setdefault(k.split("#")[0], []).append(v)
             seen: dict[str, int] = {}
+            sealer = p.apps["exchange"].state.sealer  # record keys are stored sealed (encryption at rest)
             for r in arrived:
-                i = seen.get(r.record_key, 0)
-                seen[r.record_key] = i + 1
-                lags.append(float(r.at) - sorted(per_key_sent[r.record_key])[i])
+                key = sealer.open_token(r.record_key)
+                i = seen.get(key, 0)
+                seen[key] = i + 1
+                lags.append(float(r.at) - sorted(per_key_sent[key])[i])
             lags.sort()
             p99 = lags[int(len(lags) * 0.99) - 1]
             await drop_slots(dept)

@@ -27,6 +27,9 @@ from catalog_svc.demo import CIVIL, HRSS, PLATFORM_ADMIN, PSB
 from gateway.demo import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
+# What a page shows is waited for (never a fixed sleep); on two cores busy with the rest of the suite a lazily
+# loaded page can take longer than Playwright's default 5 s to appear, which says nothing about the console.
+expect.set_options(timeout=20_000)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -389,3 +392,126 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
             assert len(list(shots.glob("*.png"))) >= 30
         finally:
             await browser.close()
+
+
+async def test_escalation_form_sends_the_written_application_under_xiangyang(platform, tmp_path: Path) -> None:
+    """Xiangyang 002 Art.10: a refused request goes to 市信息化办 by written application, answered in 10 working
+    days; the console's escalate form asks for the letter there, and the service refuses the form without it."""
+    from published_resources import RESOURCE as CONDITIONAL
+    from published_resources import publish
+
+    from gateway.demo import seed as seed_identities
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with (
+        platform("gateway", "catalog", "request", "console", profile="xiangyang") as p,
+        p.client() as http,
+        async_playwright() as pw,
+    ):
+        admin_token = await p.token()
+        await seed_identities(http, admin_token, departments())
+        psb = {"Authorization": f"Bearer {await p.token(f'{SHORT[PSB.code]}_admin', DEMO_PASSWORD)}"}
+        civil = {"Authorization": f"Bearer {await p.token(f'{SHORT[CIVIL.code]}_admin', DEMO_PASSWORD)}"}
+        code = await publish(
+            http, CONDITIONAL, dept_admin=psb, platform_admin={"Authorization": f"Bearer {admin_token}"}
+        )
+
+        async def submitted() -> Any:
+            r = await http.post(
+                "/api/v1/requests",
+                json={
+                    "resource_code": code,
+                    "items": ["XM"],
+                    "purposes": ["data_verification"],
+                    "scope": "低保审核经办人员",
+                    "security_measures": "专网访问，操作留痕",
+                    "business_matter": "最低生活保障对象身份核验",
+                },
+                headers=civil,
+            )
+            return r.json() if r.status_code == 201 else None
+
+        request_id = (await eventually(submitted, timeout=15.0))["id"]
+        refused = await http.post(
+            f"/api/v1/requests/{request_id}/reject", json={"reason": "申请用途与户籍数据无关"}, headers=psb
+        )
+        assert refused.status_code == 200, refused.text
+
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            async with signed_in(
+                browser, p.urls["gateway"], shots, f"{SHORT[CIVIL.code]}_admin", path=f"/console/requests/{request_id}"
+            ) as consumer:
+                page = consumer.page
+                await page.locator("[data-test=escalate]").click()
+                await expect(page.locator("[data-test=written-application-note]")).to_contain_text("书面申请")
+                await expect(page.locator("[data-test=written-application-note]")).to_contain_text("10 个工作日")
+                await page.locator("textarea[data-test=escalate-reason]").fill("低保审核确需核验户籍姓名")
+                await page.locator("[data-test=send-escalation]").click()
+                refusal = page.locator(".el-dialog [data-test=error]")
+                await expect(refusal).to_contain_text("written_application")
+                await expect(refusal).to_contain_text("须提交书面申请")
+                await expect(page.locator("[data-test=state]")).not_to_have_text("协商协调中")
+                await consumer.shot("escalate-without-letter")
+                await page.locator("textarea[data-test=written-application]").fill(
+                    "关于申请协调共享户籍人口登记信息的函：为核验最低生活保障对象身份，申请共享姓名一项……"
+                )
+                await page.locator("[data-test=send-escalation]").click()
+                await expect(page.locator("[data-test=state]")).to_have_text("协商协调中")
+                await consumer.shot("escalated-with-letter")
+                assert consumer.unexpected_errors(422) == []
+        finally:
+            await browser.close()
+        detail = (await http.get(f"/api/v1/requests/{request_id}", headers=civil)).json()
+        assert detail["state"] == "escalated"
+        assert any("书面申请：关于申请协调共享户籍人口登记信息的函" in (h.get("note") or "") for h in detail["history"])
+
+
+async def test_open_data_demands_are_answered_in_the_console_under_beijing(platform, tmp_path: Path) -> None:
+    """Beijing 004 Art.20: the public asks for data to be opened, without an account; the platform office sees the
+    demand with the profile's 15 working days in the console, answers it there, and the answer is on record."""
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with (
+        platform("gateway", "request", "console", profile="beijing") as p,
+        p.client() as http,
+        async_playwright() as pw,
+    ):
+        filed = await http.post(
+            "/api/v1/requests/open-data-demands",
+            json={
+                "subject": "开放本区公共停车场泊位数据",
+                "content": "希望开放各公共停车场的位置、泊位数和收费标准，用于便民出行服务。",
+                "requester_name": "王某",
+                "requester_contact": "wang@example.cn",
+            },
+        )
+        assert filed.status_code == 201, filed.text
+        demand = filed.json()
+        assert demand["state"] == "pending" and demand["working_days"] == 15
+
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            admin_password = p.apps["gateway"].state.settings.admin_password.get_secret_value()
+            async with signed_in(browser, p.urls["gateway"], shots, "admin", admin_password) as office:
+                await office.open("开放需求")
+                state = office.page.locator(f"[data-test='demand-state-{demand['id']}']")
+                await expect(state).to_have_text("待答复")
+                await expect(office.page.get_by_text("开放本区公共停车场泊位数据")).to_be_visible()
+                await office.page.locator(f"[data-test='answer-{demand['id']}']").click()
+                await office.page.locator("textarea[data-test=demand-answer]").fill("一")  # too short: refused
+                await office.page.locator("[data-test=send-answer]").click()
+                await expect(office.page.locator(".el-dialog [data-test=error]")).to_contain_text("answer")
+                await office.page.locator("textarea[data-test=demand-answer]").fill(
+                    "已纳入下一批开放目录，预计 2027 年 1 月在开放平台提供下载。"
+                )
+                await office.page.locator("[data-test=send-answer]").click()
+                await expect(state).to_have_text("已答复")
+                await office.shot("open-data-demand-answered")
+                assert office.unexpected_errors(422) == []
+        finally:
+            await browser.close()
+        admin = {"Authorization": f"Bearer {await p.token()}"}
+        answered = (await http.get(f"/api/v1/requests/open-data-demands/{demand['id']}", headers=admin)).json()
+        assert answered["state"] == "answered" and answered["answer"].startswith("已纳入下一批开放目录")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI, Request
 from gateway_helpers import (
     GONG_AN,
@@ -194,8 +195,12 @@ async def test_lockout_after_five_failures_and_disabled_client_stops_within_a_se
             assert asyncio.get_running_loop().time() - t0 < 3.0  # a notification; the full reload is every 30 s
 
 
-async def test_unfiled_department_gets_no_client_token(platform) -> None:
-    async with platform("gateway") as p:
+# Hainan 003 Art.36 (first_access_filing_required); elsewhere no filing is owed and the client gets its token.
+@pytest.mark.parametrize(("profile", "status"), [("hainan", 401), ("zhonglou", 200)])
+async def test_unfiled_department_gets_no_client_token_where_the_profile_asks_for_the_filing(
+    platform, profile: str, status: int
+) -> None:
+    async with platform("gateway", profile=profile) as p:
         admin = await admin_headers(p)
         async with p.client() as http:
             await setup_department(http, admin, SHI_JIAN, "市场监管局", filed=False)
@@ -212,7 +217,9 @@ async def test_unfiled_department_gets_no_client_token(platform) -> None:
                     "client_secret": created["client_secret"],
                 },
             )
-            assert r.status_code == 401 and r.json()["code"] == "department_not_filed"
+            assert r.status_code == status, r.text
+            if status == 401:
+                assert r.json()["code"] == "department_not_filed"
 
 
 # --- data routes ----------------------------------------------------------------------------------------------

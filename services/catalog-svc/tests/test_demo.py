@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from govshare_common.identifiers import is_valid_uscc
 
 from catalog_svc.demo import DEMO_DEPARTMENTS, DEMO_RESOURCES, PLATFORM_ADMIN, seed
@@ -9,9 +11,12 @@ from catalog_svc.demo import DEMO_DEPARTMENTS, DEMO_RESOURCES, PLATFORM_ADMIN, s
 API = "/api/v1/catalog"
 
 
-async def test_demo_seed_publishes_a_realistic_catalog_and_is_idempotent(catalog) -> None:
+# Hainan asks most of a registration (secrecy review, policy basis, why a resource is not open): `govshare up
+# --demo` under its profile seeds as well.
+@pytest.mark.parametrize("profile", ["zhonglou", "hainan"])
+async def test_demo_seed_publishes_a_realistic_catalog_and_is_idempotent(catalog, profile: str) -> None:
     assert all(is_valid_uscc(d.code) for d in DEMO_DEPARTMENTS)
-    async with catalog() as c:
+    async with catalog(profile=profile) as c:
         tokens = {PLATFORM_ADMIN: c.issuer.token(roles=["platform_admin"], subject="platform-office")}
         for d in DEMO_DEPARTMENTS:
             tokens[d.code] = c.issuer.token(roles=["dept_admin"], department=d.code, subject=f"admin-{d.short}")

@@ -120,7 +120,12 @@ async def test_each_rule_refuses_with_a_field_error_and_changes_nothing(catalog)
 
 
 async def test_conditional_needs_a_policy_basis_under_the_hainan_profile(catalog) -> None:
-    body = resource_body(share_type="conditional", share_conditions="仅限核验使用")
+    body = resource_body(
+        share_type="conditional",
+        share_conditions="仅限核验使用",
+        secrecy_reviewed=True,
+        not_open_reason="personal_privacy",
+    )
     async with catalog(profile="hainan") as c:
         before = await c.counts()
         resp = await c.http.post(f"{API}/resources", json=body, headers=c.dept_admin(PSB))
@@ -134,6 +139,51 @@ async def test_conditional_needs_a_policy_basis_under_the_hainan_profile(catalog
         assert ok.status_code == 201
     async with catalog(profile="zhonglou") as c:
         assert (await c.http.post(f"{API}/resources", json=body, headers=c.dept_admin(PSB))).status_code == 201
+
+
+async def test_registration_needs_the_secrecy_review_under_the_hainan_profile(catalog) -> None:
+    # 003 Art.2, 36: only non-classified resources enter; each registration confirms its secrecy review.
+    body = resource_body(not_open_reason="personal_privacy")
+    async with catalog(profile="hainan") as c:
+        before = await c.counts()
+        resp = await c.http.post(f"{API}/resources", json=body, headers=c.dept_admin(PSB))
+        assert resp.status_code == 422 and fields_of(resp) == {"secrecy_reviewed": "secrecy_review_required"}
+        assert "保密审查" in resp.json()["message"] + str(resp.json()["details"])
+        assert await c.counts() == before
+        confirmed_classified = {**body, "secrecy_reviewed": True, "classified": True}
+        resp = await c.http.post(f"{API}/resources", json=confirmed_classified, headers=c.dept_admin(PSB))
+        assert fields_of(resp) == {"classified": "classified_refused"}
+        ok = await c.http.post(f"{API}/resources", json={**body, "secrecy_reviewed": True}, headers=c.dept_admin(PSB))
+        assert ok.status_code == 201, ok.text
+    async with catalog(profile="zhonglou") as c:
+        assert (await c.http.post(f"{API}/resources", json=body, headers=c.dept_admin(PSB))).status_code == 201
+
+
+async def test_opening_is_the_rule_under_the_hainan_profile(catalog) -> None:
+    # 003 Art.26: what holds no commercial secret or personal privacy and no law keeps closed is opened.
+    closed = resource_body(secrecy_reviewed=True)
+    async with catalog(profile="hainan") as c:
+        psb = c.dept_admin(PSB)
+        before = await c.counts()
+        resp = await c.http.post(f"{API}/resources", json=closed, headers=psb)
+        assert resp.status_code == 422 and fields_of(resp) == {"not_open_reason": "not_open_reason_required"}
+        assert "以开放为原则" in str(resp.json()["details"])
+        assert await c.counts() == before
+        both = {**closed, "open_to_public": True, "not_open_reason": "law_forbids"}
+        resp = await c.http.post(f"{API}/resources", json=both, headers=psb)
+        assert fields_of(resp) == {"not_open_reason": "open_with_reason_not_to"}
+        reasoned = {**closed, "not_open_reason": "commercial_secret"}
+        assert (await c.http.post(f"{API}/resources", json=reasoned, headers=psb)).status_code == 201
+        opened = {**closed, "open_to_public": True}  # its personal items carry masking rules
+        assert (await c.http.post(f"{API}/resources", json=opened, headers=psb)).status_code == 201
+        unknown = {**closed, "not_open_reason": "not_wanted"}
+        assert (await c.http.post(f"{API}/resources", json=unknown, headers=psb)).status_code == 422
+        reference = (await c.http.get(f"{API}/reference")).json()
+        assert reference["rules"]["open_by_default"] is True
+        assert reference["vocabulary"]["not_open_reason"]["personal_privacy"] == "涉及个人隐私"
+    async with catalog(profile="zhonglou") as c:
+        # Where opening is not the rule, a resource is simply not open.
+        assert (await c.http.post(f"{API}/resources", json=closed, headers=c.dept_admin(PSB))).status_code == 201
 
 
 async def test_departments_cannot_touch_each_others_resources_and_roles_are_enforced(catalog) -> None:

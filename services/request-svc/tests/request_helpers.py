@@ -59,6 +59,8 @@ def resource_body(share_type: str, department: str = PROVIDER, name: str = "户�
         "share_method_type": "interface",
         "update_cycle": "daily",
         "legal_basis": "《中华人民共和国户口登记条例》",
+        "secrecy_reviewed": True,  # reviewed for secrets: Hainan registers nothing without it
+        "not_open_reason": "personal_privacy",  # kept from the public, and why (Hainan opens all else)
     }
     if share_type == "conditional":
         body["share_conditions"] = "仅限社保关系转移时按人核验。"

@@ -61,6 +61,9 @@ class Profile(_Frozen):
 
     open_data: bool = False
     open_data_demand_reply_wd: PositiveInt | None = None
+    # Hainan 003 Art.26: what holds no commercial secret or personal privacy and no law keeps closed is opened;
+    # a resource kept from the public says which of those reasons applies.
+    open_by_default: bool = False
 
     # No seed sets a number for disputes (all say "及时"); 5 wd is the platform's default.
     dispute_reply_wd: PositiveInt = 5
@@ -92,6 +95,8 @@ class Profile(_Frozen):
             raise ValueError("set either reply_deadline_wd or provider_sets_deadline, not both or neither")
         if self.open_data_demand_reply_wd is not None and not self.open_data:
             raise ValueError("open_data_demand_reply_wd needs open_data")
+        if self.open_by_default and not self.open_data:
+            raise ValueError("open_by_default needs open_data")
         return self
 
     def reply_deadline(self, provider_terms_wd: int | None = None) -> int:
@@ -187,6 +192,7 @@ PROFILES: dict[str, Profile] = {
             conditional_needs_policy_basis=True,
             third_party_transfer_allowed_with_approval=True,
             open_data=True,
+            open_by_default=True,
             upper_platform="国家数据共享平台",
             first_access_filing_required=True,
             complaints=True,

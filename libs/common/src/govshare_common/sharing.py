@@ -70,7 +70,23 @@ FLOW_REFUSALS: dict[str, tuple[str, str]] = {
         "所述用途不在授权范围内，请按授权的用途使用。",
         "The stated purpose is not one the grant allows.",
     ),
+    "department_not_filed": (
+        "本部门尚未完成首次接入书面备案（承诺遵守共享和保密规定），请由平台管理机构登记备案后再使用共享数据。",
+        "Your department has not filed its first-access commitment; the platform office records it before any "
+        "use of shared data.",
+    ),
 }
+
+
+def unfiled_use_refused(*, filing_required: bool, filed: bool) -> bool:
+    """Is a principal of a department refused the use of shared data for want of its first-access filing?
+
+    Hainan 003 Art.36: a body connecting to the platform to use information resources first files in writing
+    with the authority and commits to the sharing and secrecy rules. Where the profile asks for the filing
+    (`first_access_filing_required`) it binds every principal of the department — users as well as machine
+    clients; elsewhere no filing is owed.
+    """
+    return filing_required and not filed
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import uvicorn
 from fastapi import FastAPI
 
-from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+from govshare_common.keep_alive import SERVER_GRACEFUL_SHUTDOWN_SECONDS, SERVER_KEEP_ALIVE_SECONDS
 
 T = TypeVar("T")
 
@@ -67,6 +67,7 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
             lifespan="on",
             access_log=False,
             timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=SERVER_GRACEFUL_SHUTDOWN_SECONDS,
         )
     )
 

@@ -16,7 +16,7 @@ from subprocess import Popen
 
 import httpx
 
-from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+from govshare_common.keep_alive import SERVER_GRACEFUL_SHUTDOWN_SECONDS, SERVER_KEEP_ALIVE_SECONDS
 from govshare_stack import procs
 from govshare_stack.errors import StackError, StartupFailed
 from govshare_stack.ports import LOCALHOST, tcp_reachable
@@ -57,6 +57,8 @@ class ServiceSpec:
             "--no-access-log",
             "--timeout-keep-alive",
             str(SERVER_KEEP_ALIVE_SECONDS),
+            "--timeout-graceful-shutdown",
+            str(SERVER_GRACEFUL_SHUTDOWN_SECONDS),
             *workers,
         ]
 

@@ -15,6 +15,7 @@ from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Conflict, NotFound
 from govshare_common.identifiers import mask_name, mask_phone
+from govshare_common.record_ids import is_uuid
 
 from audit_svc import events
 from audit_svc.domain import require
@@ -82,10 +83,8 @@ async def register(
 
 
 async def get(uow: UnitOfWork, principal: Principal, complaint_id: str, *, lock: bool = False) -> dict[str, Any]:
-    try:
-        uuid.UUID(complaint_id)
-    except ValueError:
-        raise NotFound("投诉不存在。", "No such complaint.") from None
+    if not is_uuid(complaint_id):
+        raise NotFound("投诉不存在。", "No such complaint.")
     row = (
         await uow.execute(
             text(f"SELECT {_COLUMNS} FROM complaint WHERE id = CAST(:id AS uuid)" + (" FOR UPDATE" if lock else "")),

@@ -74,6 +74,9 @@ FactKind = Literal[
     "grant_issued",
     "major_decision_cited",
     "major_decision_answered",
+    "repeated_collection",
+    "project_catalog_missing",
+    "open_data_demand_overdue",
 ]
 
 # event type -> (fact kind, which payload field names the department the fact is about)
@@ -95,6 +98,12 @@ FACT_OF_EVENT: dict[str, tuple[FactKind, str]] = {
     "major_decision.requested": ("major_decision_cited", "consumer_code"),
     "major_decision.consented": ("major_decision_answered", "provider_code"),
     "major_decision.refused": ("major_decision_answered", "provider_code"),
+    # Found by catalog-svc itself (000 Art.15, 003 Art.14, 39): data collected again; a project's catalog
+    # missing at acceptance.
+    "catalog.collection.repeated": ("repeated_collection", "provider_code"),
+    "catalog.project.catalog_missing": ("project_catalog_missing", "department_code"),
+    # A public demand for open data not answered in time (004 Art.20), against whoever owed the answer.
+    "open_data_demand.overdue": ("open_data_demand_overdue", "department_code"),
 }
 
 
@@ -108,7 +117,16 @@ def fact_department(type_: str, data: dict[str, Any]) -> str | None:
 
 def fact_reference(type_: str, data: dict[str, Any], subject: str) -> str:
     """What the fact is about (one request, dispute, obligation, or a resource's missed cycle)."""
-    for key in ("request_id", "dispute_id", "obligation_id", "decision_id", "grant_id", "resource_id"):
+    for key in (
+        "request_id",
+        "dispute_id",
+        "obligation_id",
+        "decision_id",
+        "grant_id",
+        "project_id",
+        "demand_id",
+        "resource_id",
+    ):
         if data.get(key):
             return str(data[key])
     if type_ == "exchange.resource.stale":
@@ -126,6 +144,9 @@ Violation = Literal[
     "use_beyond_purpose",
     "report_missing",
     "legacy_not_connected",
+    "repeated_collection",
+    "project_catalog_missing",
+    "open_data_demand_overdue",
 ]
 
 VIOLATION_LABELS: dict[str, tuple[str, str]] = {
@@ -139,6 +160,12 @@ VIOLATION_LABELS: dict[str, tuple[str, str]] = {
         "原有信息系统未按期接入共享交换平台",
         "a legacy system not connected to the platform by the deadline",
     ),
+    "repeated_collection": ("重复采集可通过共享获取的数据", "data collected again that sharing provides"),
+    "project_catalog_missing": (
+        "信息化项目验收时未在平台登记发布项目信息资源目录",
+        "an IT project's resource catalog not on the platform at acceptance",
+    ),
+    "open_data_demand_overdue": ("未按时答复社会公众的数据开放需求", "a public open-data demand not answered on time"),
 }
 
 VIOLATION_OF_FACT: dict[str, Violation] = {
@@ -146,6 +173,9 @@ VIOLATION_OF_FACT: dict[str, Violation] = {
     "data_stale": "data_stale",
     "request_overdue": "request_overdue",
     "dispute_overdue": "dispute_overdue",
+    "repeated_collection": "repeated_collection",
+    "project_catalog_missing": "project_catalog_missing",
+    "open_data_demand_overdue": "open_data_demand_overdue",
 }
 
 NoticeStatus = Literal["open", "answered", "closed", "escalated"]
@@ -186,9 +216,17 @@ def describe_violation(violation: str, data: dict[str, Any]) -> str:
         ("period", "报告期"),
         ("system", "信息系统"),
         ("connect_by", "接入期限"),
+        ("base_resource_code", "基础信息资源"),
+        ("duplicated_items", "重复采集的信息项"),
+        ("project_name", "信息化项目"),
+        ("unpublished", "未发布的项目信息资源"),
+        ("demand_id", "开放需求"),
     ):
-        if data.get(key) not in (None, ""):
-            parts.append(f"{label}：{data[key]}")
+        value = data.get(key)
+        if isinstance(value, list):
+            value = "、".join(str(v) for v in value)
+        if value not in (None, ""):
+            parts.append(f"{label}：{value}")
     return "；".join(parts)
 
 
@@ -232,6 +270,9 @@ class Indicators:
     notices_unresolved: int = 0
     major_decisions_cited: int = 0
     major_decisions_answered: int = 0
+    repeated_collections: int = 0
+    project_catalogs_missing: int = 0
+    open_data_demands_overdue: int = 0
 
 
 def score(ind: Indicators) -> dict[str, Any]:

@@ -29,6 +29,9 @@ _FACT_FIELDS = {
     "grant_issued": "grants_issued",
     "major_decision_cited": "major_decisions_cited",
     "major_decision_answered": "major_decisions_answered",
+    "repeated_collection": "repeated_collections",
+    "project_catalog_missing": "project_catalogs_missing",
+    "open_data_demand_overdue": "open_data_demands_overdue",
 }
 _USAGE_FIELDS = {"query": "queries", "export": "exports", "feed": "subscriptions"}
 

@@ -14,6 +14,7 @@ from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden, NotFound
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 from govshare_common.sharing import PLATFORM_OFFICE
 
 from audit_svc import accountable, events
@@ -110,10 +111,8 @@ def _shape(row: Any, today: Any) -> dict[str, Any]:
 
 
 async def get(uow: UnitOfWork, notice_id: str, *, lock: bool = False) -> dict[str, Any]:
-    try:
-        uuid.UUID(notice_id)
-    except ValueError:
-        raise NotFound("整改通知不存在。", "No such notice.") from None
+    if not is_uuid(notice_id):
+        raise NotFound("整改通知不存在。", "No such notice.")
     row = (
         await uow.execute(
             text(f"SELECT {_COLUMNS} FROM notice WHERE id = CAST(:id AS uuid)" + (" FOR UPDATE" if lock else "")),

@@ -18,6 +18,7 @@ from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Conflict, NotFound
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 
 from audit_svc import evaluation, events, notices
 from audit_svc.domain import REPORT_LABELS, describe_violation, period, period_label, periods_past_due, report_due
@@ -99,10 +100,8 @@ async def submit(
 
 
 async def get(uow: UnitOfWork, report_id: str) -> dict[str, Any]:
-    try:
-        uuid.UUID(report_id)
-    except ValueError:
-        raise NotFound("报告不存在。", "No such report.") from None
+    if not is_uuid(report_id):
+        raise NotFound("报告不存在。", "No such report.")
     row = (
         await uow.execute(
             text(f"SELECT {_COLUMNS} FROM department_report WHERE id = CAST(:id AS uuid)"), {"id": report_id}

@@ -19,6 +19,7 @@ from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Conflict, Forbidden, NotFound
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 
 from audit_svc import events, notices
 from audit_svc.domain import SYSTEM_STATUS_LABELS, describe_violation, legacy_overdue, rate
@@ -124,10 +125,8 @@ async def save(
 
 
 async def get(uow: UnitOfWork, profile: Profile, system_id: str) -> dict[str, Any]:
-    try:
-        uuid.UUID(system_id)
-    except ValueError:
-        raise NotFound("信息系统不存在。", "No such system.") from None
+    if not is_uuid(system_id):
+        raise NotFound("信息系统不存在。", "No such system.")
     row = (
         await uow.execute(
             text(f"SELECT {_COLUMNS} FROM department_system WHERE id = CAST(:id AS uuid)"), {"id": system_id}

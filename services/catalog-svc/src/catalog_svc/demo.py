@@ -65,8 +65,12 @@ def _resource(dept: DemoDepartment, **fields: Any) -> dict[str, Any]:
         "update_cycle": "daily",
         "open_to_public": False,
         "related_codes": [],
+        "secrecy_reviewed": True,  # every demo entry has passed its secrecy review (asked for under Hainan)
     }
-    return {**base, **fields}
+    entry = {**base, **fields}
+    if not entry["open_to_public"]:
+        entry["not_open_reason"] = "personal_privacy"  # why it is kept from the public (asked for under Hainan)
+    return entry
 
 
 # Each entry: (department, resource fields, names of the resources it relates to, resolved to codes once

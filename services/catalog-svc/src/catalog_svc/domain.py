@@ -89,6 +89,12 @@ UPDATE_CYCLES: dict[str, str] = {
     "yearly": "每年",
     "irregular": "不定期",
 }
+# Why a resource is kept from the public where opening is the rule (Hainan 003 Art.26).
+NOT_OPEN_REASONS: dict[str, str] = {
+    "commercial_secret": "涉及商业秘密",
+    "personal_privacy": "涉及个人隐私",
+    "law_forbids": "法律法规规定不得开放",
+}
 IDENTIFIER_KINDS: dict[str, str] = {"none": "无", "resident_id": "居民身份证号码", "uscc": "统一社会信用代码"}
 SENSITIVITIES: dict[str, str] = {
     "public": "公开",
@@ -125,6 +131,7 @@ DataType = Literal["C", "N", "Y", "D", "T", "L", "M", "G", "B", "I", "F"]
 ShareType = Literal["unconditional", "conditional", "not_shared"]
 ShareMethodClass = Literal["platform", "email", "media"]
 ShareMethodType = Literal["database", "interface", "file"]
+NotOpenReason = Literal["commercial_secret", "personal_privacy", "law_forbids"]
 UpdateCycle = Literal["realtime", "daily", "weekly", "monthly", "quarterly", "half_yearly", "yearly", "irregular"]
 IdentifierKind = Literal["none", "resident_id", "uscc"]
 Sensitivity = Literal["public", "internal", "sensitive", "personal"]
@@ -174,9 +181,17 @@ class ResourceContent(BaseModel):
     usage_requirements: str | None = Field(default=None, max_length=4000, description="使用要求")
     open_to_public: bool = Field(default=False, description="是否向社会开放")
     open_conditions: str | None = Field(default=None, max_length=4000, description="开放条件")
+    not_open_reason: NotOpenReason | None = Field(
+        default=None,
+        description="不向社会开放的理由：commercial_secret 涉及商业秘密 / personal_privacy 涉及个人隐私 / "
+        "law_forbids 法律法规规定不得开放（以开放为原则的地方必填）",
+    )
     update_cycle: UpdateCycle = Field(description="更新周期")
     related_codes: list[str] = Field(default_factory=list, max_length=200, description="关联资源代码")
     classified: bool = Field(default=False, description="是否涉密（涉密信息资源不得进入平台）")
+    secrecy_reviewed: bool = Field(
+        default=False, description="已经保密审查，确认不涉及国家秘密（本地规定要求时登记必填）"
+    )
 
     def classification_code(self) -> str:
         """类 (1 digit) + 项 (2) + 目 (3) + 细目: the front half of a resource code."""
@@ -240,6 +255,33 @@ class WorkflowConflict(DomainError):
     code = "workflow_conflict"
 
 
+class AcceptanceRefused(WorkflowConflict):
+    """A project's acceptance refused for its catalog not being on the platform (003 Art.39 (二)): a violation
+    too, so it says which project and what is missing."""
+
+    code = "acceptance_refused"
+
+    def __init__(
+        self,
+        problems: list[FieldProblem],
+        *,
+        project_id: str,
+        project_name: str,
+        department_code: str,
+        unpublished: tuple[str, ...],
+    ) -> None:
+        super().__init__(
+            "项目信息资源目录尚未全部在平台发布，不能通过验收；已通知该部门限期整改。",
+            "Not every resource of the project's catalog is published on the platform; the department is given a "
+            "rectification notice.",
+            problems,
+        )
+        self.project_id = project_id
+        self.project_name = project_name
+        self.department_code = department_code
+        self.unpublished = unpublished
+
+
 class Missing(DomainError):
     kind = "not_found"
     code = "not_found"
@@ -265,6 +307,7 @@ class RuleContext:
     own_code: the resource's own code, once it has one (it cannot relate to itself).
     published: the live published version, when this is a change to it.
     conditional_needs_policy_basis: the profile switch (Hainan, 003 Art.9).
+    secrecy_review_required: the department confirms each resource holds no state secret (Hainan, 003 Art.2, 36).
     """
 
     department: str | None
@@ -272,6 +315,8 @@ class RuleContext:
     own_code: str | None = None
     published: ResourceContent | None = None
     conditional_needs_policy_basis: bool = False
+    secrecy_review_required: bool = False
+    open_by_default: bool = False
 
 
 def _blank(value: str | None) -> bool:
@@ -297,6 +342,17 @@ def check_resource(content: ResourceContent, ctx: RuleContext) -> list[FieldProb
                 "classified_refused",
                 "涉密信息资源不得进入共享平台，请按保密规定另行管理。",
                 "Classified (涉密) resources never enter the platform.",
+            )
+        )
+    elif ctx.secrecy_review_required and not content.secrecy_reviewed:
+        p.append(
+            FieldProblem(
+                "secrecy_reviewed",
+                "secrecy_review_required",
+                "本地规定登记信息资源须先经保密审查：确认该资源不涉及国家秘密后，设置 secrecy_reviewed=true"
+                "（已经保密审查）重新提交；涉密信息资源不得进入平台。",
+                "This jurisdiction registers a resource only after its secrecy review: confirm it holds no state "
+                "secret with secrecy_reviewed=true; classified resources never enter the platform.",
             )
         )
     if content.resource_class == "base" and content.share_type != "unconditional":
@@ -347,6 +403,26 @@ def check_resource(content: ResourceContent, ctx: RuleContext) -> list[FieldProb
                         "A shared resource needs its share method (class and type).",
                     )
                 )
+    if ctx.open_by_default and not content.open_to_public and content.not_open_reason is None:
+        p.append(
+            FieldProblem(
+                "not_open_reason",
+                "not_open_reason_required",
+                "本地规定公共信息资源以开放为原则：不向社会开放的，须注明理由（涉及商业秘密、涉及个人隐私或"
+                "法律法规规定不得开放）；否则请设置 open_to_public=true，敏感数据脱敏后开放。",
+                "Here opening is the rule: a resource kept from the public names its reason (commercial_secret, "
+                "personal_privacy or law_forbids); otherwise set open_to_public=true, sensitive items masked.",
+            )
+        )
+    if content.open_to_public and content.not_open_reason is not None:
+        p.append(
+            FieldProblem(
+                "not_open_reason",
+                "open_with_reason_not_to",
+                "向社会开放的信息资源不应填写不开放理由。",
+                "A resource open to the public has no reason not to be.",
+            )
+        )
     if content.open_to_public and content.share_type == "not_shared":
         p.append(
             FieldProblem(
@@ -624,6 +700,52 @@ def acceptance_problems(resources: list[ProjectResource]) -> list[FieldProblem]:
     ]
 
 
+# --- repeated collection (R2.1, 000 Art.15, 003 Art.14 and Art.39) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseResourceItems:
+    """A published base resource of another department, and its data items as (name, label)."""
+
+    code: str
+    name: str
+    provider_code: str
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class RepeatedCollection:
+    """What a resource collects again of one base resource: the base resource and the duplicated item names."""
+
+    base_code: str
+    base_name: str
+    base_provider_code: str
+    items: tuple[str, ...]
+
+
+def repeated_collection(content: ResourceContent, bases: list[BaseResourceItems]) -> RepeatedCollection | None:
+    """The base resource whose data this resource collects again, if any.
+
+    Data that can be had by sharing is not collected again. Identifier items (resident ID, USCC) link records
+    and are meant to be carried, so they never count; a resource collects again when half or more of its other
+    items — the same field name or the same Chinese label — are items of one base resource another department
+    provides. The base resource with the most duplicated items is named.
+    """
+    own = [i for i in content.data_items if i.identifier_kind == "none"]
+    if not own:
+        return None
+    found: RepeatedCollection | None = None
+    for base in bases:
+        if base.provider_code == content.provider_code:
+            continue
+        names = {n.upper() for n, _ in base.items}
+        labels = {label for _, label in base.items}
+        duplicated = tuple(i.name for i in own if i.name.upper() in names or i.label in labels)
+        if 2 * len(duplicated) >= len(own) and duplicated and (found is None or len(duplicated) > len(found.items)):
+            found = RepeatedCollection(base.code, base.name, base.provider_code, duplicated)
+    return found
+
+
 def vocabulary() -> dict[str, dict[str, str]]:
     """The guide's code lists with Chinese labels, for forms and spreadsheets."""
     return {
@@ -640,4 +762,5 @@ def vocabulary() -> dict[str, dict[str, str]]:
         "sensitivity": SENSITIVITIES,
         "masking_rule": MASKING_RULES,
         "obligation_reason": OBLIGATION_REASONS,
+        "not_open_reason": NOT_OPEN_REASONS,
     }

@@ -25,6 +25,8 @@ UPDATED = "catalog.resource.updated"
 WITHDRAWN = "catalog.resource.withdrawn"
 OBLIGATION_OVERDUE = "catalog.obligation.overdue"
 OBLIGATION_DEADLINE_MOVED = "catalog.obligation.deadline_moved"
+COLLECTION_REPEATED = "catalog.collection.repeated"
+PROJECT_CATALOG_MISSING = "catalog.project.catalog_missing"
 
 
 class ResourceSnapshot(ResourceContent):
@@ -100,6 +102,31 @@ class ObligationOverdue(BaseModel):
     overdue_since: date
 
 
+class CollectionRepeated(BaseModel):
+    """Found at publication: the resource collects again what a base resource of another department holds."""
+
+    resource_id: str
+    resource_code: str
+    resource_name: str
+    version: int
+    provider_code: str
+    provider_name: str
+    base_resource_code: str
+    base_resource_name: str
+    base_provider_code: str
+    duplicated_items: list[str]
+
+
+class ProjectCatalogMissing(BaseModel):
+    """Found at acceptance: the project's resource catalog is not (all) on the platform; acceptance is refused."""
+
+    project_id: str
+    project_name: str
+    department_code: str
+    unpublished: list[str] = Field(description="names of the project's resources not published; empty: none listed")
+    actor: str
+
+
 registry.register(SUBMITTED, ResourceSubmitted, "a department submitted a resource version for review")
 registry.register(RETURNED, ResourceReturned, "the platform office returned a submitted version with comments")
 registry.register(PUBLISHED, ResourcePublished, "a resource was published for the first time")
@@ -110,4 +137,14 @@ registry.register(
     OBLIGATION_DEADLINE_MOVED,
     ObligationDeadlineMoved,
     "a year's holidays entered or corrected moved an open obligation's due date",
+)
+registry.register(
+    COLLECTION_REPEATED,
+    CollectionRepeated,
+    "a published resource's data items repeat a base resource's: repeated collection, a violation",
+)
+registry.register(
+    PROJECT_CATALOG_MISSING,
+    ProjectCatalogMissing,
+    "an IT project came to acceptance without its resource catalog on the platform, a violation",
 )

@@ -15,9 +15,10 @@ from govshare_common.auth import Principal
 from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 from govshare_common.workdays import WorkingCalendar, recounted_deadline
 
-from catalog_svc import domain, search, spreadsheet, store
+from catalog_svc import domain, findings, search, spreadsheet, store
 from catalog_svc.domain import FieldProblem, ResourceContent, ResourceState, RuleContext
 from catalog_svc.events import (
     OBLIGATION_DEADLINE_MOVED,
@@ -74,6 +75,10 @@ async def rule_context(
         own_code=own_code,
         published=ResourceContent.model_validate(published) if published else None,
         conditional_needs_policy_basis=profile.conditional_needs_policy_basis,
+        # The first-access commitment binds the department to the secrecy rules (003 Art.36); only 非涉密
+        # resources are public information resources at all (Art.2), so each registration confirms it.
+        secrecy_review_required=profile.first_access_filing_required,
+        open_by_default=profile.open_by_default,
     )
 
 
@@ -400,6 +405,7 @@ async def publish(
             changes=[FieldChange(**c) for c in domain.diff(published, row.content)],
             **step,
         )
+    await findings.check_repeated_collection(uow, resource_id=resource_id, code=code, version=version, content=content)
     return snapshot
 
 
@@ -598,7 +604,7 @@ async def record_obligation(
 
 async def _department_resources(uow: UnitOfWork, department: str, resource_ids: list[str]) -> None:
     """The resources an obligation names are the department's own catalog entries."""
-    states = await store.resource_states(uow.conn, [r for r in resource_ids if store.is_uuid(r)])
+    states = await store.resource_states(uow.conn, [r for r in resource_ids if is_uuid(r)])
     problems = [
         domain.FieldProblem(
             f"resource_ids[{i}]",
@@ -686,7 +692,7 @@ async def mark_overdue_obligations(uow: UnitOfWork) -> None:
 
 
 async def _own_resources(uow: UnitOfWork, principal: Principal, resource_ids: list[str]) -> None:
-    states = await store.resource_states(uow.conn, [r for r in resource_ids if store.is_uuid(r)])
+    states = await store.resource_states(uow.conn, [r for r in resource_ids if is_uuid(r)])
     problems = []
     for i, rid in enumerate(resource_ids):
         state = states.get(rid)
@@ -779,10 +785,11 @@ async def accept_project(uow: UnitOfWork, principal: Principal, project_id: str)
     ]
     problems = domain.acceptance_problems(resources)
     if problems:
-        raise domain.WorkflowConflict(
-            "项目信息资源目录尚未全部在平台发布，不能通过验收。",
-            "Not every resource of the project's catalog is published on the platform.",
+        raise domain.AcceptanceRefused(
             problems,
-            code="acceptance_refused",
+            project_id=project_id,
+            project_name=row["name"],
+            department_code=row["department_code"],
+            unpublished=tuple(r.name for r in resources if r.status != "published"),
         )
     await store.set_project_status(uow.conn, project_id, "accepted", actor=principal.subject, now=uow.clock.now())

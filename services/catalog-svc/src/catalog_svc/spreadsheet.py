@@ -67,10 +67,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("使用要求", "usage_requirements", "resource", width=24),
     Column("是否向社会开放", "open_to_public", "resource", "bool", width=10),
     Column("开放条件", "open_conditions", "resource", width=20),
+    Column("不开放理由", "not_open_reason", "resource", "enum", domain.NOT_OPEN_REASONS, width=14),
     Column("更新周期", "update_cycle", "resource", "enum", domain.UPDATE_CYCLES, width=10),
     Column("发布日期", "publish_date", "info", "date", width=12),
     Column("关联资源代码", "related_codes", "resource", "list", width=24),
     Column("是否涉密", "classified", "resource", "bool", width=8),
+    Column("已经保密审查", "secrecy_reviewed", "resource", "bool", width=10),
 )
 HEADERS = {c.header: c for c in COLUMNS}
 RESOURCE_COLUMNS = [c for c in COLUMNS if c.level == "resource"]
@@ -84,7 +86,9 @@ OPTIONAL_HEADERS = {
     "细目名称",
     "提供方代码",
     "是否涉密",
+    "已经保密审查",
     "使用要求",
+    "不开放理由",
 }
 _BY_FIELD = {("resource", c.field): c for c in RESOURCE_COLUMNS} | {("item", c.field): c for c in ITEM_COLUMNS}
 _LIST_SPLIT = re.compile(r"[,，;；、\s]+")

@@ -6,15 +6,17 @@ views and search read (published_resource), update obligations and IT projects.
 
 from __future__ import annotations
 
-import uuid
+import json
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
+from govshare_common.record_ids import is_uuid
+
 from catalog_svc import search
-from catalog_svc.domain import ResourceState
+from catalog_svc.domain import BaseResourceItems, ResourceState
 
 # --- resources and versions ---------------------------------------------------------------------------------
 
@@ -24,9 +26,7 @@ _STATE_COLUMNS = (
 
 
 async def resource_state(conn: Any, resource_id: str, *, lock: bool = False) -> ResourceState | None:
-    try:
-        uuid.UUID(resource_id)
-    except ValueError:
+    if not is_uuid(resource_id):
         return None
     row = (
         await conn.execute(
@@ -509,12 +509,35 @@ async def published_contents(conn: Any, *, limit: int, department: str | None = 
     return [r.snapshot for r in rows]
 
 
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def base_resources_sharing_items(
+    conn: Any, *, provider: str, names: list[str], labels: list[str]
+) -> list[BaseResourceItems]:
+    """Published base resources of other departments holding an item of one of these names or labels."""
+    if not names and not labels:
+        return []
+    rows = await conn.execute(
+        text(
+            "SELECT p.code, p.name, p.provider_code, s.snapshot->'data_items' AS items "
+            "FROM published_resource p JOIN published_snapshot s USING (resource_id) "
+            "WHERE p.resource_class = 'base' AND p.provider_code <> :provider AND EXISTS ("
+            "SELECT 1 FROM jsonb_array_elements(s.snapshot->'data_items') i "
+            "WHERE upper(i->>'name') = ANY(:names) OR i->>'label' = ANY(:labels)) ORDER BY p.code"
+        ),
+        {"provider": provider, "names": [n.upper() for n in names], "labels": labels},
+    )
+    return [
+        BaseResourceItems(
+            code=r.code,
+            name=r.name,
+            provider_code=r.provider_code,
+            items=tuple((str(i.get("name", "")), str(i.get("label", ""))) for i in _json(r.items) or []),
+        )
+        for r in rows
+    ]
 
 
 # --- obligations -------------------------------------------------------------------------------------------
@@ -568,9 +591,7 @@ async def insert_obligation(conn: Any, row: dict[str, Any]) -> None:
 
 
 async def obligation(conn: Any, obligation_id: str, *, lock: bool = False) -> dict[str, Any] | None:
-    try:
-        uuid.UUID(obligation_id)
-    except ValueError:
+    if not is_uuid(obligation_id):
         return None
     row = (
         await conn.execute(
@@ -688,9 +709,7 @@ _PROJECT_COLUMNS = (
 
 
 async def project(conn: Any, project_id: str, *, lock: bool = False) -> dict[str, Any] | None:
-    try:
-        uuid.UUID(project_id)
-    except ValueError:
+    if not is_uuid(project_id):
         return None
     row = (
         await conn.execute(

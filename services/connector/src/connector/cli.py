@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import Any
 
-from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+from govshare_common.keep_alive import SERVER_GRACEFUL_SHUTDOWN_SECONDS, SERVER_KEEP_ALIVE_SECONDS
 
 from connector.config import ConfigError, ConnectorConfig, load
 
@@ -76,6 +76,7 @@ async def _run(config: ConnectorConfig) -> int:
             log_level="warning",
             access_log=False,
             timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=SERVER_GRACEFUL_SHUTDOWN_SECONDS,
         )
     )
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]

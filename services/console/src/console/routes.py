@@ -33,7 +33,11 @@ async def platform_status(request: Request, _admin: PlatformAdmin) -> dict[str, 
 @router.get("/console/api/profile", summary="本平台的辖区规则名称与可用功能（控制台据此显示菜单）")
 async def profile(request: Request, _principal: CurrentPrincipal) -> dict[str, Any]:
     prof = request.app.state.profile
-    return {"name": prof.name, "display_name": prof.display_name, "features": {"complaints": prof.complaints}}
+    return {
+        "name": prof.name,
+        "display_name": prof.display_name,
+        "features": {"complaints": prof.complaints, "open_data": prof.open_data},
+    }
 
 
 @router.get("/console/api/working-days", summary="距各期限的剩余工作日（按平台工作日历）")

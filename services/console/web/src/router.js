@@ -23,6 +23,7 @@ export const PAGES = [
   { path: '/dept/connector', name: 'connector', title: '本部门前置机', group: '部门资源', roles: ['dept_admin'], component: () => import('./pages/Connector.vue') },
   // 部门审核员
   { path: '/review/worklist', name: 'worklist', title: '待办审核', group: '共享审核', roles: ['dept_reviewer', 'dept_admin'], component: () => import('./pages/Worklist.vue') },
+  { path: '/review/open-data-demands', name: 'open-data-demands', title: '开放需求', group: '共享审核', roles: ['dept_reviewer', 'dept_admin', 'platform_admin', 'auditor'], feature: 'open_data', component: () => import('./pages/OpenDataDemands.vue') },
   { path: '/review/grants', name: 'issued-grants', title: '已发授权', group: '共享审核', roles: ['dept_reviewer', 'dept_admin'], component: () => import('./pages/Grants.vue'), props: { role: 'provider' } },
   // 使用部门
   { path: '/use/catalog', name: 'search', title: '目录检索', group: '共享使用', roles: [...DEPT, 'platform_admin', 'auditor'], component: () => import('./pages/CatalogSearch.vue') },

@@ -14,6 +14,7 @@ from govshare_common.settings import Settings
 
 from exchange_svc import jobs, resealing
 from exchange_svc.events import registry
+from exchange_svc.gateway_events import gateway_follower
 from exchange_svc.projections import catalog, grants
 from exchange_svc.routes import routers
 from exchange_svc.sealing import Sealer
@@ -33,16 +34,18 @@ def _reseal_job(app: FastAPI) -> Job:
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    holder: dict[str, FastAPI] = {}
     spec = ServiceSpec(
         name="exchange",
         title="数据交换服务",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
         routers=routers,
-        subscriptions=[catalog, grants],
+        subscriptions=[catalog, grants, gateway_follower(lambda: holder["app"].state.calendar)],
         jobs=list(jobs.JOBS),
         on_startup=[_open_keyring],
     )
     app = create_service_app(spec, settings, clock)
+    holder["app"] = app
     spec.jobs.append(_reseal_job(app))
     return app

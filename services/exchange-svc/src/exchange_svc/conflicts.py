@@ -6,7 +6,6 @@ choosing the value (authoritative or candidate) and, if it so decides, making th
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from sqlalchemy import text
@@ -15,6 +14,7 @@ from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Conflict, NotFound, ValidationFailed
 from govshare_common.identifiers import hash_identifier
+from govshare_common.record_ids import is_uuid
 
 from exchange_svc.events import CONFLICT_ARBITRATED, SOURCE_DECLARED, ConflictEvent, SourceDeclared
 from exchange_svc.guard import require_resource
@@ -112,10 +112,8 @@ async def arbitrate(
     hash_key: bytes,
     sealer: Sealer,
 ) -> dict[str, Any]:
-    try:
-        uuid.UUID(conflict_id)
-    except ValueError:
-        raise NotFound("冲突不存在。", "No such conflict.") from None
+    if not is_uuid(conflict_id):
+        raise NotFound("冲突不存在。", "No such conflict.")
     row = (await uow.execute(text("SELECT * FROM conflict WHERE id = :id"), {"id": conflict_id})).one_or_none()
     if row is None:
         raise NotFound("冲突不存在。", "No such conflict.")

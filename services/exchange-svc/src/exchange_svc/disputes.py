@@ -19,6 +19,8 @@ from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden, NotFound, ValidationFailed
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
+from govshare_common.workdays import WorkingCalendar, recounted_deadline
 
 from exchange_svc.conflicts import set_record_item
 from exchange_svc.domain.disputes import ensure_answerable, is_overdue
@@ -26,8 +28,10 @@ from exchange_svc.domain.validation import BadValue, normalise
 from exchange_svc.events import (
     DISPUTE_ANSWERED,
     DISPUTE_CORRECTED,
+    DISPUTE_DEADLINE_MOVED,
     DISPUTE_OPENED,
     DISPUTE_OVERDUE,
+    DisputeDeadlineMoved,
     DisputeEvent,
 )
 from exchange_svc.guard import authorize, require_resource
@@ -72,10 +76,8 @@ def _view(r: Any, sealer: Sealer) -> dict[str, Any]:
 
 
 async def _get(uow: UnitOfWork, dispute_id: str, *, lock: bool = False) -> Any:
-    try:
-        uuid.UUID(dispute_id)
-    except ValueError:
-        raise NotFound("疑义不存在。", "No such dispute.") from None
+    if not is_uuid(dispute_id):
+        raise NotFound("疑义不存在。", "No such dispute.")
     row = (
         await uow.execute(
             text("SELECT * FROM dispute WHERE id = :id" + (" FOR UPDATE" if lock else "")), {"id": dispute_id}
@@ -273,3 +275,38 @@ async def mark_overdue(uow: UnitOfWork) -> None:
             continue
         await uow.execute(text("UPDATE dispute SET state = 'overdue' WHERE id = :id"), {"id": row.id})
         _emit(uow, DISPUTE_OVERDUE, row, "overdue")
+
+
+async def recount(uow: UnitOfWork, before: WorkingCalendar, after: WorkingCalendar, *, year: int) -> int:
+    """A year's holidays entered or corrected: every open dispute's due date counted again on the new calendar
+    (`recounted_deadline`), each move an event. Returns how many moved."""
+    today = china_date(uow.clock)
+    rows = (
+        await uow.execute(
+            text("SELECT * FROM dispute WHERE state = 'open' AND due_date > :today FOR UPDATE"), {"today": today}
+        )
+    ).all()
+    moved = 0
+    for row in rows:
+        new_due = recounted_deadline(before, after, today=today, due=row.due_date)
+        if new_due == row.due_date:
+            continue
+        await uow.execute(text("UPDATE dispute SET due_date = :due WHERE id = :id"), {"due": new_due, "id": row.id})
+        uow.emit(
+            DISPUTE_DEADLINE_MOVED,
+            str(row.id),
+            DisputeDeadlineMoved(
+                dispute_id=str(row.id),
+                resource_code=row.resource_code,
+                provider_code=row.provider_code,
+                consumer_code=row.consumer_code,
+                state=row.state,
+                due_date=new_due,
+                item=row.item,
+                copied_to_authority=row.copied_to_authority,
+                previous_due_date=row.due_date,
+                calendar_year=year,
+            ),
+        )
+        moved += 1
+    return moved

@@ -22,6 +22,7 @@ DISPUTE_OPENED = "exchange.dispute.opened"
 DISPUTE_ANSWERED = "exchange.dispute.answered"
 DISPUTE_CORRECTED = "exchange.dispute.corrected"
 DISPUTE_OVERDUE = "exchange.dispute.overdue"
+DISPUTE_DEADLINE_MOVED = "exchange.dispute.deadline_moved"
 CONFLICT_OPENED = "exchange.conflict.opened"
 CONFLICT_ARBITRATED = "exchange.conflict.arbitrated"
 EXPORT_CREATED = "exchange.export.created"
@@ -78,6 +79,11 @@ class DisputeEvent(BaseModel):
     due_date: date
     item: str
     copied_to_authority: bool = Field(description="the platform office is copied (Beijing, 004 Art.19)")
+
+
+class DisputeDeadlineMoved(DisputeEvent):
+    previous_due_date: date
+    calendar_year: int
 
 
 class ConflictEvent(BaseModel):
@@ -154,6 +160,11 @@ for _type, _what in (
     (DISPUTE_OVERDUE, "the provider did not answer a dispute in time"),
 ):
     registry.register(_type, DisputeEvent, _what)
+registry.register(
+    DISPUTE_DEADLINE_MOVED,
+    DisputeDeadlineMoved,
+    "a year's holidays were entered or corrected; an open dispute's due date was recounted",
+)
 registry.register(CONFLICT_OPENED, ConflictEvent, "a non-authoritative provider sent a different value")
 registry.register(CONFLICT_ARBITRATED, ConflictEvent, "the platform office decided a single-source conflict")
 registry.register(EXPORT_CREATED, ExportCreated, "a bulk download was started")

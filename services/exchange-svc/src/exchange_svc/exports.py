@@ -21,6 +21,7 @@ from govshare_common.auth import Principal
 from govshare_common.db import Database, UnitOfWork
 from govshare_common.errors import NotFound, ValidationFailed
 from govshare_common.identifiers import hash_identifier
+from govshare_common.record_ids import is_uuid
 
 from exchange_svc.domain.access import Decision, shape
 from exchange_svc.domain.resources import HostedResource
@@ -77,10 +78,8 @@ async def create(
 
 
 async def owned(uow: UnitOfWork, principal: Principal, export_id: str) -> Any:
-    try:
-        uuid.UUID(export_id)
-    except ValueError:
-        raise NotFound("导出任务不存在。", "No such export.") from None
+    if not is_uuid(export_id):
+        raise NotFound("导出任务不存在。", "No such export.")
     row = (await uow.execute(text("SELECT * FROM export WHERE id = :id"), {"id": export_id})).one_or_none()
     if row is None or (row.department_code != principal.department and not principal.has("platform_admin")):
         raise NotFound("导出任务不存在。", "No such export.")

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from govshare_common.auth import Principal
 from govshare_common.db import Database, UnitOfWork
 from govshare_common.errors import AppError, Forbidden, NotFound, ValidationFailed
+from govshare_common.record_ids import is_uuid
 
 from exchange_svc.events import FILE_UPLOADED, FileUploaded
 from exchange_svc.guard import authorize, emit_access, require_resource
@@ -115,10 +116,8 @@ async def prepare_download(
     uow: UnitOfWork, principal: Principal, *, code: str, file_id: str, purpose: str | None, hash_key: bytes
 ) -> Any:
     resource, decision = await authorize(uow, principal, code, purpose)
-    try:
-        uuid.UUID(file_id)
-    except ValueError:
-        raise NotFound("文件不存在。", "No such file.") from None
+    if not is_uuid(file_id):
+        raise NotFound("文件不存在。", "No such file.")
     row = (
         await uow.execute(
             text("SELECT * FROM hosted_file WHERE id = :id AND resource_code = :c"), {"id": file_id, "c": code}

@@ -31,14 +31,15 @@ async def _published(env: Envelope, uow: UnitOfWork) -> None:
     await uow.execute(
         text(
             "INSERT INTO resource (code, resource_id, provider_code, provider_name, name, resource_class, share_type, "
-            "format_category, share_method_type, update_cycle, data_items, version, status, published_at) VALUES "
-            "(:code, :rid, :provider, :provider_name, :name, :class, :share_type, :format, :method, :cycle, "
-            "CAST(:items AS jsonb), :version, 'published', :at) ON CONFLICT (code) DO UPDATE SET "
+            "format_category, share_method_type, update_cycle, data_items, version, status, published_at, open_to_public) "
+            "VALUES (:code, :rid, :provider, :provider_name, :name, :class, :share_type, :format, :method, :cycle, "
+            "CAST(:items AS jsonb), :version, 'published', :at, :open) ON CONFLICT (code) DO UPDATE SET "
             "resource_id = excluded.resource_id, provider_code = excluded.provider_code, "
             "provider_name = excluded.provider_name, name = excluded.name, resource_class = excluded.resource_class, "
             "share_type = excluded.share_type, format_category = excluded.format_category, "
             "share_method_type = excluded.share_method_type, update_cycle = excluded.update_cycle, "
-            "data_items = excluded.data_items, version = excluded.version, status = 'published'"
+            "data_items = excluded.data_items, version = excluded.version, status = 'published', "
+            "open_to_public = excluded.open_to_public"
         ),
         {
             "code": d.get("code") or snap["code"],
@@ -54,6 +55,7 @@ async def _published(env: Envelope, uow: UnitOfWork) -> None:
             "items": json.dumps(snap.get("data_items") or [], ensure_ascii=False),
             "version": d["version"],
             "at": env.time,
+            "open": bool(snap.get("open_to_public")),
         },
     )
 

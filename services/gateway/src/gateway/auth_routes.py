@@ -106,6 +106,7 @@ def _caller(request: Request) -> Caller:
         address=caller_address(request),
         certificate=presented_certificate(request),
         access=request.state.access,
+        filing_required=state.profile.first_access_filing_required,
     )
 
 

@@ -27,7 +27,8 @@ class Area:
     service: str
     read_roles: frozenset[str]
     write_roles: frozenset[str]
-    anonymous_prefixes: tuple[str, ...] = ()
+    anonymous_prefixes: tuple[str, ...] = ()  # reads under these pass without a token
+    anonymous_posts: tuple[str, ...] = ()  # and POSTs to exactly these paths
     data_route: bool = False
 
 
@@ -46,6 +47,7 @@ AREAS: dict[str, Area] = {
             "request",
             read_roles=DEPT_ROLES | {"platform_admin", "auditor"},
             write_roles=DEPT_ROLES | {"platform_admin"},
+            anonymous_posts=("/api/v1/requests/open-data-demands",),  # the public's demands (004 Art.20)
         ),
         Area(
             "grants",
@@ -58,6 +60,7 @@ AREAS: dict[str, Area] = {
             "exchange",
             read_roles=DEPT_ROLES | {"platform_admin", "federation_peer"},
             write_roles=DEPT_ROLES | {"platform_admin"},
+            anonymous_prefixes=("/api/v1/exchange/open/",),  # open data for the public (003 Art.27)
             data_route=True,
         ),
         Area("audit", "audit", read_roles=frozenset({"auditor"}), write_roles=frozenset({"auditor"})),
@@ -102,7 +105,9 @@ def required_roles(area: Area, method: str) -> frozenset[str]:
 
 
 def is_anonymous(area: Area, path: str, method: str) -> bool:
-    return method.upper() in READ_METHODS and any(path.startswith(p) for p in area.anonymous_prefixes)
+    if method.upper() in READ_METHODS:
+        return any(path.startswith(p) for p in area.anonymous_prefixes)
+    return method.upper() == "POST" and path.rstrip("/") in area.anonymous_posts
 
 
 @dataclass(frozen=True)

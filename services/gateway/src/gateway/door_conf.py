@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from govshare_common.keep_alive import CALLER_IDLE_SECONDS
+
 from gateway.domain import AREAS
+
+# Idle upstream connections are dropped before the services drop them (the keep-alive rule in libs/common).
+_IDLE = int(CALLER_IDLE_SECONDS)
 
 # A service the layout does not name: nothing listens there, so its area answers 503.
 NOWHERE = "http://127.0.0.1:1"
@@ -166,6 +171,7 @@ def render(layout: DoorLayout) -> str:
         f"""    upstream svc_{name} {{
         server {_hostport(layout.service_urls.get(name, NOWHERE))} max_fails=5 fail_timeout=10s;
         keepalive 64;
+        keepalive_timeout {_IDLE}s;
     }}"""
         for name in services
     )
@@ -338,6 +344,7 @@ http {{
     upstream door_gateway {{
         server {_hostport(layout.gateway_url)} max_fails=0;
         keepalive 64;
+        keepalive_timeout {_IDLE}s;
     }}
 {upstreams}
 

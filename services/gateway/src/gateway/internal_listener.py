@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from govshare_common.keep_alive import SERVER_KEEP_ALIVE_SECONDS
+from govshare_common.keep_alive import SERVER_GRACEFUL_SHUTDOWN_SECONDS, SERVER_KEEP_ALIVE_SECONDS
 
 # Set in the ASGI scope of a request that arrived on the internal listener.
 SCOPE_KEY = "govshare.internal_listener"
@@ -77,6 +77,7 @@ class InternalListener:
             access_log=False,
             log_level="warning",
             timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=SERVER_GRACEFUL_SHUTDOWN_SECONDS,
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None

@@ -21,6 +21,7 @@ from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, Conflict, NotAuthenticated, TooManyRequests
 from govshare_common.purpose_keys import PurposeKeys
 from govshare_common.settings import Settings
+from govshare_common.sharing import unfiled_use_refused
 
 from gateway import credential_throttle as throttle
 from gateway import second_factor
@@ -55,6 +56,7 @@ class Caller:
     address: str
     certificate: str | None
     access: Any  # the door's AccessContext: .reason is recorded in the access event
+    filing_required: bool = False  # the profile's first_access_filing_required (003 Art.36)
 
     def refuse(self, reason: str, error: AppError) -> AppError:
         self.access.reason = reason
@@ -282,7 +284,7 @@ async def client_grant(uow: UnitOfWork, caller: Caller, client_id: str, secret: 
         return caller.refuse(
             "disabled", InvalidClient("客户端已停用。", "The client is disabled.", code="client_disabled")
         )
-    if client.filed_at is None:
+    if unfiled_use_refused(filing_required=caller.filing_required, filed=client.filed_at is not None):
         return caller.refuse(
             "department_not_filed",
             InvalidClient(

@@ -12,13 +12,14 @@ from govshare_common.jobs import Job
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
-from request_svc import flows
+from request_svc import flows, open_data_demands
 from request_svc.calendar_changes import calendar_follower
 from request_svc.events import catalog, exchange, registry
 from request_svc.routes import routers
 
 DEADLINE_JOB = "request-deadlines"
 GRANT_EXPIRY_JOB = "grant-expiry"
+OPEN_DATA_DEMANDS_JOB = "open-data-demands-overdue"
 # Deadlines are whole days: every ten minutes marks a missed one early on the working day after.
 DEADLINE_INTERVAL_SECONDS = 600.0
 # A grant ends at an instant; the gateway also checks valid_until itself, so a minute's lag here only delays
@@ -33,6 +34,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         state = holder["app"].state
         await flows.check_deadlines(uow, calendar=state.calendar, profile=state.profile)
 
+    async def demands_overdue(uow: UnitOfWork) -> None:
+        await open_data_demands.mark_overdue(uow, calendar=holder["app"].state.calendar)
+
     spec = ServiceSpec(
         name="request",
         title="共享申请与授权服务",
@@ -43,6 +47,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         jobs=[
             Job(DEADLINE_JOB, DEADLINE_INTERVAL_SECONDS, deadlines),
             Job(GRANT_EXPIRY_JOB, GRANT_EXPIRY_INTERVAL_SECONDS, flows.expire_grants),
+            Job(OPEN_DATA_DEMANDS_JOB, DEADLINE_INTERVAL_SECONDS, demands_overdue),
         ],
     )
     app = create_service_app(spec, settings, clock)

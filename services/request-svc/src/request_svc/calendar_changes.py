@@ -1,6 +1,6 @@
 """When the platform office enters or corrects a year's holidays, the deadlines still running are recounted
 (`govshare_common.workdays.recounted_deadline`): a new holiday inside a deadline moves its due date out by a working day, a
-new make-up working day brings it in. A request paused for the consumer's information is left as it is:
+new make-up working day brings it in. Open-data demands not yet answered are recounted likewise. A request paused for the consumer's information is left as it is:
 when its clock restarts, its due date moves by the paused working days (flows.provide_info)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope
 from govshare_common.workdays import WorkingCalendar, recounted_deadline
 
-from request_svc import domain, events, flows, store
+from request_svc import domain, events, flows, open_data_demands, store
 
 
 def calendar_follower(calendar: Callable[[], CalendarService]) -> Subscription:
@@ -27,6 +27,7 @@ def calendar_follower(calendar: Callable[[], CalendarService]) -> Subscription:
     async def _year_published(env: Envelope, uow: Any) -> None:
         before, after, year = await published_year_change(calendar(), uow, env)
         await recount_deadlines(uow, before, after, year=year)
+        await open_data_demands.recount(uow, before, after, year=year)
 
     return sub
 

@@ -42,6 +42,10 @@ RESTRICTION_LIFTED = "restriction.lifted"
 MAJOR_DECISION_REQUESTED = "major_decision.requested"
 MAJOR_DECISION_CONSENTED = "major_decision.consented"
 MAJOR_DECISION_REFUSED = "major_decision.refused"
+OPEN_DATA_DEMAND_FILED = "open_data_demand.filed"
+OPEN_DATA_DEMAND_ANSWERED = "open_data_demand.answered"
+OPEN_DATA_DEMAND_OVERDUE = "open_data_demand.overdue"
+OPEN_DATA_DEMAND_DEADLINE_MOVED = "open_data_demand.deadline_moved"
 
 
 class RequestEvent(BaseModel):
@@ -180,6 +184,26 @@ class RestrictionEvent(BaseModel):
     actor: str
 
 
+class OpenDataDemandEvent(BaseModel):
+    """A public demand for open data (004 Art.20, 003 Art.31); the requester's name and contact stay in the row."""
+
+    demand_id: str
+    department_code: str = Field(description="who owes the answer: the provider, or the platform office")
+    resource_code: str | None
+    due_on: date | None = Field(description="null where the profile sets no reply time")
+    state: str = Field(description="pending | answered")
+    actor: str
+
+
+class OpenDataDemandOverdue(OpenDataDemandEvent):
+    days_late: int
+
+
+class OpenDataDemandDeadlineMoved(OpenDataDemandEvent):
+    previous_due_on: date
+    calendar_year: int
+
+
 for _type, _model, _description in (
     (SUBMITTED, RequestSubmitted, "a consumer applied for a conditional or not-shared resource"),
     (INFO_REQUESTED, InfoRequested, "the provider asked for more information; the clock stopped"),
@@ -204,6 +228,14 @@ for _type, _model, _description in (
     (MAJOR_DECISION_REQUESTED, MajorDecisionEvent, "a consumer cited shared data in a major decision, asking consent"),
     (MAJOR_DECISION_CONSENTED, MajorDecisionEvent, "the provider consented to its data's use in a major decision"),
     (MAJOR_DECISION_REFUSED, MajorDecisionEvent, "the provider refused its data's use in a major decision"),
+    (OPEN_DATA_DEMAND_FILED, OpenDataDemandEvent, "the public filed a demand for open data"),
+    (OPEN_DATA_DEMAND_ANSWERED, OpenDataDemandEvent, "the provider or the platform office answered a demand"),
+    (OPEN_DATA_DEMAND_OVERDUE, OpenDataDemandOverdue, "a demand for open data was not answered in time"),
+    (
+        OPEN_DATA_DEMAND_DEADLINE_MOVED,
+        OpenDataDemandDeadlineMoved,
+        "a year's holidays were entered or corrected; an unanswered demand's due date was recounted",
+    ),
 ):
     registry.register(_type, _model, _description)
 

@@ -14,6 +14,7 @@ from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, Conflict, Forbidden, NotFound
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 
 from request_svc import domain, events, store
 
@@ -41,10 +42,8 @@ def _shape(row: Any) -> dict[str, Any]:
 
 
 async def get(uow: UnitOfWork, principal: Principal, decision_id: str, *, lock: bool = False) -> dict[str, Any]:
-    try:
-        uuid.UUID(decision_id)
-    except ValueError:
-        raise NotFound("重大决策使用记录不存在。", "No such major decision.") from None
+    if not is_uuid(decision_id):
+        raise NotFound("重大决策使用记录不存在。", "No such major decision.")
     row = (
         await uow.execute(
             text(

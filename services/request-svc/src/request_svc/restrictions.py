@@ -16,6 +16,7 @@ from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Conflict, NotFound
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 
 from request_svc import domain, events
 
@@ -61,10 +62,8 @@ async def ensure_may_apply(uow: UnitOfWork, department: str) -> None:
 
 
 async def get(uow: UnitOfWork, restriction_id: str, *, lock: bool = False) -> dict[str, Any]:
-    try:
-        uuid.UUID(restriction_id)
-    except ValueError:
-        raise NotFound("权益限制记录不存在。", "No such restriction.") from None
+    if not is_uuid(restriction_id):
+        raise NotFound("权益限制记录不存在。", "No such restriction.")
     row = (
         await uow.execute(
             text(f"SELECT {_COLUMNS} FROM restriction WHERE id = CAST(:id AS uuid)" + (" FOR UPDATE" if lock else "")),

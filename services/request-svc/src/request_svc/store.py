@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
 
+from govshare_common.record_ids import is_uuid
+
 from request_svc.domain import ResourceView
-
-
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _row(r: Any) -> dict[str, Any] | None:

@@ -1,17 +1,18 @@
 """IT projects (政务信息化项目): a project registers its resource catalog before approval, and at acceptance
-the platform checks that every resource in it is published."""
+the platform checks that every resource in it is published — a project short of it is refused acceptance and
+its department gets a rectification notice (findings.report_catalog_missing)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from govshare_common.auth import CurrentPrincipal, Principal
 from govshare_common.service import UoW
 
-from catalog_svc import domain, flows, store
+from catalog_svc import domain, findings, flows, store
 from catalog_svc.routes.common import PREFIX, DeptAdmin, Limit, Offset, PlatformAdmin, page, sees_drafts
 
 router = APIRouter(prefix=f"{PREFIX}/projects", tags=["projects"])
@@ -72,6 +73,10 @@ async def approve(uow: UoW, project_id: str, principal: PlatformAdmin) -> dict[s
 
 
 @router.post("/{project_id}/accept", summary="项目验收：项目信息资源须已全部发布（平台管理员）")
-async def accept(uow: UoW, project_id: str, principal: PlatformAdmin) -> dict[str, Any]:
-    await flows.accept_project(uow, principal, project_id)
+async def accept(request: Request, uow: UoW, project_id: str, principal: PlatformAdmin) -> dict[str, Any]:
+    try:
+        await flows.accept_project(uow, principal, project_id)
+    except domain.AcceptanceRefused as refused:
+        await findings.report_catalog_missing(request.app.state.db, refused, actor=principal.subject)
+        raise
     return await _detail(uow, principal, project_id)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from govshare_common.auth import CurrentPrincipal, Principal
 from govshare_common.bounds import BIGINT_MAX
 from govshare_common.profiles import Profile
+from govshare_common.record_ids import is_uuid
 from govshare_common.service import UoW
 
 from catalog_svc import domain, flows, store
@@ -109,7 +110,7 @@ async def _detail(uow: UoW, principal: Principal, resource_id: str) -> dict[str,
 
 
 async def _visible_row(uow: UoW, principal: Principal, resource_id: str) -> dict[str, Any]:
-    row = await store.resource_row(uow.conn, resource_id) if store.is_uuid(resource_id) else None
+    row = await store.resource_row(uow.conn, resource_id) if is_uuid(resource_id) else None
     if (
         row is None
         or row["status"] == "discarded"

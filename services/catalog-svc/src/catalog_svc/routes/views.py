@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 
 from govshare_common.auth import CurrentPrincipal
+from govshare_common.record_ids import is_uuid
 from govshare_common.service import UoW
 
 from catalog_svc import domain, search, store
@@ -135,12 +136,19 @@ async def open_catalog(
 
 @router.get("/open/{resource_id}", summary="开放目录中的一项（无需登录；只列可开放的信息项）")
 async def open_resource(uow: UoW, resource_id: Annotated[str, Path()]) -> dict[str, Any]:
-    snapshot = await store.published_snapshot(uow.conn, resource_id) if store.is_uuid(resource_id) else None
+    snapshot = await store.published_snapshot(uow.conn, resource_id) if is_uuid(resource_id) else None
     if snapshot is None or not snapshot["open_to_public"]:
         raise domain.Missing("开放目录中没有该信息资源。", "No such resource in the open catalog.")
     # Internal items stay inside government; sensitive and personal ones are opened only masked.
     items = [i for i in snapshot["data_items"] if i["sensitivity"] != "internal"]
-    hidden = {"share_conditions", "legal_basis", "usage_requirements", "related_codes", "classified"}
+    hidden = {
+        "share_conditions",
+        "legal_basis",
+        "usage_requirements",
+        "related_codes",
+        "classified",
+        "secrecy_reviewed",
+    }
     return {**{k: v for k, v in snapshot.items() if k not in hidden}, "data_items": items}
 
 
@@ -188,5 +196,7 @@ async def reference(request: Request) -> dict[str, Any]:
         "rules": {
             "catalog_update_working_days": prof.catalog_update_wd,
             "conditional_needs_policy_basis": prof.conditional_needs_policy_basis,
+            "secrecy_review_required": prof.first_access_filing_required,
+            "open_by_default": prof.open_by_default,
         },
     }

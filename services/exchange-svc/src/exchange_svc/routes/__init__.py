@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from exchange_svc.routes import conflicts, connectors, disputes, exports, files, records, subscriptions
+from exchange_svc.routes import conflicts, connectors, disputes, exports, files, open_data, records, subscriptions
 
 routers: list[APIRouter] = [
     records.router,
@@ -14,4 +14,5 @@ routers: list[APIRouter] = [
     exports.router,
     files.router,
     connectors.router,
+    open_data.router,
 ]

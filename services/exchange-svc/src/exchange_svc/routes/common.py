@@ -12,7 +12,9 @@ from fastapi import Depends, Header, Query, Request
 
 from govshare_common.auth import Principal, require_roles
 from govshare_common.bounds import MAX_OFFSET
+from govshare_common.service import UoW
 
+from exchange_svc import filings
 from exchange_svc.sealing import Sealer
 
 PREFIX = "/api/v1/exchange"
@@ -23,6 +25,17 @@ Reader = Annotated[Principal, Depends(require_roles(*DEPT_ROLES, "platform_admin
 Sender = Annotated[Principal, Depends(require_roles("dept_system", "dept_admin"))]
 DeptAdmin = Annotated[Principal, Depends(require_roles("dept_admin"))]
 PlatformAdmin = Annotated[Principal, Depends(require_roles("platform_admin"))]
+
+
+async def _data_user(request: Request, uow: UoW, principal: Reader) -> Principal:
+    """A reader whose department may use shared data: filed, where the profile asks for it (003 Art.36)."""
+    profile = request.app.state.profile
+    await filings.require_filed(uow, principal, filing_required=profile.first_access_filing_required)
+    return principal
+
+
+# Every route that hands out or works on a resource's data: a Reader, refused while its department owes its filing.
+DataReader = Annotated[Principal, Depends(_data_user)]
 Staff = Annotated[Principal, Depends(require_roles(*DEPT_ROLES, "platform_admin"))]
 Purpose = Annotated[
     str | None,

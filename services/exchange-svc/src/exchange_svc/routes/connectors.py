@@ -12,7 +12,7 @@ from govshare_common.service import UoW
 
 from exchange_svc import connectors
 from exchange_svc.guard import require_resource
-from exchange_svc.routes.common import PREFIX, RESOURCE, Purpose, Reader, Sender, Staff
+from exchange_svc.routes.common import PREFIX, RESOURCE, DataReader, Purpose, Sender, Staff
 
 router = APIRouter(tags=["connectors"])
 
@@ -39,7 +39,7 @@ async def listing(uow: UoW, principal: Staff) -> dict[str, Any]:
 
 
 @router.get(f"{RESOURCE}/items", summary="资源的信息项与记录主键（前置机据此核对映射）")
-async def items(uow: UoW, code: str, _principal: Reader, _purpose: Purpose = None) -> dict[str, Any]:
+async def items(uow: UoW, code: str, _principal: DataReader, _purpose: Purpose = None) -> dict[str, Any]:
     resource = await require_resource(uow, code)
     return {
         "resource_code": resource.code,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from govshare_common.service import UoW
 
 from exchange_svc import disputes
-from exchange_svc.routes.common import PREFIX, RESOURCE, Limit, Offset, Purpose, Reader, Sealing, Staff
+from exchange_svc.routes.common import PREFIX, RESOURCE, DataReader, Limit, Offset, Purpose, Sealing, Staff
 
 router = APIRouter(tags=["disputes"])
 
@@ -43,7 +43,7 @@ async def raise_dispute(
     uow: UoW,
     code: str,
     body: DisputeBody,
-    principal: Reader,
+    principal: DataReader,
     sealer: Sealing,
     purpose: Purpose = None,
 ) -> dict[str, Any]:

@@ -12,7 +12,16 @@ from govshare_common.bounds import BIGINT_MAX
 from govshare_common.service import UoW
 
 from exchange_svc import exports
-from exchange_svc.routes.common import PREFIX, RESOURCE, PlatformAdmin, Purpose, Reader, Sealing, Staff, hash_key
+from exchange_svc.routes.common import (
+    PREFIX,
+    RESOURCE,
+    DataReader,
+    PlatformAdmin,
+    Purpose,
+    Sealing,
+    Staff,
+    hash_key,
+)
 
 router = APIRouter(tags=["exports"])
 
@@ -25,7 +34,12 @@ class ExportBody(BaseModel):
 
 @router.post(f"{RESOURCE}/exports", status_code=201, summary="发起批量下载（授权范围内的全部记录）")
 async def start(
-    request: Request, uow: UoW, code: str, principal: Reader, purpose: Purpose = None, body: ExportBody | None = None
+    request: Request,
+    uow: UoW,
+    code: str,
+    principal: DataReader,
+    purpose: Purpose = None,
+    body: ExportBody | None = None,
 ) -> dict[str, Any]:
     fmt = body.format if body else "csv"
     return await exports.create(uow, principal, code=code, purpose=purpose, fmt=fmt, hash_key=hash_key(request))
@@ -37,7 +51,7 @@ async def download(
     uow: UoW,
     code: str,
     export_id: str,
-    principal: Reader,
+    principal: DataReader,
     sealer: Sealing,
     purpose: Purpose = None,
     offset: Annotated[int, Query(ge=0, le=BIGINT_MAX, description="已收到的数据行数")] = 0,

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from govshare_common.service import UoW
 
 from exchange_svc import files
-from exchange_svc.routes.common import RESOURCE, Limit, Offset, Purpose, Reader, Sender, hash_key
+from exchange_svc.routes.common import RESOURCE, DataReader, Limit, Offset, Purpose, Sender, hash_key
 
 router = APIRouter(tags=["files"])
 
@@ -36,14 +36,14 @@ async def upload(
 
 @router.get(f"{RESOURCE}/files", summary="资源的文件")
 async def listing(
-    uow: UoW, code: str, principal: Reader, purpose: Purpose = None, limit: Limit = 50, offset: Offset = 0
+    uow: UoW, code: str, principal: DataReader, purpose: Purpose = None, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     return await files.listing(uow, principal, code=code, purpose=purpose, limit=limit, offset=offset)
 
 
 @router.get(f"{RESOURCE}/files/{{file_id}}", summary="下载文件")
 async def download(
-    request: Request, uow: UoW, code: str, file_id: str, principal: Reader, purpose: Purpose = None
+    request: Request, uow: UoW, code: str, file_id: str, principal: DataReader, purpose: Purpose = None
 ) -> StreamingResponse:
     row = await files.prepare_download(
         uow, principal, code=code, file_id=file_id, purpose=purpose, hash_key=hash_key(request)

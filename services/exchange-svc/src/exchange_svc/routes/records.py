@@ -20,6 +20,7 @@ from exchange_svc.parsing import FORMATS
 from exchange_svc.routes.common import (
     PREFIX,
     RESOURCE,
+    DataReader,
     Limit,
     Offset,
     Purpose,
@@ -106,7 +107,7 @@ async def get_records(
     request: Request,
     uow: UoW,
     code: str,
-    principal: Reader,
+    principal: DataReader,
     sealer: Sealing,
     purpose: Purpose = None,
     subject: Annotated[list[str] | None, Query(description="身份标识（公民身份号码/统一社会信用代码），可多个")] = None,

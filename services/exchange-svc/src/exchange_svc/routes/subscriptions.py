@@ -11,7 +11,18 @@ from govshare_common.bounds import BIGINT_MAX
 from govshare_common.service import UoW
 
 from exchange_svc import feeds
-from exchange_svc.routes.common import PREFIX, RESOURCE, Limit, Offset, Purpose, Reader, Sealing, Staff, hash_key
+from exchange_svc.routes.common import (
+    PREFIX,
+    RESOURCE,
+    DataReader,
+    Limit,
+    Offset,
+    Purpose,
+    Reader,
+    Sealing,
+    Staff,
+    hash_key,
+)
 
 router = APIRouter(tags=["subscriptions"])
 
@@ -26,7 +37,7 @@ class AckBody(BaseModel):
 
 @router.post(f"{RESOURCE}/subscriptions", status_code=201, summary="订阅资源的数据变更（授权范围内）")
 async def subscribe(
-    uow: UoW, code: str, principal: Reader, purpose: Purpose = None, body: SubscribeBody | None = None
+    uow: UoW, code: str, principal: DataReader, purpose: Purpose = None, body: SubscribeBody | None = None
 ) -> dict[str, Any]:
     return await feeds.subscribe(
         uow, principal, code=code, purpose=purpose, from_start=body.from_start if body else False
@@ -39,7 +50,7 @@ async def changes(
     uow: UoW,
     code: str,
     subscription_id: str,
-    principal: Reader,
+    principal: DataReader,
     sealer: Sealing,
     purpose: Purpose = None,
     after: Annotated[int | None, Query(ge=0, le=BIGINT_MAX, description="从该 seq 之后读（缺省：已确认位置）")] = None,

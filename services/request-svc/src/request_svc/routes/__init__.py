@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from request_svc.routes import grants, major_decisions, requests, restrictions
+from request_svc.routes import grants, major_decisions, open_data_demands, requests, restrictions
 
-# restrictions and major decisions first: their fixed paths must not be read as a request or grant id
-routers: list[APIRouter] = [restrictions.router, major_decisions.router, requests.router, grants.router]
+# restrictions, open-data demands and major decisions first: their fixed paths must not be read as a request or grant id
+routers: list[APIRouter] = [
+    restrictions.router,
+    open_data_demands.router,
+    major_decisions.router,
+    requests.router,
+    grants.router,
+]
