@@ -68,6 +68,27 @@ def alive(pid: int | None) -> bool:
         return False
 
 
+def kill_group(pid: int | None) -> None:
+    if not pid:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def processes_in_group(pgid: int) -> list[psutil.Process]:
+    """The live processes of the group `pgid` led (a child of the stack and whatever it started)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            continue
+    return found
+
+
 def processes_mentioning(text: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
@@ -129,6 +150,7 @@ class GovshareRunner:
     free_port = staticmethod(free_port)
     alive = staticmethod(alive)
     processes_mentioning = staticmethod(processes_mentioning)
+    processes_in_group = staticmethod(processes_in_group)
 
     def __init__(self, tmp_path: Path, data_dir: Path) -> None:
         self.tmp_path = tmp_path
@@ -146,6 +168,10 @@ class GovshareRunner:
         base = worker_port_base()
         env["GOVSHARE_FIRST_INTERNAL_PORT"] = str(base)
         env["GOVSHARE_EMBEDDED_KAFKA_PORT"] = str(base + 150)  # not 9092, which every worker would prefer
+        # One gateway process and one nginx worker: several platforms share two cores while the suite runs
+        # (a test about the workers asks for more).
+        env["GOVSHARE_GATEWAY_WORKERS"] = "1"
+        env["GOVSHARE_DOOR_WORKERS"] = "1"
         env.update(extra)
         return env
 
@@ -190,9 +216,9 @@ class GovshareRunner:
             if run.proc.poll() is None:
                 run.proc.kill()
                 run.proc.wait(30)
-            for svc in stack.get("services", {}).values():
-                if alive(svc.get("pid")):
-                    os.kill(svc["pid"], signal.SIGKILL)
+            # Each child leads its own process group; its workers (uvicorn's, nginx's) go with it.
+            for part in [*stack.get("services", {}).values(), stack.get("door", {})]:
+                kill_group(part.get("pid"))
             kafka_pid = stack.get("kafka", {}).get("pid")
             if alive(kafka_pid):
                 os.kill(kafka_pid, signal.SIGKILL)

@@ -41,6 +41,18 @@ def assert_nothing_left(govshare: Any, stack: dict[str, Any]) -> None:
     assert [pid for pid in pids if govshare.alive(pid)] == []
     assert govshare.processes_mentioning(stack["postgres"]["pgdata"]) == []
     assert govshare.processes_mentioning(f"tcp://{stack['kafka']['bootstrap_servers']}") == []
+    assert_no_group_left(govshare, stack)
+
+
+def assert_no_group_left(govshare: Any, stack: dict[str, Any]) -> None:
+    """No worker of a service or of nginx outlives its master (they share its process group)."""
+    leaders = [svc["pid"] for svc in stack["services"].values()] + [stack["door"]["pid"]]
+    deadline = time.monotonic() + 15
+    left = [p for pid in leaders for p in govshare.processes_in_group(pid)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [p for pid in leaders for p in govshare.processes_in_group(pid)]
+    assert [(p.pid, p.cmdline()) for p in left] == []
 
 
 def file_mode(path: Path) -> int:
@@ -192,9 +204,17 @@ def test_sigterm_while_starting_stops_everything_cleanly(govshare):
 
 def test_a_hard_killed_stack_leaves_no_service_or_broker_and_the_next_up_recovers(govshare):
     home = govshare.data_dir / "home"
-    env = govshare.fake_env(home, GOVSHARE_GATEWAY_PORT=str(govshare.free_port()))
+    # Two gateway processes under uvicorn's master and two nginx workers: none may outlive the supervisor.
+    env = govshare.fake_env(
+        home,
+        GOVSHARE_GATEWAY_PORT=str(govshare.free_port()),
+        GOVSHARE_GATEWAY_WORKERS="2",
+        GOVSHARE_DOOR_WORKERS="2",
+    )
     first = govshare.up(env)
     stack = first.wait_ready()
+    assert len(govshare.processes_in_group(stack["services"]["gateway"]["pid"])) >= 3  # and its resource tracker
+    assert len(govshare.processes_in_group(stack["door"]["pid"])) == 3
     first.proc.kill()
     first.proc.wait(10)
     children = [svc["pid"] for svc in stack["services"].values()] + [stack["kafka"]["pid"]]
@@ -202,6 +222,7 @@ def test_a_hard_killed_stack_leaves_no_service_or_broker_and_the_next_up_recover
     while any(govshare.alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [pid for pid in children if govshare.alive(pid)] == []
+    assert_no_group_left(govshare, stack)
 
     stale = govshare.run(env, "status")
     assert stale.returncode == 1 and "left over" in stale.stdout

@@ -96,7 +96,9 @@ class FrontDoor:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")
-        self._proc = procs.spawn(self.argv(), log=self._log)
+        # SIGTERM when we die, not SIGKILL: nginx's master then stops its workers, which would otherwise go on
+        # accepting on the door's ports.
+        self._proc = procs.spawn(self.argv(), log=self._log, death_signal=signal.SIGTERM)
         if not wait_listening(LOCALHOST, self.layout.listen_port, timeout, alive=self.is_running):
             code = self._proc.poll()
             self.stop()

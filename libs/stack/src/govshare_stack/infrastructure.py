@@ -34,17 +34,23 @@ class InfrastructureWatch:
 
     async def watch(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await asyncio.to_thread(self.check_once)
+            # PostgreSQL (a daemon, started by pg_ctl) may take its time off the event loop; the broker and the
+            # door are started again on the main thread: Linux ties a child's parent-death signal to the thread
+            # that forked it, and a child forked elsewhere would outlive a hard-killed supervisor.
+            await asyncio.to_thread(self.check_postgres)
+            self.check_children()
             try:
                 await asyncio.wait_for(stop.wait(), CHECK_INTERVAL)
             except TimeoutError:
                 pass
 
-    def check_once(self) -> None:
-        now = time.monotonic()
+    def check_postgres(self) -> None:
         pg = self.running.postgres
-        if pg is not None and not procs.pid_alive(pg.pid) and now >= self._retry_at["postgres"]:
+        if pg is not None and not procs.pid_alive(pg.pid) and time.monotonic() >= self._retry_at["postgres"]:
             self._restart_postgres(pg.pgdata)
+
+    def check_children(self) -> None:
+        now = time.monotonic()
         broker = self.running.broker
         if broker is not None and not broker.is_running() and now >= self._retry_at["kafka"]:
             self._restart_broker(broker)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -146,7 +147,12 @@ class ServiceProcess:
             log.write(f"----- govshare: {self.name} on port {self.port}, {stamp} -----\n".encode())
             log.flush()
             self._log_offset = log.tell()
-            self.proc = procs.spawn(self.spec.argv(self.port), env={**env, **self.env}, log=log)
+            # A master with workers (uvicorn --workers) is told to stop when we die, and stops them: its workers
+            # have no parent-death signal of their own and would outlive a master killed outright.
+            death_signal = signal.SIGTERM if self.spec.workers > 1 else signal.SIGKILL
+            self.proc = procs.spawn(
+                self.spec.argv(self.port), env={**env, **self.env}, log=log, death_signal=death_signal
+            )
         self.ready = False
         self.started_at = time.time()
         self.last_probe = "starting"
@@ -280,6 +286,8 @@ class Supervisor:
         """SIGTERM to every service, `grace` seconds to finish, then SIGKILL."""
         running = [s.proc for s in self.services if s.proc is not None]
         procs.terminate_many(running, grace=self.grace)
+        for proc in running:
+            procs.kill_group(proc.pid)  # a worker its master left behind
 
 
 async def probe_ready(client: httpx.AsyncClient, base_url: str) -> tuple[bool, str]:
