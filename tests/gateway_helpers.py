@@ -26,6 +26,11 @@ GONG_AN = uscc("11320404014000001")  # 公安局
 SHI_JIAN = uscc("11320404014000002")  # 市场监管局
 
 
+def bearer(token: str, **extra: str) -> dict[str, str]:
+    """Headers of a call made with `token` (and any other headers given)."""
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
 async def admin_headers(p: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {await p.token()}"}
 

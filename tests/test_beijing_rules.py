@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway_helpers import bearer
 from published_resources import RESOURCE, publish
 from sqlalchemy import text
 
@@ -21,10 +22,6 @@ from govshare_stack.demo_steps import departments
 from catalog_svc.demo import CIVIL, HRSS, PSB
 from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_beijing_major_decisions_cite_the_source_and_ask_consent_and_the_yearly_report_is_due_in_november(

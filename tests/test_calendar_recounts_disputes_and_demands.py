@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from gateway_helpers import bearer
 from published_resources import RESOURCE, publish
 from sqlalchemy import text
 
@@ -24,10 +25,6 @@ from gateway.demo import seed as seed_identities
 
 OPENED = "2026-12-28"
 ZHANG = "11010519491231002X"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def deadline(http: httpx.AsyncClient, admin: dict[str, str], working_days: int) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from gateway_helpers import bearer
 from sqlalchemy import text
 
 from govshare_common.clock import FrozenClock
@@ -21,10 +22,6 @@ from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
 
 OPENED = "2026-12-24"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def deadline(http: httpx.AsyncClient, admin: dict[str, str], working_days: int) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pyotp
+from gateway_helpers import bearer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from published_resources import demo_catalog
 
@@ -152,10 +153,6 @@ async def enrolled_platform_admin(http: httpx.AsyncClient, admin_token: str, use
     )
     assert confirmed.status_code == 200, confirmed.text
     return totp
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def seed(p: Any, http: httpx.AsyncClient) -> dict[str, Any]:

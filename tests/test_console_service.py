@@ -7,15 +7,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from gateway_helpers import bearer
+
 from govshare_common.testing import eventually
 from govshare_common.workdays import china_today
 
 from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_pages_carry_a_policy_without_inline_scripts_and_client_routes_get_the_app(platform) -> None:

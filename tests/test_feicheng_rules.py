@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from gateway_helpers import bearer
 from published_resources import RESOURCE, publish
 from sqlalchemy import text
 
@@ -33,10 +34,6 @@ APPLICATION = {
     "security_measures": "政务外网访问，全程留痕",
     "business_matter": "户籍迁移核验",
 }
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_feicheng_restricts_a_late_provider_settles_obligations_per_resource_and_flags_administrators(

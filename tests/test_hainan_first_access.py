@@ -12,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from gateway_helpers import SHI_JIAN, department_user, setup_department
+from gateway_helpers import SHI_JIAN, bearer, department_user, setup_department
 from published_resources import RESOURCE
 from sqlalchemy import text
 
@@ -31,10 +31,6 @@ OPEN_TO_ALL = {
     "not_open_reason": "personal_privacy",  # shared with departments, kept from the public
 }
 FILING = {"signed_by": "李局长", "signed_at": "2026-11-20T09:00:00+08:00", "commitment": "琼数承〔2026〕3号 承诺书"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def _client_token(http: Any, client: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from gateway_helpers import bearer
 from published_resources import RESOURCE, publish
 from sqlalchemy import text
 
@@ -43,10 +44,6 @@ APPLICATION = {
     "security_measures": "政务外网访问，全程留痕",
     "business_matter": "社会保险待遇资格认证",
 }
-
-
-def bearer(token: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **extra}
 
 
 async def answer(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> str:

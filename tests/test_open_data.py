@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from gateway_helpers import bearer
 from published_resources import RESOURCE
 from sqlalchemy import text
 
@@ -45,10 +46,6 @@ ROWS = [
     {"GMSFHM": ZHANG, "XM": "张三", "HJDZ": "北京市东城区东华门街道1号", "MZ": "01"},
     {"GMSFHM": LI, "XM": "李四", "HJDZ": "北京市西城区金融大街5号", "MZ": "02"},
 ]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def publish(http: httpx.AsyncClient, body: dict[str, Any], dept: dict[str, str], admin: dict[str, str]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from gateway_helpers import bearer
 from published_resources import RESOURCE, publish
 from sqlalchemy import text
 
@@ -26,10 +27,6 @@ DEMAND = {
     "requester_name": "北京某大学社会学系",
     "requester_contact": "research@example.edu.cn",
 }
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_the_public_files_open_data_demands_answered_in_time_or_noticed(platform) -> None:

@@ -6,16 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from gateway_helpers import bearer
 from published_resources import demo_catalog
 from sqlalchemy import text
 
 from govshare_common.testing import eventually, eventually_equals
 
 from catalog_svc.demo import HRSS, PLATFORM_ADMIN
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def first_working_day_after(http: httpx.AsyncClient, token: str, day: str) -> str:

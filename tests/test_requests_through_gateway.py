@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from gateway_helpers import bearer
 from published_resources import demo_catalog
 from sqlalchemy import text
 
@@ -19,10 +20,6 @@ from gateway.demo import DEMO_PASSWORD
 from request_svc.demo import seed as seed_requests
 
 SHORT = {code: short for code, _name, short in departments()}
-
-
-def bearer(token: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **extra}
 
 
 async def door_reason(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> str:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from gateway_helpers import bearer
 from published_resources import RESOURCE, publish
 
 from govshare_common.clock import FrozenClock
@@ -29,10 +30,6 @@ from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
 
 SUPERVISION = "/api/v1/supervision"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def signed_in(p: Any, http: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:

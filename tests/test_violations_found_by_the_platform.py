@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from gateway_helpers import bearer
 from sqlalchemy import text
 
 from govshare_common.profiles import PROFILES
@@ -25,10 +26,6 @@ from gateway.demo import DEMO_PASSWORD
 from gateway.demo import seed as seed_identities
 
 RECTIFICATION_WD = 7
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def demo_resource(name: str) -> dict[str, Any]:
