@@ -132,11 +132,12 @@ class UpRun:
             time.sleep(0.1)
         raise AssertionError(f"no stack.json in state {state} within {timeout} s:\n{self.output()}")
 
-    def wait_output(self, text: str, timeout: float = 60.0) -> None:
+    def wait_output(self, text: str, timeout: float = 60.0, *, failed: str | None = None) -> None:
+        """Until `text` is printed; an AssertionError at once when `failed` is printed instead."""
         deadline = time.monotonic() + timeout
-        while text not in self.output():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"{text!r} never printed:\n{self.output()}")
+        while text not in (out := self.output()):
+            if time.monotonic() > deadline or self.proc.poll() is not None or (failed and failed in out):
+                raise AssertionError(f"{text!r} never printed:\n{out}")
             time.sleep(0.1)
 
     def terminate(self, timeout: float = 60.0) -> int:
@@ -168,6 +169,9 @@ class GovshareRunner:
         base = worker_port_base()
         env["GOVSHARE_FIRST_INTERNAL_PORT"] = str(base)
         env["GOVSHARE_EMBEDDED_KAFKA_PORT"] = str(base + 150)  # not 9092, which every worker would prefer
+        # Nor the door's 8443: two platforms starting at once both found it free, and the loser's nginx could not
+        # bind it and was restarted for ever while its demo waited on it.
+        env["GOVSHARE_GATEWAY_TLS_PORT"] = str(base + 151)
         # One gateway process and one nginx worker: several platforms share two cores while the suite runs
         # (a test about the workers asks for more).
         env["GOVSHARE_GATEWAY_WORKERS"] = "1"

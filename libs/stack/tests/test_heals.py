@@ -45,7 +45,7 @@ def test_a_fresh_up_with_demo_seeds_every_step(govshare, real_services, machine:
     try:
         run = govshare.up(env, "--demo", "--ready-timeout", "240")
         stack = run.wait_ready(timeout=300)
-        run.wait_output("demo ready", timeout=400)
+        run.wait_output("demo ready", timeout=400, failed="演示数据失败")
     finally:
         for burner in burners:
             burner.kill()
