@@ -27,7 +27,7 @@ from govshare_stack import procs
 from govshare_stack.embedded import EmbeddedError
 from govshare_stack.ports import LOCALHOST, wait_listening
 
-from gateway.access_journal import NGINX_PID
+from gateway.access_journal import nginx_pid_file
 from gateway.door_conf import DoorLayout, render
 
 
@@ -79,7 +79,13 @@ class FrontDoor:
                 # Started as root, nginx's workers run as nobody: their temp files and cache must be theirs.
                 nobody = pwd.getpwnam("nobody")
                 os.chown(run / sub, nobody.pw_uid, nobody.pw_gid)
-        self.layout.access_log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        journal = self.layout.access_log.parent
+        journal.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if os.geteuid() == 0:
+            # After a rotation every worker reopens the log itself, as nobody: the folder must be theirs too
+            # (still 0700; the gateway reading it runs as root).
+            nobody = pwd.getpwnam("nobody")
+            os.chown(journal, nobody.pw_uid, nobody.pw_gid)
         self.conf_path.write_text(render(self.layout), encoding="utf-8")
         self.conf_path.chmod(0o600)
 
@@ -105,17 +111,17 @@ class FrontDoor:
             detail = f"exited with code {code}" if code is not None else f"not listening after {timeout:.0f} s"
             raise EmbeddedError(f"nginx on port {self.layout.listen_port} {detail}; see {self.layout.error_log}")
         # The gateway's shipper tells nginx to reopen its access log after a rotation.
-        (self.layout.access_log.parent / NGINX_PID).write_text(str(self._proc.pid))
+        nginx_pid_file(self.layout.access_log.parent, self._proc.pid).write_text(str(self._proc.pid))
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._proc is not None:
+            nginx_pid_file(self.layout.access_log.parent, self._proc.pid).unlink(missing_ok=True)
             # SIGQUIT: nginx's graceful shutdown — a request in flight (a refused upload whose body nginx is still
             # reading away) is finished and its access line written; a fast shutdown would drop both.
             procs.terminate(self._proc, grace=timeout, sig=signal.SIGQUIT)
             procs.kill_group(self._proc.pid)  # workers of a master that died before
             self._proc = None
             shutil.rmtree(self.layout.run_dir, ignore_errors=True)
-        (self.layout.access_log.parent / NGINX_PID).unlink(missing_ok=True)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -126,6 +132,7 @@ class FrontDoor:
             # group goes before a new nginx starts.
             procs.kill_group(self._proc.pid)
             self._proc.wait()
+            nginx_pid_file(self.layout.access_log.parent, self._proc.pid).unlink(missing_ok=True)
             self._proc = None
         self.start(timeout)
 
@@ -150,5 +157,5 @@ def run_in_foreground(layout: DoorLayout) -> None:
     check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, timeout=30, check=False)
     if check.returncode != 0:
         raise EmbeddedError(f"nginx refused its configuration {door.conf_path}: {check.stderr.strip()}")
-    (layout.access_log.parent / NGINX_PID).write_text(str(os.getpid()))
+    nginx_pid_file(layout.access_log.parent, os.getpid()).write_text(str(os.getpid()))
     os.execv(argv[0], argv)

@@ -24,7 +24,15 @@ log = logging.getLogger("govshare.gateway.access")
 SEGMENT_BYTES = 64 * 1024 * 1024
 SETTLE_SECONDS = 5.0
 CURRENT = "current.jsonl"
-NGINX_PID = "nginx.pid"
+_NGINX_PIDS = "nginx.*.pid"
+
+
+def nginx_pid_file(folder: Path, pid: int) -> Path:
+    """Where an nginx writing into the journal in `folder` leaves its pid: one file per nginx, since several
+    may share a journal, and every one of them must reopen its log after a rotation."""
+    return folder / f"nginx.{pid}.pid"
+
+
 _SUFFIX = ".jsonl"
 
 
@@ -117,16 +125,21 @@ class DoorJournal:
             return
         if size < self.segment_bytes or shipped != Position(self.current_segment(), size):
             return
-        try:
-            pid = int((self.folder / NGINX_PID).read_text().strip())
-        except (OSError, ValueError):
+        pids = {}
+        for pid_file in self.folder.glob(_NGINX_PIDS):
+            try:
+                pids[pid_file] = int(pid_file.read_text().strip())
+            except (OSError, ValueError):
+                continue
+        if not pids:
             return  # no nginx to reopen its log: keep writing where it writes
         number = self.current_segment()
         current.rename(self.folder / f"{number:012d}{_SUFFIX}")
-        try:
-            os.kill(pid, signal.SIGUSR1)
-        except ProcessLookupError:
-            pass
+        for pid_file, pid in pids.items():
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pid_file.unlink(missing_ok=True)  # an nginx killed before it could remove its file
 
     def close(self) -> None:
         if self._lock is not None:
