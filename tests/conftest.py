@@ -46,7 +46,10 @@ class Platform:
         self.door = door
 
     def client(self, name: str = "gateway", **kw: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.urls[name], timeout=10.0, **kw)
+        # Longer than the gateway's own upstream timeouts (10 s for most areas), so a slow answer on a busy
+        # machine comes back as the gateway's 504 (which a test's `eventually` tries again), not as the test's own
+        # read timeout.
+        return httpx.AsyncClient(base_url=self.urls[name], timeout=30.0, **kw)
 
     async def token(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
         async with self.client() as http:
