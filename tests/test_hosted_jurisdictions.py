@@ -19,10 +19,11 @@ from sqlalchemy import text
 from govshare_common.clock import FrozenClock
 from govshare_common.testing import eventually, eventually_equals
 from govshare_common.workdays import CHINA_TZ
-from govshare_stack.demo_steps import departments
+from govshare_stack.demo import DemoContext
+from govshare_stack.demo_steps import departments, hosted_jurisdiction, identities
 
 from catalog_svc.demo import HRSS, PSB
-from gateway.demo import DEMO_PASSWORD
+from gateway.demo import DEMO_PASSWORD, HOSTED_DEPARTMENTS
 from gateway.demo import seed as seed_identities
 
 FEICHENG = {"code": "370983", "name": "肥城市", "profile": "feicheng"}
@@ -226,3 +227,30 @@ async def test_a_hosted_jurisdictions_requests_run_under_its_own_profile_on_the_
             (None, None),
             ("370983", "feicheng"),
         ]
+
+
+async def test_the_demo_hosts_feicheng_beside_the_platforms_own_departments(platform, tmp_path) -> None:
+    async with platform("gateway", "request", profile="zhonglou") as p, p.client() as http:
+        admin_password = p.apps["gateway"].state.settings.admin_password.get_secret_value()
+        ctx = DemoContext(gateway_url=p.urls["gateway"], client=http, admin_password=admin_password, home=tmp_path)
+        await identities(ctx)
+        await hosted_jurisdiction(ctx)
+        await hosted_jurisdiction(ctx)  # a second run changes nothing
+        admin = bearer(await p.token())
+        listed = (await http.get("/api/v1/identity/jurisdictions", headers=admin)).json()
+        assert [(j["code"], j["name"], j["profile"], j["departments"]) for j in listed["items"]] == [
+            ("370983", "肥城市", "feicheng", 1)
+        ]
+        ((fc_code, fc_name, fc_short),) = HOSTED_DEPARTMENTS
+        rows = (await http.get("/api/v1/identity/departments", params={"limit": 500}, headers=admin)).json()["items"]
+        by_jurisdiction = {d["name"]: d["jurisdiction_name"] for d in rows}
+        assert by_jurisdiction[fc_name] == "肥城市" and by_jurisdiction[PSB.name] is None
+        assert all(d["filed_at"] for d in rows)
+        assert {f"{fc_short}_admin", f"{fc_short}_reviewer"} <= set(ctx.credentials["users"])
+        fc = bearer(await p.token(f"{fc_short}_reviewer", DEMO_PASSWORD))
+
+        async def rules() -> tuple[str, int]:
+            r = (await http.get("/api/v1/requests/rules", params={"department_code": fc_code}, headers=fc)).json()
+            return r["profile"], r["reply_deadline_wd"]
+
+        await eventually_equals(rules, ("feicheng", 10), timeout=15.0)
