@@ -230,7 +230,7 @@ async def test_a_hosted_jurisdictions_requests_run_under_its_own_profile_on_the_
 
 
 async def test_the_demo_hosts_feicheng_beside_the_platforms_own_departments(platform, tmp_path) -> None:
-    async with platform("gateway", "request", profile="zhonglou") as p, p.client() as http:
+    async with platform("gateway", "request", "audit", profile="zhonglou") as p, p.client() as http:
         admin_password = p.apps["gateway"].state.settings.admin_password.get_secret_value()
         ctx = DemoContext(gateway_url=p.urls["gateway"], client=http, admin_password=admin_password, home=tmp_path)
         await identities(ctx)
@@ -254,3 +254,16 @@ async def test_the_demo_hosts_feicheng_beside_the_platforms_own_departments(plat
             return r["profile"], r["reply_deadline_wd"]
 
         await eventually_equals(rules, ("feicheng", 10), timeout=15.0)
+
+        # Supervision holds each department to its own jurisdiction's rules: Feicheng's head of department and
+        # resource administrator on file (001 Art.31), the host's chief data officer (000 Art.24).
+        async def missing(department: str) -> tuple[str, list[str]]:
+            r = await http.get("/api/v1/supervision/accountable", params={"department": department}, headers=admin)
+            assert r.status_code == 200, r.text
+            items = r.json()["items"]
+            return (items[0]["profile"], items[0]["missing"]) if items else ("", [])
+
+        await eventually_equals(
+            lambda: missing(fc_code), ("feicheng", ["head_of_department", "resource_administrator"]), timeout=15.0
+        )
+        assert await missing(PSB.code) == ("zhonglou", ["chief_data_officer"])
