@@ -267,3 +267,13 @@ async def test_the_demo_hosts_feicheng_beside_the_platforms_own_departments(plat
             lambda: missing(fc_code), ("feicheng", ["head_of_department", "resource_administrator"]), timeout=15.0
         )
         assert await missing(PSB.code) == ("zhonglou", ["chief_data_officer"])
+
+        # A rectification notice is addressed to the first accountable of the department's own jurisdiction.
+        async def notice_to(department: str) -> str:
+            body = {"department_code": department, "resource_code": "R-1", "description": "超出申请用途使用共享数据"}
+            r = await http.post("/api/v1/supervision/violations", json=body, headers=admin)
+            assert r.status_code == 201, r.text
+            return str(r.json()["addressed_role"])
+
+        assert await notice_to(fc_code) == "head_of_department"
+        assert await notice_to(PSB.code) == "chief_data_officer"

@@ -21,6 +21,12 @@ from audit_svc.domain import PERSON_ROLES, missing_people, required_people
 _PERSON = "department_code, role, name, title, contact, updated_by, updated_at"
 
 
+async def department_profile(uow: UnitOfWork, platform: Profile, department: str) -> Profile:
+    """The profile `department` is held to: its hosted jurisdiction's, else the platform's own."""
+    found = await uow.execute(text("SELECT profile FROM department WHERE code = :d"), {"d": department})
+    return profile_named(found.scalar_one_or_none(), platform)
+
+
 async def person(uow: UnitOfWork, department: str, role: str) -> dict[str, Any] | None:
     row = (
         await uow.execute(
