@@ -92,6 +92,8 @@ async def test_a_hosted_jurisdictions_requests_run_under_its_own_profile_on_the_
             "validation_failed",
             "profile",
         )
+        blank = await http.post(jurisdictions, json={**FEICHENG, "name": "   "}, headers=admin)
+        refused(blank, 422, "validation_failed", "name")
         refused(await http.post(jurisdictions, json=FEICHENG, headers=psb), 403, "forbidden")
         assert (await http.get(jurisdictions, headers=admin)).json()["items"] == []
         made = await http.post(jurisdictions, json=FEICHENG, headers=admin)

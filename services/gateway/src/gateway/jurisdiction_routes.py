@@ -64,6 +64,8 @@ async def register_jurisdiction(
             allowed=allowed,
         )
     name = body.name.strip()
+    if len(name) < 2:
+        raise _invalid("name", "请填写辖区名称。", "Give the jurisdiction's name.")
     if not await store.insert_jurisdiction(uow.conn, code=body.code, name=name, profile=body.profile, by=admin.subject):
         raise Conflict("该辖区已登记。", "This jurisdiction is already registered.", details={"code": body.code})
     uow.emit(
