@@ -21,7 +21,7 @@ from gateway_helpers import bearer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from published_resources import demo_catalog
 
-from govshare_common.identifiers import mask_name, mask_resident_id, resident_id_check_char
+from govshare_common.identifiers import mask_name, mask_resident_id, resident_id_check_char, uscc_check_char
 from govshare_common.testing import eventually
 from govshare_stack.demo_steps import departments
 
@@ -359,6 +359,21 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
 
                 await eventually(due_moved, timeout=20.0, interval=0.5)
                 await office.shot("requests-due-moved")
+
+                # The departments page shows each department's jurisdiction, a hosted one (肥城市) marked as such.
+                admin_headers = bearer(await fresh_token(p, PLATFORM_ADMIN))
+                hosted = {"code": "370983", "name": "肥城市", "profile": "feicheng"}
+                r = await http.post("/api/v1/identity/jurisdictions", json=hosted, headers=admin_headers)
+                assert r.status_code == 201, r.text
+                fc_code = "11370983004100001" + uscc_check_char("11370983004100001")
+                fc = {"code": fc_code, "name": "肥城市公安局", "level": "county", "jurisdiction_code": "370983"}
+                r = await http.post("/api/v1/identity/departments", json=fc, headers=admin_headers)
+                assert r.status_code == 201, r.text
+                await office.open("部门与接入备案")
+                rows = office.page.locator("[data-test=table] tbody tr")
+                await expect(rows.filter(has_text=fc_code)).to_contain_text("肥城市（托管）")
+                await expect(rows.filter(has_text=PSB.code)).to_contain_text("常州市钟楼区")
+                await office.shot("departments-with-jurisdictions")
 
                 await office.open("运行总览")
                 await expect(office.page.locator("[data-test=dashboard]")).to_contain_text("统一身份认证与访问网关")

@@ -51,6 +51,14 @@ async def identities(ctx: DemoContext) -> None:
     _merge(ctx, await seed(ctx.client, await login(ctx, "admin", ctx.admin_password), departments()))
 
 
+@demo_step(15, "gateway.hosted_jurisdiction")
+async def hosted_jurisdiction(ctx: DemoContext) -> None:
+    """肥城市, which runs no platform of its own (001 Art.6), hosted with its own rules beside the host's."""
+    from gateway.demo import seed_hosted
+
+    _merge(ctx, await seed_hosted(ctx.client, await login(ctx, "admin", ctx.admin_password)))
+
+
 async def department_admin_tokens(ctx: DemoContext) -> dict[str, str]:
     """What every service's `seed(http, tokens)` takes: a dept_admin token per department code, and the
     platform office's under "platform_admin"."""

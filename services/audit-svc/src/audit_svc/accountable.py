@@ -12,12 +12,19 @@ from sqlalchemy import text
 from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import Forbidden
+from govshare_common.jurisdictions import profile_named
 from govshare_common.profiles import Profile
 
 from audit_svc import events
 from audit_svc.domain import PERSON_ROLES, missing_people, required_people
 
 _PERSON = "department_code, role, name, title, contact, updated_by, updated_at"
+
+
+async def department_profile(uow: UnitOfWork, platform: Profile, department: str) -> Profile:
+    """The profile `department` is held to: its hosted jurisdiction's, else the platform's own."""
+    found = await uow.execute(text("SELECT profile FROM department WHERE code = :d"), {"d": department})
+    return profile_named(found.scalar_one_or_none(), platform)
 
 
 async def person(uow: UnitOfWork, department: str, role: str) -> dict[str, Any] | None:
@@ -77,9 +84,10 @@ async def put(
 async def register(
     uow: UnitOfWork, profile: Profile, *, department: str | None, missing_only: bool, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
-    """Each known department with its people on file and, where the profile asks for them, who is missing."""
+    """Each known department with its people on file and, where its jurisdiction's profile asks for them (a
+    hosted jurisdiction's own, else the platform's), who is missing."""
     where, params = ("WHERE code = :d", {"d": department}) if department else ("", {})
-    rows = (await uow.execute(text(f"SELECT code, name FROM department {where} ORDER BY code"), params)).all()
+    rows = (await uow.execute(text(f"SELECT code, name, profile FROM department {where} ORDER BY code"), params)).all()
     people: dict[str, dict[str, Any]] = {}
     found = await uow.execute(
         text(f"SELECT {_PERSON} FROM accountable_person" + (" WHERE department_code = :d" if department else "")),
@@ -90,14 +98,17 @@ async def register(
     entries = []
     for r in rows:
         on_file = people.get(r.code, {})
-        missing = missing_people(profile, set(on_file))
+        rules = profile_named(r.profile, profile)
+        missing = missing_people(rules, set(on_file))
         if missing_only and not missing:
             continue
-        first = on_file.get(profile.accountable_role)
+        first = on_file.get(rules.accountable_role)
         entries.append(
             {
                 "department_code": r.code,
                 "department_name": r.name,
+                "profile": rules.name,
+                "required_roles": list(required_people(rules)),
                 "people": on_file,
                 "accountable": first["name"] if first else None,
                 "missing": missing,

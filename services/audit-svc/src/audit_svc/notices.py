@@ -41,6 +41,7 @@ async def open_notice(
 ) -> dict[str, Any] | None:
     """Open a notice with the profile's deadline, addressed to the department's first accountable person on
     file (its head, or Zhonglou's chief data officer); None when this violation already has one."""
+    profile = await accountable.department_profile(uow, profile, department)  # a hosted jurisdiction's own
     now = uow.clock.now()
     opened_on = china_date(uow.clock)
     working_days = profile.rectification_wd

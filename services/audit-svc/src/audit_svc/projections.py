@@ -58,11 +58,17 @@ async def apply(uow: UnitOfWork, calendar: CalendarService, profile: Profile, en
         elif env.type == "identity.department.changed":
             await uow.execute(
                 text(
-                    "INSERT INTO department (code, name, status, updated_at) VALUES (:c, :n, :s, :t) "
+                    "INSERT INTO department (code, name, status, profile, updated_at) VALUES (:c, :n, :s, :p, :t) "
                     "ON CONFLICT (code) DO UPDATE SET name = excluded.name, status = excluded.status, "
-                    "updated_at = excluded.updated_at"
+                    "profile = excluded.profile, updated_at = excluded.updated_at"
                 ),
-                {"c": data.get("code"), "n": data.get("name") or "", "s": data.get("status"), "t": env.time},
+                {
+                    "c": data.get("code"),
+                    "n": data.get("name") or "",
+                    "s": data.get("status"),
+                    "p": data.get("profile"),
+                    "t": env.time,
+                },
             )
         elif env.type.startswith("request.") and data.get("request_id"):
             await uow.execute(

@@ -15,7 +15,7 @@ from govshare_common.clock import Clock
 from govshare_common.service import ServiceSpec, create_service_app, database_dsn
 from govshare_common.settings import Settings
 
-from gateway import auth_routes, calendar_routes, door, identity_routes
+from gateway import auth_routes, calendar_routes, door, identity_routes, jurisdiction_routes
 from gateway.access_log import AccessShipper
 from gateway.bootstrap import ensure_admin
 from gateway.events import grants, registry, resources
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         title="统一身份认证与访问网关",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
-        routers=[auth_routes.router, identity_routes.router, calendar_routes.router],
+        routers=[auth_routes.router, identity_routes.router, jurisdiction_routes.router, calendar_routes.router],
         subscriptions=[grants, resources],
         on_startup=[_start],
         on_shutdown=[_stop],

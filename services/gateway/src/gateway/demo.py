@@ -1,4 +1,5 @@
-"""The demo jurisdiction's identities: a district's departments, filed, with their users and clients.
+"""The demo jurisdiction's identities: a district's departments, filed, with their users and clients; and a
+jurisdiction hosted beside it (肥城市, with its own rules).
 
 Seeded through the public API like any administrator would; running it twice changes nothing.
 """
@@ -28,7 +29,11 @@ DEMO_PASSWORD = "Demo-Passw0rd-2026"
 
 
 async def seed(
-    http: httpx.AsyncClient, admin_token: str, departments: list[tuple[str, str, str]] | None = None
+    http: httpx.AsyncClient,
+    admin_token: str,
+    departments: list[tuple[str, str, str]] | None = None,
+    *,
+    auditor: bool = True,
 ) -> dict[str, Any]:
     """Create what is missing; return the credentials (users' passwords, clients' secrets) made this time.
 
@@ -89,6 +94,8 @@ async def seed(
                 "client_secret": body["client_secret"],
                 "department": name,
             }
+    if not auditor:
+        return credentials
     r = await http.post(
         "/api/v1/identity/users",
         json={
@@ -107,3 +114,34 @@ async def seed(
             "roles": ["auditor"],
         }
     return credentials
+
+
+# A jurisdiction without a platform of its own, hosted here with its own rules (001 Art.6: 肥城市 uses 泰安市's
+# platform): (division code, name, profile) and its departments as above.
+HOSTED_JURISDICTION = ("370983", "肥城市", "feicheng")
+HOSTED_DEPARTMENTS: list[tuple[str, str, str]] = [(_code("11370983004160001"), "肥城市公安局", "fc_gaj")]
+
+
+async def seed_hosted(http: httpx.AsyncClient, admin_token: str) -> dict[str, Any]:
+    """The hosted jurisdiction and its departments, filed, with their users; nothing where the platform runs
+    under that jurisdiction's own profile (it then is the host, not hosted). Returns the credentials made."""
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    code, name, profile = HOSTED_JURISDICTION
+    known = await http.get("/api/v1/identity/jurisdictions", headers=admin)
+    known.raise_for_status()
+    if known.json()["platform"]["profile"] == profile:
+        return {"users": {}, "clients": {}}
+    r = await http.post(
+        "/api/v1/identity/jurisdictions", json={"code": code, "name": name, "profile": profile}, headers=admin
+    )
+    if r.status_code not in (201, 409):
+        r.raise_for_status()
+    for dept_code, dept_name, _short in HOSTED_DEPARTMENTS:
+        r = await http.post(
+            "/api/v1/identity/departments",
+            json={"code": dept_code, "name": dept_name, "level": "county", "jurisdiction_code": code},
+            headers=admin,
+        )
+        if r.status_code not in (201, 409):
+            r.raise_for_status()
+    return await seed(http, admin_token, HOSTED_DEPARTMENTS, auditor=False)

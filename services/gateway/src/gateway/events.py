@@ -44,7 +44,9 @@ class Access(BaseModel):
         return printable(value) if isinstance(value, str) else value
 
 
-@registry.event("identity.department.changed", "a department was registered, filed, enabled or disabled")
+@registry.event(
+    "identity.department.changed", "a department was registered, filed, enabled, disabled or moved to a jurisdiction"
+)
 class DepartmentChanged(BaseModel):
     code: str
     name: str
@@ -52,6 +54,17 @@ class DepartmentChanged(BaseModel):
     parent_code: str | None
     status: str
     filed: bool
+    # The hosted jurisdiction it belongs to and that jurisdiction's profile; None: the platform's own.
+    jurisdiction_code: str | None = None
+    profile: str | None = None
+
+
+@registry.event("identity.jurisdiction.registered", "a jurisdiction without a platform of its own is hosted here")
+class JurisdictionRegistered(BaseModel):
+    code: str
+    name: str
+    profile: str
+    actor: str
 
 
 @registry.event(

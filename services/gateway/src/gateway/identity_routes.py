@@ -95,6 +95,9 @@ class DepartmentIn(BaseModel):
     name: str = Field(min_length=2, max_length=100)
     level: Literal["province", "city", "district", "county", "township"]
     parent_code: str | None = None
+    jurisdiction_code: str | None = Field(
+        default=None, description="所属托管辖区的行政区划代码（不填：本平台所在辖区）", max_length=6
+    )
     confirm_check_digit: bool = Field(default=False, description="代码校验位不符但确认登记")
 
 
@@ -108,7 +111,7 @@ class StatusIn(BaseModel):
     status: Literal["active", "disabled"]
 
 
-async def _emit_department(uow: UoW, code: str) -> None:
+async def emit_department(uow: UoW, code: str) -> None:
     row = await store.department(uow.conn, code)
     uow.emit(
         "identity.department.changed",
@@ -120,8 +123,24 @@ async def _emit_department(uow: UoW, code: str) -> None:
             "parent_code": row.parent_code,
             "status": row.status,
             "filed": row.filed_at is not None,
+            "jurisdiction_code": row.jurisdiction_code,
+            "profile": row.jurisdiction_profile,
         },
     )
+
+
+async def ensure_jurisdiction(uow: UoW, code: str | None) -> Any:
+    """The hosted jurisdiction named by a department's `jurisdiction_code` (None: the platform's own)."""
+    if code is None:
+        return None
+    found = await store.jurisdiction(uow.conn, code)
+    if found is None:
+        raise _invalid(
+            "jurisdiction_code",
+            "该辖区未在本平台登记，请先登记托管辖区。",
+            "No such jurisdiction is hosted here; register it first.",
+        )
+    return found
 
 
 @router.post("/departments", status_code=201, summary="登记部门")
@@ -140,12 +159,18 @@ async def create_department(uow: UoW, body: DepartmentIn, _admin: PlatformAdmin)
         )
     if body.parent_code and not await store.department_exists(uow.conn, body.parent_code):
         raise _invalid("parent_code", "上级部门不存在。", "The parent department does not exist.")
+    hosted = await ensure_jurisdiction(uow, body.jurisdiction_code)
     inserted = await store.insert_department(
-        uow.conn, code=result.value, name=body.name, level=body.level, parent=body.parent_code
+        uow.conn,
+        code=result.value,
+        name=body.name,
+        level=body.level,
+        parent=body.parent_code,
+        jurisdiction=body.jurisdiction_code,
     )
     if not inserted:
         raise Conflict("该部门已登记。", "This department is already registered.", details={"code": result.value})
-    await _emit_department(uow, result.value)
+    await emit_department(uow, result.value)
     return {
         "code": result.value,
         "name": body.name,
@@ -153,6 +178,9 @@ async def create_department(uow: UoW, body: DepartmentIn, _admin: PlatformAdmin)
         "parent_code": body.parent_code,
         "status": "active",
         "filed": False,
+        "jurisdiction_code": body.jurisdiction_code,
+        "jurisdiction_name": hosted.name if hosted else None,
+        "jurisdiction_profile": hosted.profile if hosted else None,
     }
 
 
@@ -178,7 +206,7 @@ async def file_department(uow: UoW, code: str, body: FilingIn, _admin: PlatformA
     )
     if not filed:
         raise NotFound("部门不存在。", "No such department.", details={"code": code})
-    await _emit_department(uow, code)
+    await emit_department(uow, code)
     return {"code": code, "filed": True, "filed_by": body.signed_by, "filed_at": body.signed_at}
 
 
@@ -187,7 +215,7 @@ async def set_department_status(uow: UoW, code: str, body: StatusIn, _admin: Pla
     if not await store.set_department_status(uow.conn, code, body.status):
         raise NotFound("部门不存在。", "No such department.", details={"code": code})
     await notify_change(uow.conn, "department", code)
-    await _emit_department(uow, code)
+    await emit_department(uow, code)
     return {"code": code, "status": body.status}
 
 

@@ -19,34 +19,53 @@ async def department_exists(conn: AsyncConnection, code: str) -> bool:
 
 
 async def department(conn: AsyncConnection, code: str) -> Any:
-    return (await conn.execute(text("SELECT * FROM department WHERE code = :c"), {"c": code})).one()
+    """The department with its jurisdiction's name and profile (both None for the platform's own)."""
+    found = await conn.execute(
+        text(
+            "SELECT d.*, j.name AS jurisdiction_name, j.profile AS jurisdiction_profile FROM department d "
+            "LEFT JOIN jurisdiction j ON j.code = d.jurisdiction_code WHERE d.code = :c"
+        ),
+        {"c": code},
+    )
+    return found.one()
 
 
-async def insert_department(conn: AsyncConnection, *, code: str, name: str, level: str, parent: str | None) -> bool:
+async def insert_department(
+    conn: AsyncConnection, *, code: str, name: str, level: str, parent: str | None, jurisdiction: str | None
+) -> bool:
     """False when the code is registered already."""
     inserted = await conn.execute(
         text(
-            "INSERT INTO department (code, name, level, parent_code) VALUES (:code, :name, :level, :parent) "
-            "ON CONFLICT (code) DO NOTHING RETURNING code"
+            "INSERT INTO department (code, name, level, parent_code, jurisdiction_code) "
+            "VALUES (:code, :name, :level, :parent, :j) ON CONFLICT (code) DO NOTHING RETURNING code"
         ),
-        {"code": code, "name": name, "level": level, "parent": parent},
+        {"code": code, "name": name, "level": level, "parent": parent, "j": jurisdiction},
     )
     return inserted.scalar_one_or_none() is not None
+
+
+async def set_department_jurisdiction(conn: AsyncConnection, code: str, jurisdiction: str | None) -> bool:
+    updated = await conn.execute(
+        text("UPDATE department SET jurisdiction_code = :j WHERE code = :code RETURNING code"),
+        {"j": jurisdiction, "code": code},
+    )
+    return updated.scalar_one_or_none() is not None
 
 
 async def departments_page(
     conn: AsyncConnection, *, status: str | None, q: str | None, limit: int, offset: int
 ) -> tuple[int, list[dict[str, Any]]]:
     where = (
-        "WHERE (CAST(:s AS text) IS NULL OR status = :s)"
-        " AND (CAST(:q AS text) IS NULL OR strpos(name, :q) > 0 OR strpos(code, :q) > 0)"
+        "WHERE (CAST(:s AS text) IS NULL OR d.status = :s)"
+        " AND (CAST(:q AS text) IS NULL OR strpos(d.name, :q) > 0 OR strpos(d.code, :q) > 0)"
     )
     params = {"s": status, "q": q}
-    total = (await conn.execute(text(f"SELECT count(*) FROM department {where}"), params)).scalar_one()
+    total = (await conn.execute(text(f"SELECT count(*) FROM department d {where}"), params)).scalar_one()
     rows = await conn.execute(
         text(
-            "SELECT code, name, level, parent_code, status, filed_by, filed_at FROM department "
-            f"{where} ORDER BY code LIMIT :l OFFSET :o"
+            "SELECT d.code, d.name, d.level, d.parent_code, d.status, d.filed_by, d.filed_at, d.jurisdiction_code, "
+            "j.name AS jurisdiction_name, j.profile AS jurisdiction_profile FROM department d "
+            f"LEFT JOIN jurisdiction j ON j.code = d.jurisdiction_code {where} ORDER BY d.code LIMIT :l OFFSET :o"
         ),
         {**params, "l": limit, "o": offset},
     )
@@ -66,6 +85,36 @@ async def set_department_status(conn: AsyncConnection, code: str, status: str) -
         text("UPDATE department SET status = :s WHERE code = :code RETURNING code"), {"s": status, "code": code}
     )
     return updated.scalar_one_or_none() is not None
+
+
+# --- jurisdictions hosted on this platform -------------------------------------------------------------------
+
+
+async def jurisdiction(conn: AsyncConnection, code: str) -> Any:
+    found = await conn.execute(text("SELECT code, name, profile FROM jurisdiction WHERE code = :c"), {"c": code})
+    return found.one_or_none()
+
+
+async def insert_jurisdiction(conn: AsyncConnection, *, code: str, name: str, profile: str, by: str) -> bool:
+    """False when the code is registered already."""
+    inserted = await conn.execute(
+        text(
+            "INSERT INTO jurisdiction (code, name, profile, created_by) VALUES (:code, :name, :profile, :by) "
+            "ON CONFLICT (code) DO NOTHING RETURNING code"
+        ),
+        {"code": code, "name": name, "profile": profile, "by": by},
+    )
+    return inserted.scalar_one_or_none() is not None
+
+
+async def jurisdictions(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(
+            "SELECT j.code, j.name, j.profile, j.created_at, count(d.code) AS departments FROM jurisdiction j "
+            "LEFT JOIN department d ON d.jurisdiction_code = j.code GROUP BY j.code ORDER BY j.code"
+        )
+    )
+    return [dict(r._mapping) for r in rows]
 
 
 # --- users and clients ---------------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from govshare_common.clock import Clock
 from govshare_common.db import UnitOfWork
 from govshare_common.jobs import Job
+from govshare_common.revocations import DEPARTMENT_CHANGED
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
-from request_svc import flows, open_data_demands
+from request_svc import flows, jurisdictions, open_data_demands
 from request_svc.calendar_changes import calendar_follower
 from request_svc.events import catalog, exchange, registry
 from request_svc.routes import routers
@@ -37,13 +38,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def demands_overdue(uow: UnitOfWork) -> None:
         await open_data_demands.mark_overdue(uow, calendar=holder["app"].state.calendar)
 
+    gateway = calendar_follower(lambda: holder["app"].state.calendar)
+    gateway.on(DEPARTMENT_CHANGED)(jurisdictions.department_changed)
     spec = ServiceSpec(
         name="request",
         title="共享申请与授权服务",
         migrations_dir=Path(__file__).parent / "migrations",
         registry=registry,
         routers=routers,
-        subscriptions=[catalog, exchange, calendar_follower(lambda: holder["app"].state.calendar)],
+        subscriptions=[catalog, exchange, gateway],
         jobs=[
             Job(DEADLINE_JOB, DEADLINE_INTERVAL_SECONDS, deadlines),
             Job(GRANT_EXPIRY_JOB, GRANT_EXPIRY_INTERVAL_SECONDS, flows.expire_grants),

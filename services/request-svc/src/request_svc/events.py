@@ -63,6 +63,9 @@ class RequestSubmitted(RequestEvent):
     items: list[str]
     purposes: list[str]
     escalation_level: int = Field(description="-1: the provider reviews; >=0: straight to that escalation step")
+    profile: str | None = Field(
+        default=None, description="the profile it is handled under: its provider's jurisdiction's (issue 16 item 6)"
+    )
 
 
 class InfoRequested(RequestEvent):

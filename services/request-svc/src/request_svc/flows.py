@@ -16,7 +16,7 @@ from govshare_common.errors import Conflict, Forbidden, NotFound
 from govshare_common.profiles import Profile
 from govshare_common.sharing import PLATFORM_OFFICE
 
-from request_svc import domain, events, restrictions, store
+from request_svc import domain, events, jurisdictions, restrictions, store
 from request_svc.domain import Application, GrantTerms
 
 
@@ -89,6 +89,9 @@ async def submit(
     now = uow.clock.now()
     await restrictions.ensure_may_apply(uow, application.consumer_code)
     resource = await store.resource(uow.conn, resource_code)
+    if resource is not None:
+        # Handled under the provider's jurisdiction's rules (a hosted jurisdiction has its own), to its end.
+        profile = await jurisdictions.department_profile(uow, profile, resource.provider_code)
     domain.check_application(resource, application, profile, now)
     assert resource is not None
     if renews_grant_id is not None:
@@ -131,6 +134,7 @@ async def submit(
             "submitted_on": today,
             "deadline_wd": days,
             "due_date": due,
+            "profile": profile.name,
         },
     )
     note = None
@@ -161,6 +165,7 @@ async def submit(
             items=list(row["items"]),
             purposes=list(row["purposes"]),
             escalation_level=level,
+            profile=profile.name,
         ),
     )
     return request_id
@@ -171,7 +176,7 @@ async def submit(
 
 def _ensure_decider(row: dict[str, Any], principal: Principal, profile: Profile) -> domain.Decider:
     return domain.ensure_decider(
-        profile,
+        jurisdictions.request_profile(row, profile),
         state=row["state"],
         level=row["escalation_level"],
         consumer_code=row["consumer_code"],
@@ -338,7 +343,7 @@ async def approve(
     )
     common = event_fields(row, principal.subject, state="approved")
     if escalated:
-        s = domain.step(profile, row["escalation_level"])
+        s = domain.step(jurisdictions.request_profile(row, profile), row["escalation_level"])
         uow.emit(
             events.DECIDED,
             request_id,
@@ -383,7 +388,7 @@ async def reject(uow: UnitOfWork, principal: Principal, request_id: str, *, reas
     )
     common = event_fields(row, principal.subject, state="rejected")
     if escalated:
-        s = domain.step(profile, row["escalation_level"])
+        s = domain.step(jurisdictions.request_profile(row, profile), row["escalation_level"])
         uow.emit(
             events.DECIDED,
             request_id,
@@ -415,6 +420,7 @@ async def escalate(
     row = await _load(uow, request_id)
     if principal.department != row["consumer_code"]:
         raise Forbidden("只有提出申请的部门可以申请协调。", "Only the consumer escalates.", code="not_consumer")
+    profile = jurisdictions.request_profile(row, profile)
     level = domain.next_level(profile, row["state"], row["escalation_level"])
     s = domain.step(profile, level)
     assert s is not None
@@ -486,7 +492,8 @@ async def check_deadlines(uow: UnitOfWork, *, calendar: CalendarService, profile
         due: date = row["due_date"]
         late = (await calendar.working_days_between(uow, due, today, purpose="overdue share requests")).days
         if late >= 1:
-            awaiting = domain.decider(profile, row["state"], row["escalation_level"]) or "provider"
+            rules = jurisdictions.request_profile(row, profile)
+            awaiting = domain.decider(rules, row["state"], row["escalation_level"]) or "provider"
             # Only the provider's silence counts against it (无故不受理共享申请); a late coordinator is the
             # platform office's own lapse, still announced by the event.
             counted = row["overdue_count"] + (1 if awaiting == "provider" else 0)

@@ -18,7 +18,7 @@ from govshare_common.errors import Conflict, NotFound
 from govshare_common.profiles import Profile
 from govshare_common.record_ids import is_uuid
 
-from request_svc import domain, events
+from request_svc import domain, events, jurisdictions
 
 _COLUMNS = "id::text AS id, department_code, reason, lapses, imposed_by, imposed_at, lifted_by, lifted_at, lift_reason"
 
@@ -97,7 +97,8 @@ async def listing(
 async def impose(
     uow: UnitOfWork, principal: Principal, *, department: str, reason: str, profile: Profile
 ) -> dict[str, Any]:
-    domain.ensure_sanctions_in_profile(profile)
+    # 001 Art.21 is the restricted department's own jurisdiction's rule (Feicheng's, where it is hosted).
+    domain.ensure_sanctions_in_profile(await jurisdictions.department_profile(uow, profile, department))
     grounds, _ = await lapses(uow, department, limit=50, offset=0)
     domain.ensure_missed_update(grounds, department)
     if await in_force(uow, department) is not None:

@@ -50,7 +50,7 @@ REQUEST_COLUMNS = (
     "purposes, purpose_other, scope, security_measures, business_matter, policy_basis, valid_until_wanted, "
     "renews_grant_id::text AS renews_grant_id, state, escalation_level, submitted_by, submitted_at, submitted_on, "
     "deadline_wd, due_date, overdue_since, overdue_count, info_requested_on, decided_by, decided_at, "
-    "decision_reason, grant_id::text AS grant_id, updated_at"
+    "decision_reason, grant_id::text AS grant_id, updated_at, profile"
 )
 
 
@@ -60,11 +60,11 @@ async def insert_request(conn: Any, row: dict[str, Any]) -> None:
             "INSERT INTO share_request (id, consumer_code, provider_code, resource_code, resource_id, resource_name, "
             "share_type, items, purposes, purpose_other, scope, security_measures, business_matter, policy_basis, "
             "valid_until_wanted, renews_grant_id, state, escalation_level, submitted_by, submitted_at, submitted_on, "
-            "deadline_wd, due_date, updated_at) VALUES (CAST(:id AS uuid), :consumer_code, :provider_code, "
+            "deadline_wd, due_date, profile, updated_at) VALUES (CAST(:id AS uuid), :consumer_code, :provider_code, "
             ":resource_code, :resource_id, :resource_name, :share_type, :items, :purposes, :purpose_other, :scope, "
             ":security_measures, :business_matter, :policy_basis, :valid_until_wanted, CAST(:renews_grant_id AS uuid), "
             ":state, :escalation_level, :submitted_by, :submitted_at, :submitted_on, :deadline_wd, :due_date, "
-            ":submitted_at)"
+            ":profile, :submitted_at)"
         ),
         row,
     )

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from govshare_common.auth import CurrentPrincipal, Principal, require_roles
 from govshare_common.calendar_store import CalendarService
 from govshare_common.errors import Forbidden
+from govshare_common.jurisdictions import profile_named
 from govshare_common.profiles import Profile
 from govshare_common.sharing import PURPOSES
 
@@ -69,7 +70,8 @@ def ensure_party(principal: Principal, row: dict[str, Any]) -> None:
         raise domain.not_yours()
 
 
-def show_request(row: dict[str, Any], prof: Profile) -> dict[str, Any]:
+def show_request(row: dict[str, Any], platform: Profile) -> dict[str, Any]:
+    prof = profile_named(row.get("profile"), platform)  # the provider's jurisdiction's, fixed at submission
     s = domain.step(prof, row["escalation_level"])
     awaiting = domain.decider(prof, row["state"], row["escalation_level"])
     labels = {"provider": "提供部门", "platform_office": "平台管理机构"}
@@ -77,6 +79,8 @@ def show_request(row: dict[str, Any], prof: Profile) -> dict[str, Any]:
     return {
         **{k: v for k, v in row.items() if k not in ("info_requested_on",)},
         "state_label": domain.STATES.get(row["state"], row["state"]),
+        "profile": prof.name,
+        "profile_display_name": prof.display_name,
         "purpose_labels": [PURPOSES.get(p, p) for p in row["purposes"]],
         "escalation_step": (
             {"level": row["escalation_level"], "name": s.name, "label": s.label, "deadline_wd": s.deadline_wd}

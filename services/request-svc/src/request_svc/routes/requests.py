@@ -12,10 +12,11 @@ from govshare_common.auth import Principal, require_roles
 from govshare_common.bounds import AwareMoment
 from govshare_common.clock import china_date
 from govshare_common.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from govshare_common.profiles import PROFILES, Profile
 from govshare_common.service import UoW
 from govshare_common.sharing import PURPOSES, Purpose
 
-from request_svc import domain, flows, store
+from request_svc import domain, flows, jurisdictions, store
 from request_svc.domain import Application
 from request_svc.routes.common import (
     Calendar,
@@ -110,8 +111,20 @@ async def _detail(uow: UoW, principal: Principal, request_id: str, prof: Any) ->
 
 
 @router.get("/rules", summary="本辖区的共享申请规则：答复时限、协商协调途径、是否需政策依据、第三方转移")
-async def rules(_principal: Reader, prof: CurrentProfile) -> dict[str, Any]:
+async def rules(
+    uow: UoW,
+    _principal: Reader,
+    platform: CurrentProfile,
+    department_code: Annotated[
+        str | None, Query(max_length=18, description="提供部门代码：该部门所属辖区的规则（托管辖区有其自己的规则）")
+    ] = None,
+) -> dict[str, Any]:
+    prof = platform
+    if department_code is not None:
+        prof = await jurisdictions.department_profile(uow, platform, department_code)
     return {
+        "department_code": department_code,
+        "hosted": prof.name != platform.name,
         "profile": prof.name,
         "display_name": prof.display_name,
         "reply_deadline_wd": prof.reply_deadline_wd,
@@ -132,27 +145,32 @@ async def worklist(
 ) -> dict[str, Any]:
     today = china_date(uow.clock)
     soon = (await cal.add_working_days(uow, today, 1, purpose="worklist")).due
-    negotiation = [i for i, s in enumerate(prof.escalation) if s.name == "negotiation"]
     coordinator = principal.has("platform_admin")
     provider = principal.department if principal.has("dept_reviewer", "dept_admin") else None
     if provider is None and not coordinator:
         own_department(principal)
-    items, total = await _worklist(uow, provider, coordinator, soon, negotiation, limit, offset)
+    items, total = await _worklist(uow, provider, coordinator, soon, prof, limit, offset)
     return page([show_request(r, prof) | {"due_soon": r["due_soon"]} for r in items], total, limit, offset)
 
 
 async def _worklist(
-    uow: UoW, provider: str | None, coordinator: bool, soon: Any, negotiation: list[int], limit: int, offset: int
+    uow: UoW, provider: str | None, coordinator: bool, soon: Any, platform: Profile, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
+    # Which escalation levels the provider itself decides (negotiation) is each request's own profile's rule:
+    # a hosted jurisdiction's steps need not be the platform's.
+    params: dict[str, Any] = {"soon": soon, "limit": limit, "offset": offset, "platform": platform.name}
+    negotiated = []
+    for i, (name, prof) in enumerate({**PROFILES, platform.name: platform}.items()):
+        params[f"pr{i}"] = name
+        params[f"neg{i}"] = [lvl for lvl, s in enumerate(prof.escalation) if s.name == "negotiation"]
+        negotiated.append(f"(coalesce(profile, :platform) = :pr{i} AND escalation_level = ANY(:neg{i}))")
+    by_provider = "(" + " OR ".join(negotiated) + ")"
     clauses = []
-    params: dict[str, Any] = {"neg": negotiation, "soon": soon, "limit": limit, "offset": offset}
     if provider is not None:
-        clauses.append(
-            "(provider_code = :p AND (state = 'submitted' OR (state = 'escalated' AND escalation_level = ANY(:neg))))"
-        )
+        clauses.append(f"(provider_code = :p AND (state = 'submitted' OR (state = 'escalated' AND {by_provider})))")
         params["p"] = provider
     if coordinator:
-        clauses.append("(state = 'escalated' AND NOT (escalation_level = ANY(:neg)))")
+        clauses.append(f"(state = 'escalated' AND NOT {by_provider})")
     return await store.worklist_page(uow.conn, " OR ".join(clauses) or "false", params)
 
 
