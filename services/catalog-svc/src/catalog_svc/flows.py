@@ -39,6 +39,7 @@ from catalog_svc.events import (
     ResourceUpdated,
     ResourceWithdrawn,
 )
+from catalog_svc.federation import feed
 
 
 def _content_json(content: ResourceContent) -> dict[str, Any]:
@@ -49,6 +50,7 @@ async def _state(uow: UnitOfWork, resource_id: str, *, lock: bool = True) -> Res
     state = await store.resource_state(uow.conn, resource_id, lock=lock)
     if state is None or state.status == "discarded":
         raise domain.Missing("信息资源不存在。", "No such resource.", resource_id=resource_id)
+    domain.ensure_local(state)
     return state
 
 
@@ -380,6 +382,7 @@ async def publish(
         [store.published_row(snapshot.model_dump(mode="json"), document)],
     )
     await search.index_postings(uow.conn, [resource_id])
+    await feed.record_published(uow.conn, snapshot.model_dump(mode="json"), now=now)
     step: dict[str, Any] = {
         "action": "published",
         "note": comment,
@@ -433,6 +436,7 @@ async def withdraw(uow: UnitOfWork, principal: Principal, resource_id: str, *, r
         now=now,
         reason=reason,
     )
+    await feed.record_withdrawn(uow.conn, live, now=now)
     await _record_step(
         uow,
         principal,
