@@ -96,7 +96,9 @@ async def publish(http: httpx.AsyncClient, body: dict[str, Any], dept: dict[str,
 async def update(
     http: httpx.AsyncClient, rid: str, body: dict[str, Any], dept: dict[str, str], admin: dict[str, str]
 ) -> None:
-    r = await http.put(f"/api/v1/catalog/resources/{rid}/draft", json={**body, "change_reason": "摘要更正"}, headers=dept)
+    r = await http.put(
+        f"/api/v1/catalog/resources/{rid}/draft", json={**body, "change_reason": "摘要更正"}, headers=dept
+    )
     assert r.status_code == 200, r.text
     assert (await http.post(f"/api/v1/catalog/resources/{rid}/submit", headers=dept)).status_code == 200
     r = await http.post(f"/api/v1/catalog/resources/{rid}/publish", headers=admin)
@@ -155,7 +157,9 @@ async def test_published_updated_withdrawn_at_the_district_shows_changes_and_dis
 
             # the city's office cannot withdraw or change what the district maintains
             r = await chttp.post(
-                f"/api/v1/catalog/resources/{rid}/withdraw", json={"reason": "试图撤销"}, headers=bearer(await city.token())
+                f"/api/v1/catalog/resources/{rid}/withdraw",
+                json={"reason": "试图撤销"},
+                headers=bearer(await city.token()),
             )
             assert r.status_code == 403 and r.json()["code"] == "mirrored_resource", r.text
 
@@ -171,7 +175,9 @@ async def test_published_updated_withdrawn_at_the_district_shows_changes_and_dis
             async def gone() -> bool:
                 if (await city_catalog(city, chttp))["total"] != 0:
                     return False
-                r = await chttp.get("/api/v1/catalog/search", params={"q": "户籍人口"}, headers=bearer(await city.token()))
+                r = await chttp.get(
+                    "/api/v1/catalog/search", params={"q": "户籍人口"}, headers=bearer(await city.token())
+                )
                 return bool(r.json()["total"] == 0)
 
             await eventually(gone, timeout=30)
@@ -184,7 +190,9 @@ async def test_published_updated_withdrawn_at_the_district_shows_changes_and_dis
             assert fed["received_changes"] == 3 and fed["mirrored_resources"] == 0
             assert fed["last_success_at"] is not None and fed["failing"] is False
             # a full resync reads the whole feed again: the one tombstone, nothing mirrored twice
-            r = await chttp.post(f"/api/v1/catalog/federation/peers/{DISTRICT}/resync", headers=bearer(await city.token()))
+            r = await chttp.post(
+                f"/api/v1/catalog/federation/peers/{DISTRICT}/resync", headers=bearer(await city.token())
+            )
             assert r.status_code == 202, r.text
 
             async def resynced() -> dict[str, Any] | None:
@@ -211,9 +219,7 @@ def _signed(key: Ed25519PrivateKey, keyid: str, url: str, *, created: int | None
     )
 
 
-async def test_forged_unknown_stale_and_replayed_peer_calls_are_refused_and_recorded(
-    platform, other_platform
-) -> None:
+async def test_forged_unknown_stale_and_replayed_peer_calls_are_refused_and_recorded(platform, other_platform) -> None:
     async with (
         platform("gateway", "catalog", **CITY_SETTINGS) as city,
         other_platform("gateway", "catalog", **DISTRICT_SETTINGS) as district,
@@ -278,7 +284,9 @@ async def test_a_city_away_while_the_district_makes_100_changes_converges_each_c
             # the city is down: 10 updates, 10 withdrawals and 80 publications at the district
             jobs: list[Callable[[], Awaitable[Any]]] = []
             for n, rid in enumerate(first[:10]):
-                jobs.append(lambda n=n, rid=rid: update(dhttp, rid, resource(n, summary=f"第{n}册已更正。"), dept, admin))
+                jobs.append(
+                    lambda n=n, rid=rid: update(dhttp, rid, resource(n, summary=f"第{n}册已更正。"), dept, admin)
+                )
             jobs += [lambda rid=rid: withdraw(dhttp, rid, dept) for rid in first[10:]]
             jobs += [lambda i=i: publish(dhttp, resource(i), dept, admin) for i in range(100, 180)]  # type: ignore[misc]
             await in_parallel(jobs)
