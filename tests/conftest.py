@@ -74,7 +74,9 @@ def platform(
 
 
 @pytest.fixture
-async def other_platform(postgres: EmbeddedPostgres, broker: Broker, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+async def other_platform(
+    postgres: EmbeddedPostgres, broker: Broker, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
     """A second platform in the same test, as separate as two sites are: its own database, topics, master
     secret and home (federation's tests: `platform` is the city, `other_platform` the district)."""
     name = f"t_{uuid.uuid4().hex[:12]}"

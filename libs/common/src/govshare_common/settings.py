@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     # The address peers reach this platform's door at (what they sign as @target-uri); default: the Host the
     # request came with.
     federation_public_url: str | None = None
+    # The CA that peers' TLS certificates are checked against (a private government CA); default: the system's.
+    federation_ca_file: str | None = None
     # How often a parent pulls each child's catalog change feed.
     federation_pull_interval_seconds: float = 5.0
     log_level: str = "INFO"

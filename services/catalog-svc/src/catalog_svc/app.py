@@ -49,7 +49,13 @@ def _start_pulling(app: FastAPI) -> None:
     me = app.state.federation_identity
     if me is None:
         return
-    puller = Puller(app.state.db, me, interval=app.state.settings.federation_pull_interval_seconds)
+    settings = app.state.settings
+    puller = Puller(
+        app.state.db,
+        me,
+        interval=settings.federation_pull_interval_seconds,
+        verify_tls=settings.federation_ca_file or True,
+    )
     app.state.federation_puller = puller
     app.state.federation_task = asyncio.create_task(puller.run(), name="federation-pull")
 

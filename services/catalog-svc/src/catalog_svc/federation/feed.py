@@ -43,6 +43,7 @@ async def page(conn: Any, *, after: int, limit: int, platform: dict[str, Any]) -
                 "origin": c["origin"],
                 "changed_at": c["changed_at"].isoformat(),
                 "snapshot": c["snapshot"],
+                "document": c["document"],
             }
             for c in changes
         ],

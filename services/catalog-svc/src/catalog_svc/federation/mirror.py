@@ -8,6 +8,7 @@ is the resource's whole latest state), which is how a resync or a page fetched a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +20,12 @@ from catalog_svc import store as catalog_store
 from catalog_svc.events import CHANGES_MIRRORED, ChangesMirrored, MirroredChange, ResourceSnapshot
 from catalog_svc.federation import store
 from catalog_svc.flows import index_document
+
+# A tsvector in PostgreSQL's text form, as the child's feed gives it: 'lexeme':1A,3B 'other':2C ...
+# (no backslashes: what needs escaping is segmented here instead, so no text from a child can fail the cast).
+_SEARCH_DOCUMENT = re.compile(r"^(?:'(?:[^'\\]|''){1,500}'(?::[0-9]+[A-D]?(?:,[0-9]+[A-D]?)*)? ?)*$")
+
+MAX_DOCUMENT = 200_000  # PostgreSQL refuses a tsvector over 1 MB; a lexeme over 2 KB is kept out above
 
 
 def mirrored_code(origin_division: str, code: str) -> str:
@@ -97,7 +104,9 @@ async def apply(uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any]) -> 
                 "seq": change["seq"],
             }
         )
-        document = await index_document(ResourceSnapshot.model_validate(snapshot))
+        document = change.get("document")
+        if not isinstance(document, str) or len(document) > MAX_DOCUMENT or not _SEARCH_DOCUMENT.match(document):
+            document = await index_document(ResourceSnapshot.model_validate(snapshot))
         published.append(catalog_store.published_row({**shown, "code": code}, document) | {"snapshot": shown})
     await store.upsert_mirrored(uow.conn, upserts)
     if published:

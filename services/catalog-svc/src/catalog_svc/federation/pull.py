@@ -26,7 +26,7 @@ from catalog_svc.federation import mirror, store
 log = logging.getLogger("govshare.catalog.federation")
 
 FEED_PATH = "/api/v1/catalog/federation/changes"
-PAGE = 500
+PAGE = 1000
 # Pages in one round per child before the others get their turn.
 ROUNDS_PAGES = 200
 

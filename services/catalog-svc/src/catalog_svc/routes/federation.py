@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from govshare_common.message_signatures import read_signature, sign_response
@@ -54,9 +54,11 @@ async def identity(request: Request, _principal: PlatformAdmin) -> dict[str, Any
 
 
 @router.post("/peers", status_code=201, summary="登记对端平台（平台管理机构）")
-async def register_peer(uow: UoW, request: Request, body: NewPeerBody, principal: PlatformAdmin) -> dict[str, Any]:
+async def register_peer(
+    uow: UoW, request: Request, body: NewPeerBody, principal: PlatformAdmin, after: BackgroundTasks
+) -> dict[str, Any]:
     await peers.register(uow, principal, _me(request), body.model_dump())
-    _wake(request)
+    after.add_task(_wake, request)  # once committed: a new child is pulled at once, not at the next round
     return await _peer_view(uow, body.division_code)
 
 
@@ -83,17 +85,12 @@ async def get_peer(uow: UoW, division_code: DivisionCode, _principal: PlatformAd
 
 
 @router.post("/peers/{division_code}/resync", status_code=202, summary="从下级平台重新完整同步目录")
-async def resync(uow: UoW, request: Request, division_code: DivisionCode, principal: PlatformAdmin) -> dict[str, Any]:
+async def resync(
+    uow: UoW, request: Request, division_code: DivisionCode, principal: PlatformAdmin, after: BackgroundTasks
+) -> dict[str, Any]:
     await peers.resync(uow, principal, division_code)
-    uow.before_commit(_after(request))
+    after.add_task(_wake, request)
     return await _peer_view(uow, division_code)
-
-
-def _after(request: Request) -> Any:
-    async def wake() -> None:
-        _wake(request)
-
-    return wake
 
 
 def _wake(request: Request) -> None:
