@@ -60,23 +60,42 @@ class Puller:
         async with self.db.unit_of_work() as uow:
             children = await store.child_codes(uow.conn)
         for code in children:
-            for _ in range(ROUNDS_PAGES):
-                if not await self.pull_page(code):
-                    break
+            await self.catch_up(code)
 
-    async def pull_page(self, code: str) -> bool:
-        """Fetch and apply the child's next page; True when there may be more."""
+    async def catch_up(self, code: str) -> None:
+        """Pull the child's pages until its head; the next page is fetched while this one is applied."""
+        async with self.db.unit_of_work() as uow:
+            peer = await store.peer(uow.conn, code)
+        if peer is None or peer["relation"] != "child":
+            return
+        ahead: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            page = await self.fetch(peer)
+            for _ in range(ROUNDS_PAGES):
+                more = bool(page["changes"]) and int(page["next"]) < int(page["head"])
+                ahead = asyncio.create_task(self.fetch({**peer, "cursor": int(page["next"])})) if more else None
+                if not await self.apply(code, page) or ahead is None:
+                    return
+                page, ahead = await ahead, None
+        except PullFailed as exc:
+            log.warning("federation pull from %s failed: %s", code, exc)
+            async with self.db.unit_of_work() as uow:
+                await store.pull_failed(uow.conn, code, error=str(exc), now=uow.clock.now())
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+
+    async def apply(self, code: str, page: dict[str, Any]) -> bool:
+        """Apply a page fetched from the child's cursor, unless the cursor moved meanwhile (another replica
+        applied it, or a resync began): False then, and the page is dropped."""
         async with self.db.unit_of_work() as uow:
             if not await store.try_lock_pull(uow.conn, code):
                 return False
-            peer = await store.peer(uow.conn, code)
-            if peer is None or peer["relation"] != "child":
-                return False
-            try:
-                page = await self.fetch(peer)
-            except PullFailed as exc:
-                log.warning("federation pull from %s failed: %s", code, exc)
-                await store.pull_failed(uow.conn, code, error=str(exc), now=uow.clock.now())
+            # Locked: a resync committed after this read would otherwise be undone by this page's cursor.
+            peer = await store.peer(uow.conn, code, lock=True)
+            if peer is None or peer["relation"] != "child" or int(peer["cursor"]) != int(page["after"]):
                 return False
             cursor = await mirror.apply(uow, peer, page)
             await store.pulled(
@@ -87,7 +106,7 @@ class Puller:
                 received=len(page["changes"]),
                 now=uow.clock.now(),
             )
-            return bool(page["changes"]) and cursor < int(page["head"])
+            return True
 
     async def fetch(self, peer: dict[str, Any]) -> dict[str, Any]:
         url = f"{peer['base_url'].rstrip('/')}{FEED_PATH}?after={int(peer['cursor'])}&limit={PAGE}"
