@@ -52,8 +52,13 @@ def _checked(body: dict[str, Any], me: PlatformIdentity) -> dict[str, Any]:
                 code="invalid_level",
             )
         )
-    url = urlsplit(body["base_url"])
-    if url.scheme not in ("https", "http") or not url.hostname or url.query or url.fragment:
+    try:
+        url = urlsplit(body["base_url"])
+        usable = url.scheme in ("https", "http") and bool(url.hostname) and not url.query and not url.fragment
+        url.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        usable = False
+    if not usable:
         problems.append(
             field_error(
                 "base_url",
