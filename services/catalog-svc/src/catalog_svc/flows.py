@@ -382,7 +382,9 @@ async def publish(
         [store.published_row(snapshot.model_dump(mode="json"), document)],
     )
     await search.index_postings(uow.conn, [resource_id])
-    await feed.record_published(uow.conn, snapshot.model_dump(mode="json"), now=now)
+    # At the very end of the transaction: the feed's numbering lock is then held only to the commit.
+    fed = snapshot.model_dump(mode="json")
+    uow.before_commit(lambda: feed.record_published(uow.conn, fed, now=now))
     step: dict[str, Any] = {
         "action": "published",
         "note": comment,
@@ -436,7 +438,7 @@ async def withdraw(uow: UnitOfWork, principal: Principal, resource_id: str, *, r
         now=now,
         reason=reason,
     )
-    await feed.record_withdrawn(uow.conn, live, now=now)
+    uow.before_commit(lambda: feed.record_withdrawn(uow.conn, live, now=now))
     await _record_step(
         uow,
         principal,
