@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pyotp
+import pytest
 from gateway_helpers import bearer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from published_resources import demo_catalog
@@ -193,6 +194,7 @@ async def apply_for(http: httpx.AsyncClient, consumer_token: str, code: str) -> 
     return dict(r.json())
 
 
+@pytest.mark.timeout(900)  # every role's journey in one browser: minutes when the machine is busy
 async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> None:
     shots = tmp_path / "screenshots"
     shots.mkdir()

@@ -264,7 +264,7 @@ async def test_n_mixed_requests_give_n_access_records_when_the_gateway_is_killed
                     r = await http.get("/.well-known/jwks.json", headers={"x-request-id": "warm-up"})
                     return r.status_code == 200
 
-                await eventually(gateway_up)
+                await eventually(gateway_up, timeout=120)  # a gateway starting on two busy cores
                 for n in range(10):
                     await send_round(http, n)
                 gateway.kill()  # mid-way: whatever it had not shipped is only in nginx's lines
@@ -272,7 +272,7 @@ async def test_n_mixed_requests_give_n_access_records_when_the_gateway_is_killed
                 for n in range(10, 14):
                     await send_round(http, n)  # no gateway: the calls it would decide or serve get 503
                 gateway = gateway_process(settings, port, tmp_path / "gateway.log")
-                await eventually(gateway_up)
+                await eventually(gateway_up, timeout=120)
                 for n in range(14, 20):
                     await send_round(http, n)
         gateway.terminate()

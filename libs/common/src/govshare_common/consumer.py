@@ -55,6 +55,7 @@ from govshare_common.metrics import (
     SNAPSHOT_REBUILDS,
 )
 from govshare_common.purpose_keys import PurposeKeys
+from govshare_common.replica import replica_name
 from govshare_common.tracing import context_from_traceparent, exporting_spans
 
 log = logging.getLogger("govshare.consumer")
@@ -309,10 +310,10 @@ class Inbox:
     async def _advance(self, uow: UnitOfWork, source: str, partition: int, seq: int, handled: int) -> None:
         await uow.execute(
             text(
-                "UPDATE inbox SET last_seq = :seq, handled = handled + :n, updated_at = now() "
+                "UPDATE inbox SET last_seq = :seq, handled = handled + :n, updated_at = now(), handled_by = :by "
                 "WHERE source = :source AND partition = :p"
             ),
-            {"seq": seq, "n": handled, "source": source, "p": partition},
+            {"seq": seq, "n": handled, "source": source, "p": partition, "by": replica_name()},
         )
 
     async def _handle(self, uow: UnitOfWork, sub: Subscription, env: Envelope) -> None:
@@ -376,6 +377,17 @@ class Inbox:
         log.warning("quarantined %s seq %d (%s) skipped by %s", source, seq, entry.type, by)
         await self.refresh_held()
         return {"source": source, "seq": seq, "status": "skipped"}
+
+    async def cursors(self) -> list[dict[str, Any]]:
+        """Per source partition: the last seq handled, how many events, when, and by which replica."""
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT source, partition, last_seq, handled, handled_by, updated_at FROM inbox "
+                    "ORDER BY source, partition"
+                )
+            )
+            return [dict(r) for r in rows.mappings()]
 
     async def list_quarantined(self, *, status: str | None, limit: int) -> list[quarantine.QuarantinedEvent]:
         async with self.db.unit_of_work() as uow:

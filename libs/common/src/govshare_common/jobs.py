@@ -13,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import text
 
 from govshare_common.db import Database, UnitOfWork
 from govshare_common.metrics import JOB_RUNS
 from govshare_common.outbox import lock_key
+from govshare_common.replica import replica_name
 
 log = logging.getLogger("govshare.jobs")
 
@@ -33,10 +35,13 @@ class Job:
 
 
 class JobRunner:
-    def __init__(self, db: Database, service: str, jobs: list[Job]) -> None:
+    def __init__(
+        self, db: Database, service: str, jobs: list[Job], *, intervals: Mapping[str, float] | None = None
+    ) -> None:
         self.db = db
         self.service = service
-        self.jobs = {j.name: j for j in jobs}
+        given = intervals or {}
+        self.jobs = {j.name: replace(j, interval_seconds=given.get(j.name, j.interval_seconds)) for j in jobs}
 
     async def run_once(self, name: str) -> bool:
         """Run one job now if no other replica is running it; True if it ran."""
@@ -59,11 +64,12 @@ class JobRunner:
                 got = (
                     await uow.execute(
                         text(
-                            "INSERT INTO job_tick (job, last_tick) VALUES (:job, :tick) ON CONFLICT (job) DO UPDATE "
-                            "SET last_tick = excluded.last_tick WHERE job_tick.last_tick < excluded.last_tick "
-                            "RETURNING 1"
+                            "INSERT INTO job_tick (job, last_tick, first_tick, runs, ran_by, ran_at) "
+                            "VALUES (:job, :tick, :tick, 1, :by, now()) ON CONFLICT (job) DO UPDATE "
+                            "SET last_tick = excluded.last_tick, runs = job_tick.runs + 1, ran_by = excluded.ran_by, "
+                            "ran_at = excluded.ran_at WHERE job_tick.last_tick < excluded.last_tick RETURNING 1"
                         ),
-                        {"job": name, "tick": tick},
+                        {"job": name, "tick": tick, "by": replica_name()},
                     )
                 ).scalar_one_or_none() is not None
             if not got:
@@ -84,6 +90,29 @@ class JobRunner:
             except Exception:
                 JOB_RUNS.labels(self.service, job.name, "failed").inc()
                 log.exception("job %s failed; it runs again next tick", job.name)
+
+    async def ticks(self) -> list[dict[str, Any]]:
+        """Each job: its interval, the ticks it has run since its first, and which replica ran the last one."""
+        async with self.db.engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT job, first_tick, last_tick, runs, ran_by, ran_at FROM job_tick"))
+            ).mappings()
+            taken = {r["job"]: dict(r) for r in rows}
+        out = []
+        for name, job in sorted(self.jobs.items()):
+            row = taken.get(name, {})
+            out.append(
+                {
+                    "job": name,
+                    "interval_seconds": job.interval_seconds,
+                    "first_tick": row.get("first_tick"),
+                    "last_tick": row.get("last_tick"),
+                    "runs": row.get("runs", 0),
+                    "last_run_by": row.get("ran_by"),
+                    "last_run_at": row.get("ran_at"),
+                }
+            )
+        return out
 
     def start(self) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(self._loop(j), name=f"job:{j.name}") for j in self.jobs.values()]

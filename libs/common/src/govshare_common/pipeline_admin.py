@@ -1,5 +1,6 @@
 """The platform office's view of a service's event pipeline (HTTP only): the quarantined events, and a retry or
-a skip of one. Reached through the gateway under the area the service owns, platform_admin only."""
+a skip of one; the consumers' cursors and the jobs' ticks, each with the replica that last moved it. Reached
+through the gateway under the area the service owns, platform_admin only."""
 
 from __future__ import annotations
 
@@ -63,5 +64,14 @@ def quarantine_router(service: str) -> APIRouter:
     @router.post("/quarantine/{source}/{seq}/skip", summary="跳过一条隔离的事件（不再处理）")
     async def skip(request: Request, admin: PlatformAdmin, source: Source, seq: Seq) -> dict[str, Any]:
         return await _inbox(request).skip(source, seq, by=admin.subject)  # type: ignore[no-any-return]
+
+    @router.get("/consumers", summary="消费进度：每个来源分区处理到的序号、条数、时间与处理它的副本")
+    async def consumers(request: Request, _admin: PlatformAdmin) -> dict[str, Any]:
+        return {"service": service, "items": await _inbox(request).cursors()}
+
+    @router.get("/jobs", summary="定时任务：周期、已运行的周期数与最近一次由哪个副本运行")
+    async def jobs(request: Request, _admin: PlatformAdmin) -> dict[str, Any]:
+        runner = getattr(request.app.state, "jobs", None)
+        return {"service": service, "items": await runner.ticks() if runner is not None else []}
 
     return router

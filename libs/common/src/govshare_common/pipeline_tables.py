@@ -52,6 +52,7 @@ PLATFORM_TABLES_DDL = [
 # schema from before (everything up to its last_seq is handled, in every partition).
 # Step 2: quarantine (a poison event is set aside with its error; its aggregate's later events wait behind
 # it) and the job ticks (a periodic job runs once per tick, however many replicas).
+# Step 3: which replica moved each cursor and ran each job's last tick, and a job's runs since its first tick.
 PIPELINE_UPGRADES: list[list[str]] = [
     [
         "ALTER TABLE outbox ADD COLUMN partition integer, ADD COLUMN prev bigint",
@@ -91,6 +92,14 @@ PIPELINE_UPGRADES: list[list[str]] = [
         """,
         "CREATE INDEX inbox_quarantine_held ON inbox_quarantine (source, subject, seq) WHERE status = 'held'",
         "CREATE TABLE job_tick (job text PRIMARY KEY, last_tick bigint NOT NULL)",
+    ],
+    [
+        # Step 3: who moved a cursor or took a tick, and how many ticks a job has run since its first: with
+        # replicas, the platform office sees the partitions split and each tick run once.
+        "ALTER TABLE inbox ADD COLUMN handled_by text",
+        "ALTER TABLE job_tick ADD COLUMN first_tick bigint, ADD COLUMN runs bigint NOT NULL DEFAULT 0, "
+        "ADD COLUMN ran_by text, ADD COLUMN ran_at timestamptz",
+        "UPDATE job_tick SET first_tick = last_tick, runs = 1",
     ],
 ]
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,7 +43,7 @@ from govshare_common.jobs import Job, JobRunner
 from govshare_common.kafka import EventProducer, broker_reachable, security_from_settings
 from govshare_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from govshare_common.migrations import upgrade
-from govshare_common.outbox import OutboxRelay, feed_bounds, prune_outbox, read_feed
+from govshare_common.outbox import OutboxRelay, feed_bounds, lock_key, prune_outbox, read_feed
 from govshare_common.pipeline_admin import quarantine_router
 from govshare_common.profiles import load_profile
 from govshare_common.purpose_keys import MasterSecretRefused
@@ -255,7 +256,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                 jobs = [*spec.jobs, _outbox_pruning_job(settings)]
                 if spec.follows_identity:
                     jobs.append(Job("revocation-retention", 3600.0, prune_revocations))
-                app.state.jobs = JobRunner(db, spec.name, jobs)
+                app.state.jobs = JobRunner(db, spec.name, jobs, intervals=settings.job_intervals)
                 tasks.extend(app.state.jobs.start())
             for hook in spec.on_startup:
                 result = hook(app)
@@ -324,6 +325,9 @@ async def _migrate(spec: ServiceSpec, settings: Settings) -> None:
             await upgrade(owner, schema=spec.schema, migrations_dir=spec.migrations_dir)
         for hook in spec.on_migrated:
             async with owner.begin() as conn:
+                # Under the migrations' lock: replicas granting the same privileges at once make PostgreSQL
+                # fail one of them ("tuple concurrently updated").
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"migrate:{spec.schema}")})
                 await hook(conn, settings)
     finally:
         await owner.dispose()

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     # How long a consumer replica may be silent before the group gives its partitions to the others.
     consumer_session_timeout_ms: int = 10000
+    # A periodic job's interval in seconds, by job name, where the service's own is not wanted
+    # (JSON, e.g. {"grant-expiry": 30}); every replica must be given the same.
+    job_intervals: dict[str, float] = Field(default_factory=dict)
     profile: str = "zhonglou"
     profile_file: str | None = None
     home: str = ".govshare"
@@ -117,11 +120,19 @@ class Settings(BaseSettings):
             raise ValueError("GOVSHARE_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
         return value
 
-    @field_validator("service_urls", "key_versions", mode="before")
+    @field_validator("service_urls", "key_versions", "job_intervals", mode="before")
     @classmethod
     def _parse_urls(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value)
+        return value
+
+    @field_validator("job_intervals")
+    @classmethod
+    def _positive_intervals(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, seconds in value.items():
+            if not seconds >= 1:
+                raise ValueError(f"GOVSHARE_JOB_INTERVALS: the job {name!r} needs an interval of at least 1 second")
         return value
 
     def purpose_keys(self) -> PurposeKeys:

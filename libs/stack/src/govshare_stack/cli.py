@@ -1,6 +1,6 @@
 """The `govshare` command line: argument parsing, exit codes, and what is printed.
 
-    govshare up [--demo] [--ready-timeout S]   run the platform in the foreground until Ctrl-C / SIGTERM
+    govshare up [--demo] [--replicas N]        run the platform in the foreground until Ctrl-C / SIGTERM
     govshare status                            the table for the running stack; exit 0 only if all ready
     govshare service NAME [--host H] [--port P] one service in this process (a container's entrypoint)
     govshare door [--port P] --gateway-url URL  the front door (nginx) beside the gateway (a container's entrypoint)
@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="SECONDS",
         help="how long to wait for every service to answer /readyz (default 60)",
+    )
+    up.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N processes of every service behind the front door (default 1)",
     )
     commands.add_parser("status", help="show whether the running stack's services are ready")
     one = commands.add_parser("service", help="run one service in this process (what a container runs)")
@@ -123,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "up":
             from govshare_stack.up import UpOptions, run_up
 
-            return asyncio.run(run_up(UpOptions(demo=args.demo, ready_timeout=args.ready_timeout)))
+            return asyncio.run(
+                run_up(UpOptions(demo=args.demo, ready_timeout=args.ready_timeout, replicas=args.replicas))
+            )
         if args.command == "status":
             return status()
         if args.command == "service":

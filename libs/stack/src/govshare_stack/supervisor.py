@@ -32,6 +32,7 @@ LOG_TAIL_LINES = 20
 MAX_RESTARTS = 5
 RESTART_WINDOW = 600.0
 MAX_PAUSE = 30.0
+MAX_REPLICAS = 16
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class ServiceSpec:
     # The platform works without it (the console's pages, the demo connector): it is restarted for ever,
     # never a reason to stop the rest.
     optional: bool = False
-    workers: int = 1  # uvicorn worker processes on the one port (the gateway's decision processes)
+    # uvicorn worker processes on the one port: the gateway's decision processes, every service's replicas.
+    workers: int = 1
 
     def argv(self, port: int) -> list[str]:
         workers = ["--workers", str(self.workers)] if self.workers > 1 else []
@@ -85,13 +87,18 @@ SERVICES: tuple[ServiceSpec, ...] = (
 )
 
 
-def service_specs(environ: Mapping[str, str] | None = None) -> list[ServiceSpec]:
+def service_specs(environ: Mapping[str, str] | None = None, *, replicas: int = 1) -> list[ServiceSpec]:
+    """Every service, each as `replicas` processes on its one port (the kernel shares its connections out; they
+    split their consumer groups' partitions and take each job's tick in turn); the gateway as at least as many
+    decision processes as GOVSHARE_GATEWAY_WORKERS asks."""
     env = os.environ if environ is None else environ
     override = env.get(MODULES_OVERRIDE_ENV)
     modules = json.loads(override) if override else {}
-    workers = gateway_workers_from(env)
+    if not 0 < replicas <= MAX_REPLICAS:
+        raise StackError(f"--replicas must be a number of processes (1-{MAX_REPLICAS}), got {replicas}.")
+    gateway = max(replicas, gateway_workers_from(env))
     return [
-        ServiceSpec(s.name, modules.get(s.name, s.module), s.optional, workers if s.name == "gateway" else 1)
+        ServiceSpec(s.name, modules.get(s.name, s.module), s.optional, gateway if s.name == "gateway" else replicas)
         for s in SERVICES
     ]
 

@@ -48,6 +48,7 @@ class UpOptions:
     demo: bool = False
     ready_timeout: float = 60.0
     stop_grace: float = 10.0
+    replicas: int = 1  # processes of every service
 
 
 def say(message: str = "") -> None:
@@ -262,7 +263,7 @@ async def _run(
     if stop.is_set():
         return 0
 
-    specs = service_specs(env_in)
+    specs = service_specs(env_in, replicas=options.replicas)
     # nginx listens on the gateway port; the gateway (identity and the decision endpoint) is internal too.
     ports = pick_ports(
         len(specs) + 1,
@@ -379,6 +380,7 @@ async def _run(
             s.name: {
                 "module": s.spec.module,
                 "pid": s.pid,
+                "processes": s.spec.workers,
                 "port": s.port,
                 "url": s.url,
                 "log": str(s.log_path),
