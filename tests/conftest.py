@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -13,9 +14,10 @@ import httpx
 import pytest
 
 from govshare_common.clock import Clock
-from govshare_common.database_roles import database_settings
+from govshare_common.database_roles import database_settings, provision
 from govshare_common.settings import Settings
 from govshare_common.testing import free_port, serve
+from govshare_stack.embedded import Broker, EmbeddedPostgres
 from govshare_stack.front_door import FrontDoor
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (gateway_helpers)
@@ -68,6 +70,44 @@ def platform(
     database as its own role; with the gateway, nginx runs in front as the door (`door={...}` changes its
     layout, e.g. read_timeouts); `clocks` gives one service a clock of its own (a request-svc living weeks ahead
     while tokens keep the real time)."""
+    return platform_starter(make_settings, service_database_urls, tmp_path)
+
+
+@pytest.fixture
+async def other_platform(
+    postgres: EmbeddedPostgres, broker: Broker, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    """A second platform in the same test, as separate as two sites are: its own database, topics, master
+    secret and home (federation's tests: `platform` is the city, `other_platform` the district)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name)
+    urls = await provision(url, lambda login: f"test-{login}-password")
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    home = tmp_path / "other"
+
+    def build(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": url,
+            "kafka_bootstrap_servers": broker.bootstrap_servers,
+            "topic_prefix": prefix,
+            "master_secret": "other-platform-test-secret-fedcba9876543210",
+            "catchup_interval_seconds": 0.5,
+            "log_json": False,
+            "home": str(home / "home"),
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    yield platform_starter(build, urls, home)
+    try:
+        postgres.drop_database(name)
+    except Exception:
+        pass  # connections may linger a moment after a test; the session's pgdata is thrown away anyway
+
+
+def platform_starter(
+    make_settings: Callable[..., Settings], service_database_urls: dict[str, str], tmp_path: Path
+) -> Callable[..., Any]:
 
     @asynccontextmanager
     async def start(
@@ -82,6 +122,8 @@ def platform(
         direct = {**urls, "gateway": f"http://127.0.0.1:{free_port()}"}
         journal = tmp_path / "journal" / "door-access"
         settings.setdefault("access_journal_dir", str(journal))
+        # Peers address this platform at its door, and sign that address.
+        settings.setdefault("federation_public_url", urls["gateway"])
         apps: dict[str, Any] = {}
         front: FrontDoor | None = None
         async with AsyncExitStack() as stack:

@@ -31,6 +31,7 @@ class Purpose(StrEnum):
     IDENTIFIER_HASHING = "identifier-hashing"  # HMAC of ID numbers and credit codes in logs and events
     CLIENT_SECRET_HASHING = "client-secret-hashing"  # HMAC of machine-client secrets and refresh tokens
     ENVELOPE_SIGNING = "envelope-signing"  # HMAC keys with which each service signs the events it publishes
+    FEDERATION_SIGNING = "federation-signing"  # the Ed25519 seed of the platform's key for signing peer calls
 
 
 class MasterSecretRefused(ValueError):

@@ -97,6 +97,18 @@ class Settings(BaseSettings):
     # Where the platform's key files live (one folder per purpose, e.g. audit-checkpoint/); a KMS or secret
     # store mounted as files can take its place. Default: <home>/keys.
     keyring_dir: str | None = None
+    # Federation (govshare_common.platform_identity): who this platform is to its peers. Level and name default
+    # to the profile's; without a division code the platform federates with no one.
+    platform_division_code: str | None = None
+    platform_level: str | None = None
+    platform_name: str | None = None
+    # The address peers reach this platform's door at (what they sign as @target-uri); default: the Host the
+    # request came with.
+    federation_public_url: str | None = None
+    # The CA that peers' TLS certificates are checked against (a private government CA); default: the system's.
+    federation_ca_file: str | None = None
+    # How often a parent pulls each child's catalog change feed.
+    federation_pull_interval_seconds: float = 5.0
     log_level: str = "INFO"
     log_json: bool = True
 

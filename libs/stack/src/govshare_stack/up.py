@@ -315,6 +315,8 @@ async def _run(
         GOVSHARE_PROFILE=env_in.get("GOVSHARE_PROFILE") or DEFAULT_PROFILE,
         PYTHONUNBUFFERED="1",
     )
+    # Where peer platforms reach this one (what they sign); a real site sets its public https:// address.
+    child_env.setdefault("GOVSHARE_FEDERATION_PUBLIC_URL", door.url)
     # Seven interpreters importing the same large dependency tree: without cached bytecode each one compiles
     # it from source (~4x slower start, measured 9.9 s → 2.6 s per service here), so let them write .pyc.
     child_env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -282,6 +282,23 @@ class AcceptanceRefused(WorkflowConflict):
         self.unpublished = unpublished
 
 
+class MirroredResource(DomainError):
+    """A resource mirrored from a child platform is maintained there, never here."""
+
+    kind = "forbidden"
+    code = "mirrored_resource"
+
+
+def ensure_local(state: ResourceState) -> None:
+    if state.origin_division is not None:
+        raise MirroredResource(
+            f"该信息资源由下级平台（{state.origin_division}）编制和维护，本平台只汇聚展示，不能在此修改或撤销。",
+            f"This resource is maintained by the child platform {state.origin_division}; it is mirrored here and "
+            "cannot be changed or withdrawn on this platform.",
+            origin_division=state.origin_division,
+        )
+
+
 class Missing(DomainError):
     kind = "not_found"
     code = "not_found"
@@ -549,6 +566,7 @@ class ResourceState:
     pending_version: int | None
     pending_status: str | None
     latest_version: int
+    origin_division: str | None = None  # a child platform's resource mirrored here (federation); None: our own
 
 
 def ensure_owner(state: ResourceState, department: str | None) -> None:

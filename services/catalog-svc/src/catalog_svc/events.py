@@ -27,6 +27,10 @@ OBLIGATION_OVERDUE = "catalog.obligation.overdue"
 OBLIGATION_DEADLINE_MOVED = "catalog.obligation.deadline_moved"
 COLLECTION_REPEATED = "catalog.collection.repeated"
 PROJECT_CATALOG_MISSING = "catalog.project.catalog_missing"
+PEER_REGISTERED = "catalog.federation.peer.registered"
+PEER_CHANGED = "catalog.federation.peer.changed"
+RESYNC_STARTED = "catalog.federation.resync.started"
+CHANGES_MIRRORED = "catalog.federation.changes.mirrored"
 
 
 class ResourceSnapshot(ResourceContent):
@@ -127,6 +131,41 @@ class ProjectCatalogMissing(BaseModel):
     actor: str
 
 
+class Peer(BaseModel):
+    """A peer platform as its platform office registered it here (key = its division code)."""
+
+    division_code: str
+    name: str
+    level: str
+    relation: Literal["parent", "child"]
+    base_url: str
+    public_key: str
+    actor: str
+
+
+class ResyncStarted(BaseModel):
+    division_code: str
+    previous_cursor: int
+    actor: str
+
+
+class MirroredChange(BaseModel):
+    resource_id: str
+    kind: Literal["upsert", "tombstone"]
+    code: str | None
+    origin_division: str
+
+
+class ChangesMirrored(BaseModel):
+    """A page of a child's change feed applied to this catalog (key = the child's division code)."""
+
+    peer: str
+    after: int
+    cursor: int
+    changes: list[MirroredChange]
+    refused: list[str] = Field(description="resource ids the child may not write here (ours, or another child's)")
+
+
 registry.register(SUBMITTED, ResourceSubmitted, "a department submitted a resource version for review")
 registry.register(RETURNED, ResourceReturned, "the platform office returned a submitted version with comments")
 registry.register(PUBLISHED, ResourcePublished, "a resource was published for the first time")
@@ -147,4 +186,12 @@ registry.register(
     PROJECT_CATALOG_MISSING,
     ProjectCatalogMissing,
     "an IT project came to acceptance without its resource catalog on the platform, a violation",
+)
+registry.register(PEER_REGISTERED, Peer, "the platform office registered a peer platform (parent or child)")
+registry.register(PEER_CHANGED, Peer, "the platform office changed a peer's address, key, name, level or relation")
+registry.register(RESYNC_STARTED, ResyncStarted, "the platform office asked for a child's whole catalog again")
+registry.register(
+    CHANGES_MIRRORED,
+    ChangesMirrored,
+    "a page of a child platform's catalog changes (publications, updates, withdrawals) was mirrored here",
 )

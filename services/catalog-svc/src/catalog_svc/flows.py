@@ -39,6 +39,7 @@ from catalog_svc.events import (
     ResourceUpdated,
     ResourceWithdrawn,
 )
+from catalog_svc.federation import feed
 
 
 def _content_json(content: ResourceContent) -> dict[str, Any]:
@@ -49,6 +50,7 @@ async def _state(uow: UnitOfWork, resource_id: str, *, lock: bool = True) -> Res
     state = await store.resource_state(uow.conn, resource_id, lock=lock)
     if state is None or state.status == "discarded":
         raise domain.Missing("信息资源不存在。", "No such resource.", resource_id=resource_id)
+    domain.ensure_local(state)
     return state
 
 
@@ -380,6 +382,9 @@ async def publish(
         [store.published_row(snapshot.model_dump(mode="json"), document)],
     )
     await search.index_postings(uow.conn, [resource_id])
+    # At the very end of the transaction: the feed's numbering lock is then held only to the commit.
+    fed = snapshot.model_dump(mode="json")
+    uow.before_commit(lambda: feed.record_published(uow.conn, fed, now=now))
     step: dict[str, Any] = {
         "action": "published",
         "note": comment,
@@ -433,6 +438,7 @@ async def withdraw(uow: UnitOfWork, principal: Principal, resource_id: str, *, r
         now=now,
         reason=reason,
     )
+    uow.before_commit(lambda: feed.record_withdrawn(uow.conn, live, now=now))
     await _record_step(
         uow,
         principal,

@@ -304,6 +304,7 @@ LISTED = (
     "open_to_public",
     "publish_date",
     "version",
+    "origin",  # a child platform's resource mirrored here: that platform (None for this platform's own)
 )
 
 

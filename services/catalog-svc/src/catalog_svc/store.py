@@ -21,7 +21,8 @@ from catalog_svc.domain import BaseResourceItems, ResourceState
 # --- resources and versions ---------------------------------------------------------------------------------
 
 _STATE_COLUMNS = (
-    "id::text AS id, provider_code, status, code, published_version, pending_version, pending_status, latest_version"
+    "id::text AS id, provider_code, status, code, published_version, pending_version, pending_status, latest_version, "
+    "origin_division"
 )
 
 

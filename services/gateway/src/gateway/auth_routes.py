@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 
 from govshare_common.auth import CurrentPrincipal
 from govshare_common.errors import AppError, ValidationFailed, field_error
+from govshare_common.platform_identity import WELL_KNOWN_PATH, configured_identity
 
 from gateway import sign_in
 from gateway.passwords import complexity_problems
@@ -24,6 +25,20 @@ router = APIRouter(tags=["auth"])
 @router.get("/.well-known/jwks.json", summary="令牌验证公钥集")
 async def jwks(request: Request) -> dict[str, Any]:
     return request.app.state.keyring.jwks()
+
+
+@router.get(WELL_KNOWN_PATH, summary="本平台身份：行政区划代码、层级、名称与平台间签名公钥")
+async def platform_identity(request: Request) -> dict[str, Any]:
+    """Anonymous, like the JWKS: what a peer platform's office registers to federate with this one."""
+    found = configured_identity(request.app.state.settings, request.app.state.profile)
+    if found is None:
+        raise AppError(
+            "本平台尚未配置平台身份（GOVSHARE_PLATFORM_DIVISION_CODE），不与其他平台级联。",
+            "This platform has no identity configured (GOVSHARE_PLATFORM_DIVISION_CODE) and federates with no one.",
+            code="federation_not_configured",
+            status=404,
+        )
+    return found.published()
 
 
 def presented_certificate(request: Request) -> str | None:

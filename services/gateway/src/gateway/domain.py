@@ -40,7 +40,9 @@ AREAS: dict[str, Area] = {
             "catalog",
             read_roles=ANY_ROLE,
             write_roles=frozenset({"dept_admin", "platform_admin"}),
-            anonymous_prefixes=("/api/v1/catalog/open",),
+            # The change feed a parent platform pulls: its RFC 9421 signature is its authentication, checked by
+            # catalog-svc (federation.guard), which names the peer and any refusal in the access record.
+            anonymous_prefixes=("/api/v1/catalog/open", "/api/v1/catalog/federation/changes"),
         ),
         Area(
             "requests",

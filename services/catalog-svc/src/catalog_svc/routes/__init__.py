@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from catalog_svc.routes import obligations, projects, resources, spreadsheets, views
+from catalog_svc.routes import federation, obligations, projects, resources, spreadsheets, views
 
 routers: list[APIRouter] = [
     resources.router,
@@ -12,4 +12,5 @@ routers: list[APIRouter] = [
     spreadsheets.router,
     obligations.router,
     projects.router,
+    federation.router,
 ]

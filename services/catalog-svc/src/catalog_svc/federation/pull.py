@@ -1,0 +1,151 @@
+"""Pulling each child's change feed: signed requests to the child's door, its signed answers checked, each page
+applied in one transaction with the cursor, so a page is mirrored exactly when its cursor moves.
+
+Runs as a background loop in every replica; a per-child lock taken in the page's transaction makes one replica
+pull a child at a time. A child that cannot be reached, or answers wrongly, is recorded (`last_error`) and
+tried again next round from the same cursor — which is how a child away for hours converges when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+
+import httpx
+
+from govshare_common.db import Database
+from govshare_common.message_signatures import SignatureRefused, new_nonce, sign_request, verify_response
+from govshare_common.platform_identity import PlatformIdentity, parse_public_key
+
+from catalog_svc.federation import mirror, store
+
+log = logging.getLogger("govshare.catalog.federation")
+
+FEED_PATH = "/api/v1/catalog/federation/changes"
+PAGE = 1000
+# Pages in one round per child before the others get their turn.
+ROUNDS_PAGES = 200
+
+
+class PullFailed(Exception):
+    pass
+
+
+class Puller:
+    def __init__(self, db: Database, me: PlatformIdentity, *, interval: float, verify_tls: bool | str = True) -> None:
+        self.db = db
+        self.me = me
+        self.interval = interval
+        self.wake = asyncio.Event()
+        self.http = httpx.AsyncClient(timeout=30.0, verify=verify_tls)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except Exception:  # a round that fails is logged and tried again; the loop never dies of it
+                log.exception("federation pull round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=self.interval)
+            self.wake.clear()
+
+    async def round(self) -> None:
+        async with self.db.unit_of_work() as uow:
+            children = await store.child_codes(uow.conn)
+        for code in children:
+            await self.catch_up(code)
+
+    async def catch_up(self, code: str) -> None:
+        """Pull the child's pages until its head; the next page is fetched while this one is applied."""
+        async with self.db.unit_of_work() as uow:
+            peer = await store.peer(uow.conn, code)
+        if peer is None or peer["relation"] != "child":
+            return
+        ahead: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            page = await self.fetch(peer)
+            for _ in range(ROUNDS_PAGES):
+                more = bool(page["changes"]) and int(page["next"]) < int(page["head"])
+                ahead = asyncio.create_task(self.fetch({**peer, "cursor": int(page["next"])})) if more else None
+                if not await self.apply(code, page) or ahead is None:
+                    return
+                page, ahead = await ahead, None
+        except PullFailed as exc:
+            log.warning("federation pull from %s failed: %s", code, exc)
+            async with self.db.unit_of_work() as uow:
+                await store.pull_failed(uow.conn, code, error=str(exc), now=uow.clock.now())
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+
+    async def apply(self, code: str, page: dict[str, Any]) -> bool:
+        """Apply a page fetched from the child's cursor, unless the cursor moved meanwhile (another replica
+        applied it, or a resync began): False then, and the page is dropped."""
+        async with self.db.unit_of_work() as uow:
+            if not await store.try_lock_pull(uow.conn, code):
+                return False
+            # Locked: a resync committed after this read would otherwise be undone by this page's cursor.
+            peer = await store.peer(uow.conn, code, lock=True)
+            if peer is None or peer["relation"] != "child" or int(peer["cursor"]) != int(page["after"]):
+                return False
+            cursor = await mirror.apply(uow, peer, page)
+            await store.pulled(
+                uow.conn,
+                code,
+                cursor=cursor,
+                head=int(page["head"]),
+                received=len(page["changes"]),
+                now=uow.clock.now(),
+            )
+            return True
+
+    async def fetch(self, peer: dict[str, Any]) -> dict[str, Any]:
+        url = f"{peer['base_url'].rstrip('/')}{FEED_PATH}?after={int(peer['cursor'])}&limit={PAGE}"
+        nonce = new_nonce()
+        headers = sign_request(
+            method="GET",
+            target_uri=url,
+            body=b"",
+            key=self.me.key,
+            keyid=self.me.keyid,
+            created=int(self.db.clock.now().timestamp()),
+            idempotency_key=f"feed-{peer['division_code']}-{int(peer['cursor'])}-{uuid.uuid4().hex[:8]}",
+            nonce=nonce,
+        )
+        try:
+            resp = await self.http.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            raise PullFailed(f"unreachable: {type(exc).__name__}: {exc}") from None
+        public_key = parse_public_key(peer["public_key"])
+        assert public_key is not None
+        if resp.status_code != 200:
+            raise PullFailed(f"answered {resp.status_code}: {resp.text[:300]}")
+        try:
+            verify_response(
+                status=resp.status_code,
+                headers=resp.headers,
+                body=resp.content,
+                public_key=public_key,
+                keyid=peer["division_code"],
+                nonce=nonce,
+                now=self.db.clock.now().timestamp(),
+            )
+        except SignatureRefused as exc:
+            raise PullFailed(f"answer refused: {exc.code}: {exc.en}") from None
+        try:
+            page = json.loads(resp.content)
+            int(page["head"]), int(page["next"]), int(page["after"])
+            if not isinstance(page["changes"], list):
+                raise TypeError("changes")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PullFailed(f"answer not a change feed page: {exc}") from None
+        return page  # type: ignore[no-any-return]
