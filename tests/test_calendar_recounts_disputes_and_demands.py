@@ -74,7 +74,10 @@ async def test_a_new_years_holidays_recount_open_disputes_and_open_data_demands(
 
         async def exchange_knows() -> bool:
             async with ex.state.db.engine.connect() as conn:
-                return bool((await conn.execute(text("SELECT count(*) FROM resource"))).scalar())
+                if not (await conn.execute(text("SELECT count(*) FROM resource"))).scalar():
+                    return False
+            # and the door's decision service, which refuses a resource it has not seen published
+            return code in p.apps["gateway"].state.live.resources
 
         await eventually(exchange_knows)
         row = {"GMSFHM": ZHANG, "XM": "张三", "HJDZ": "北京市东城区东华门街道1号", "MZ": "01"}

@@ -91,9 +91,11 @@ def platform(make_settings: Callable[..., Settings], tmp_path: Path) -> Callable
         }
         p = Platform(urls, make_settings, tmp_path)
         try:
+            # The door first: its port was only picked, and another test's server binding port 0 meanwhile
+            # could take it (a run got that server's 404 from /auth/token).
+            p.door.start()
             for name in MODULES:
                 await p.start(name)
-            p.door.start()
             yield p
         finally:
             await p.close()
