@@ -271,6 +271,52 @@ def test_govshare_migrate_brings_every_schema_to_its_newest_revision(postgres) -
     assert unknown.returncode == 2 and "no service named 'nosuch'" in unknown.stderr
 
 
+def test_govshare_migrate_gives_each_schema_to_its_service_role_as_on_kubernetes(postgres) -> None:
+    """On Kubernetes the roles come from CloudNativePG and the Job runs as the database's owner, given each
+    service's own URL: every schema, and everything in it, belongs to its service's role, and to no other."""
+    from govshare_common.database_roles import role_name, with_login
+
+    name = f"k8s_{uuid.uuid4().hex[:8]}"
+    superuser_url = postgres.create_database(name)
+    owner = f"{name}_owner"
+    postgres.psql(f"CREATE ROLE \"{owner}\" LOGIN PASSWORD 'owner-pass'")
+    postgres.psql(f'ALTER DATABASE "{name}" OWNER TO "{owner}"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+    env["GOVSHARE_DATABASE_URL"] = with_login(superuser_url, owner, "owner-pass")
+    for service in SOURCE_SERVICES:
+        role = role_name(name, service)
+        postgres.psql(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{service}-pass' NOINHERIT")
+        env[f"GOVSHARE_DATABASE_URL_{service.upper()}"] = with_login(superuser_url, role, f"{service}-pass")
+    govshare = str(Path(sys.executable).with_name("govshare"))
+    out = subprocess.run([govshare, "migrate"], env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for service in SOURCE_SERVICES:
+        owners = postgres.psql(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n "
+            f"ON n.oid = c.relnamespace WHERE n.nspname = '{service}' UNION "
+            f"SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '{service}'",
+            dbname=name,
+        ).split()
+        assert owners == [role_name(name, service)], (service, owners)
+    # A role reaches no other service's schema.
+    refused = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("python")),
+            "-c",
+            "import asyncio, asyncpg, sys\n"
+            "async def main():\n"
+            "    c = await asyncpg.connect(sys.argv[1])\n"
+            "    await c.fetch('SELECT * FROM audit.alembic_version')\n"
+            "asyncio.run(main())",
+            env["GOVSHARE_DATABASE_URL_CATALOG"],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0 and "permission denied" in refused.stderr, refused.stderr
+
+
 def test_every_metric_an_alert_or_the_dashboard_reads_is_one_a_service_publishes() -> None:
     import importlib
 

@@ -120,6 +120,18 @@ async def _own_schema(conn: asyncpg.Connection, schema: str, role: str) -> None:
         await conn.execute(f"ALTER TYPE {_ident(schema)}.{_ident(name)} OWNER TO {_ident(role)}")
 
 
+async def let_role_make_its_schema(owner_url: str, role: str) -> None:
+    """Where the roles are made by someone else (CloudNativePG's managed roles on Kubernetes), the database's
+    owner lets a service's role connect, stage temporary tables and create its own schema, which its migrations
+    then make: the schema and everything in it is the role's, as `provision` arranges on one machine."""
+    conn = await asyncpg.connect(asyncpg_dsn(owner_url))
+    try:
+        database = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f"GRANT CONNECT, TEMPORARY, CREATE ON DATABASE {_ident(database)} TO {_ident(role)}")
+    finally:
+        await conn.close()
+
+
 def database_settings(service: str, urls: dict[str, str]) -> dict[str, str]:
     """The database settings of `service` (`database_url`, and for audit-svc `database_owner_url`), given the
     URLs `provision` returned; empty for a service without a schema of its own."""

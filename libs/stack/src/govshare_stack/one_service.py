@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from govshare_stack.errors import StackError
@@ -69,8 +70,15 @@ def serve_door(host: str, port: int, gateway_url: str, run_dir: Path, workers: i
     run_in_foreground(layout)
 
 
-async def migrate(names: list[str], database_url: str) -> list[str]:
-    """Bring each named service's schema to its newest revision; returns the schemas migrated."""
+# `govshare migrate` on Kubernetes: each service's own role's URL (GOVSHARE_DATABASE_URL_CATALOG, …), so that the
+# schema it makes is that role's; without one, the schema is made as GOVSHARE_DATABASE_URL's role.
+ROLE_URL_ENV = "GOVSHARE_DATABASE_URL_{}"
+
+
+async def migrate(names: list[str], database_url: str, role_urls: Mapping[str, str] | None = None) -> list[str]:
+    """Bring each named service's schema to its newest revision, as the service's own role where its URL is
+    given (`database_url`, the database owner's, lets that role make its schema first); the schemas migrated."""
+    from govshare_common.database_roles import let_role_make_its_schema, login_of
     from govshare_common.db import make_engine
     from govshare_common.migrations import upgrade
 
@@ -80,7 +88,11 @@ async def migrate(names: list[str], database_url: str) -> list[str]:
         folder = migrations_of(spec)
         if folder is None:
             continue
-        engine = make_engine(database_url, pool_size=1, schema=spec.name)
+        own_url = (role_urls or {}).get(spec.name)
+        role = login_of(own_url) if own_url else None
+        if role:
+            await let_role_make_its_schema(database_url, role)
+        engine = make_engine(own_url or database_url, pool_size=1, schema=spec.name)
         try:
             await upgrade(engine, schema=spec.name, migrations_dir=folder)
         finally:
@@ -92,4 +104,9 @@ async def migrate(names: list[str], database_url: str) -> list[str]:
 def run_migrate(names: list[str]) -> list[str]:
     from govshare_common.settings import Settings
 
-    return asyncio.run(migrate(names, Settings().database_url))
+    role_urls = {
+        name: os.environ[ROLE_URL_ENV.format(name.upper())]
+        for name in WEB_SERVICES
+        if os.environ.get(ROLE_URL_ENV.format(name.upper()))
+    }
+    return asyncio.run(migrate(names, Settings().database_url, role_urls))
