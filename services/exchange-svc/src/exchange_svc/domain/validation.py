@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -164,70 +165,136 @@ def check_row(
     full_row: bool,
     today: date,
 ) -> tuple[CheckedRow | None, list[RowProblem], list[RowProblem]]:
-    """A row's normalised values, its problems and its warnings.
+    """A row's normalised values, its problems and its warnings (see RowChecker, which a batch builds once)."""
+    return RowChecker(resource, full_row=full_row, today=today).check(number, raw)
+
+
+Normaliser = Callable[[Any], tuple[Any, str | None]]
+
+
+def _normaliser(item: Item, today: date) -> Normaliser:
+    """`normalise` for one item, with the commonest accepted value of its type taken without the general
+    dispatch; anything else (and every refusal) goes through `normalise` itself, so the rules stay there."""
+    t, length, kind = item.data_type, item.length, item.identifier_kind
+
+    def general(value: Any) -> tuple[Any, str | None]:
+        return normalise(item, value, today=today)
+
+    if t in ("C", "M", "G") and kind == "none":
+
+        def text(value: Any) -> tuple[Any, str | None]:
+            if type(value) is str:
+                stripped = value.strip()
+                if length is None or len(stripped) <= length:
+                    return stripped, None
+            return general(value)
+
+        return text
+    if t in ("C", "M", "G") and kind == "resident_id" and (length is None or length >= 18):
+
+        def resident_id(value: Any) -> tuple[Any, str | None]:
+            if type(value) is str:
+                try:
+                    return validate_resident_id(value, today=today), None
+                except InvalidIdentifier:
+                    pass
+            return general(value)
+
+        return resident_id
+    if t == "D":
+
+        def day(value: Any) -> tuple[Any, str | None]:
+            if type(value) is str and len(value) == 10 and value[4] == "-":
+                try:
+                    return date.fromisoformat(value).isoformat(), None
+                except ValueError:
+                    pass
+            return general(value)
+
+        return day
+    return general
+
+
+class RowChecker:
+    """check_row for one batch: the resource's items, key and required items looked up once, not per row.
 
     full_row: the row comes from the resource's own provider, so its required items must be there; a
     contributing department (a declared single source for some items) sends only the key and its items.
     """
-    problems: list[RowProblem] = []
-    warnings: list[RowProblem] = []
-    op = str(raw.get(OP_FIELD) or "upsert").strip().lower()
-    if op not in OPS:
-        problems.append(
-            RowProblem(number, OP_FIELD, "op", "操作类型只能是 upsert 或 delete", "_op must be upsert or delete")
-        )
-    key_items = resource.key_items
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name == OP_FIELD:
-            continue
-        item = resource.item(name)
-        if item is None:
+
+    def __init__(self, resource: HostedResource, *, full_row: bool, today: date) -> None:
+        self.resource = resource
+        self.full_row = full_row
+        self.items = {item.name: item for item in resource.items}
+        self.normalisers = {item.name: _normaliser(item, today) for item in resource.items}
+        self.key_items = resource.key_items
+        self.required = tuple(item for item in resource.items if item.required and item.name not in resource.key_items)
+        subject_item = resource.subject_item
+        self.subject_name = subject_item.name if subject_item else None
+
+    def check(self, number: int, raw: dict[str, Any]) -> tuple[CheckedRow | None, list[RowProblem], list[RowProblem]]:
+        problems: list[RowProblem] = []
+        warnings: list[RowProblem] = []
+        op_value = raw.get(OP_FIELD)
+        op = "upsert" if op_value is None or op_value == "upsert" else str(op_value or "upsert").strip().lower()
+        if op not in OPS:
             problems.append(
-                RowProblem(number, name, "unknown_item", "目录中没有该信息项", "no such data item in the catalog")
+                RowProblem(number, OP_FIELD, "op", "操作类型只能是 upsert 或 delete", "_op must be upsert or delete")
             )
-            continue
-        if _blank(value):
-            values[name] = None
-            continue
-        if op == "delete" and name not in key_items:
-            continue
-        try:
-            normalised, warning = normalise(item, value, today=today)
-        except BadValue as exc:
-            problems.append(RowProblem(number, name, exc.code, f"{item.label}{exc.zh}", f"{name} {exc.en}"))
-            continue
-        if warning:
-            warnings.append(
-                RowProblem(
-                    number,
-                    name,
-                    warning,
-                    f"{item.label}校验码不符，如确认无误请带 confirm_uscc_warnings=true 重新提交",
-                    f"{name} fails its check character; resend with confirm_uscc_warnings=true if it is right",
+        key_items = self.key_items
+        normalisers = self.normalisers
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name == OP_FIELD:
+                continue
+            normaliser = normalisers.get(name)
+            if normaliser is None:
+                problems.append(
+                    RowProblem(number, name, "unknown_item", "目录中没有该信息项", "no such data item in the catalog")
                 )
-            )
-        values[name] = normalised
-    flagged = {p.item for p in problems}
-    for name in key_items:
-        if values.get(name) is None and name not in flagged:
-            problems.append(RowProblem(number, name, "key_missing", "缺少记录主键信息项", "the record key is missing"))
-    if op == "upsert" and full_row:
-        for item in resource.items:
-            if item.required and item.name not in key_items and values.get(item.name) is None:
-                if item.name not in flagged:
+                continue
+            if _blank(value):
+                values[name] = None
+                continue
+            if op == "delete" and name not in key_items:
+                continue
+            try:
+                normalised, warning = normaliser(value)
+            except BadValue as exc:
+                item = self.items[name]
+                problems.append(RowProblem(number, name, exc.code, f"{item.label}{exc.zh}", f"{name} {exc.en}"))
+                continue
+            if warning:
+                warnings.append(
+                    RowProblem(
+                        number,
+                        name,
+                        warning,
+                        f"{self.items[name].label}校验码不符，如确认无误请带 confirm_uscc_warnings=true 重新提交",
+                        f"{name} fails its check character; resend with confirm_uscc_warnings=true if it is right",
+                    )
+                )
+            values[name] = normalised
+        flagged = {p.item for p in problems} if problems else set()
+        for name in key_items:
+            if values.get(name) is None and name not in flagged:
+                problems.append(
+                    RowProblem(number, name, "key_missing", "缺少记录主键信息项", "the record key is missing")
+                )
+        if op == "upsert" and self.full_row:
+            for item in self.required:
+                if values.get(item.name) is None and item.name not in flagged:
                     problems.append(
                         RowProblem(number, item.name, "required", f"{item.label}为必填项", f"{item.name} is required")
                     )
-    if problems:
-        return None, problems, warnings
-    subject_item = resource.subject_item
-    subject = values.get(subject_item.name) if subject_item else None
-    return (
-        CheckedRow(number, op, record_key(values, key_items), subject, values if op == "upsert" else {}),
-        problems,
-        warnings,
-    )
+        if problems:
+            return None, problems, warnings
+        subject = values.get(self.subject_name) if self.subject_name else None
+        return (
+            CheckedRow(number, op, record_key(values, key_items), subject, values if op == "upsert" else {}),
+            problems,
+            warnings,
+        )
 
 
 @dataclass
