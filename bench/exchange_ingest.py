@@ -5,6 +5,9 @@ projection gets one people resource written with SQL (what catalog-svc's publish
 - ingest: one 100,000-row JSON-lines batch of new people (valid ID numbers), POSTed over HTTP and streamed;
   then the same people again with a changed phone number (100,000 updates) — rows/s for each, end to end
   (parse, validate every value and check digit, COPY, upsert, change log, event);
+- export (issue 19): a granted consumer's JSON-lines export of all of them, streamed, every row's watermark seen;
+- baseline (issue 19): the same rows binary-COPYed into a plain table in the same run (`copy_rows_per_s`);
+  the CPU of this process and of PostgreSQL per batch, and the rows per CPU-second they add up to;
 - query: GET /records by one subject identifier as a granted consumer (masking, access event), one request at a
   time; p50/p95/p99.
 
