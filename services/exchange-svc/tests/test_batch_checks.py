@@ -4,17 +4,20 @@ JSON-lines reader's fast path against the standard library on the lines it must 
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 from datetime import date
 from typing import Any
 
+import pytest
 from exchange_helpers import LI, PEOPLE_ITEMS, WANG, ZHANG, item, resident_id
 
 from govshare_common.identifiers import uscc_check_char
 
 from exchange_svc.domain.resources import HostedResource, Item
 from exchange_svc.domain.validation import RowChecker, check_columns
+from exchange_svc.ingest import cycle_collection_paused
 from exchange_svc.parsing import jsonl_rows
 
 TODAY = date(2026, 12, 1)
@@ -201,3 +204,20 @@ async def test_the_json_lines_reader_leaves_to_the_standard_library_what_orjson_
         (16, {"MZ": "01"}),
     ]
     assert type(got[0][1]["NL"]) is int
+
+
+def test_the_cycle_collector_resumes_when_the_last_batch_in_flight_is_done_even_a_failed_one() -> None:
+    assert gc.isenabled()
+    with cycle_collection_paused():
+        assert not gc.isenabled()
+        with pytest.raises(ValueError), cycle_collection_paused():  # a second batch, refused
+            raise ValueError("bad batch")
+        assert not gc.isenabled()  # the first batch is still at work
+    assert gc.isenabled()
+    gc.disable()  # a process that had turned it off keeps it off
+    try:
+        with cycle_collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

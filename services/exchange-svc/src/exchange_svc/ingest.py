@@ -45,7 +45,9 @@ _paused = {"batches": 0, "was_enabled": False}
 def cycle_collection_paused() -> Iterator[None]:
     """A batch builds hundreds of thousands of small dicts and tuples that live until it ends, none of them
     in a reference cycle; the cyclic collector would walk them again and again (≈ 40 % of the check's CPU).
-    Reference counting still frees everything; the collector resumes when the last batch in flight ends."""
+    Paused only for the work on a body already received (never while a slow sender is still sending), and
+    for the whole service, so it resumes when the last batch in that phase is done; reference counting
+    still frees everything meanwhile."""
     if _paused["batches"] == 0:
         _paused["was_enabled"] = gc.isenabled()
         gc.disable()
@@ -157,6 +159,19 @@ async def check_stream(
                 details={"max_rows": MAX_ROWS},
             )
         received.append((number, parsed))
+    with cycle_collection_paused():
+        _check_received(out, received, resource, full_row=full_row, today=today)
+    return out
+
+
+def _check_received(
+    out: Checked,
+    received: list[tuple[int, dict[str, Any] | RowProblem]],
+    resource: HostedResource,
+    *,
+    full_row: bool,
+    today: Any,
+) -> None:
     if not any(isinstance(parsed, RowProblem) for _, parsed in received):
         rows = check_columns(
             [n for n, _ in received],
@@ -167,7 +182,7 @@ async def check_stream(
         )
         if rows is not None:
             out.rows = rows
-            return out
+            return
     # Something in the batch is not plainly acceptable: row by row, every problem of every row said.
     seen: dict[str, int] = {}
     check_row = RowChecker(resource, full_row=full_row, today=today).check
@@ -201,19 +216,9 @@ async def check_stream(
             continue
         seen[row.key] = number
         out.rows.append(row)
-    return out
 
 
 async def ingest(
-    uow: UnitOfWork,
-    principal: Principal,
-    **kwargs: Any,
-) -> dict[str, Any]:
-    with cycle_collection_paused():
-        return await _ingest(uow, principal, **kwargs)
-
-
-async def _ingest(
     uow: UnitOfWork,
     principal: Principal,
     *,
@@ -244,17 +249,18 @@ async def _ingest(
     if replay is not None:
         return replay
     now = uow.clock.now()
-    counts = await _apply(
-        uow,
-        resource,
-        sources,
-        checked.rows,
-        sender=principal.department,
-        batch_id=batch_id,
-        now=now,
-        hash_key=hash_key,
-        seal=sealer.for_resource(resource),
-    )
+    with cycle_collection_paused():
+        counts = await _apply(
+            uow,
+            resource,
+            sources,
+            checked.rows,
+            sender=principal.department,
+            batch_id=batch_id,
+            now=now,
+            hash_key=hash_key,
+            seal=sealer.for_resource(resource),
+        )
     await uow.execute(
         text(
             "INSERT INTO batch (resource_code, batch_id, provider_code, principal, format, rows, inserted, updated, "
