@@ -5,10 +5,15 @@ projection gets one people resource written with SQL (what catalog-svc's publish
 - ingest: one 100,000-row JSON-lines batch of new people (valid ID numbers), POSTed over HTTP and streamed;
   then the same people again with a changed phone number (100,000 updates) — rows/s for each, end to end
   (parse, validate every value and check digit, COPY, upsert, change log, event);
+- export (issue 19): a granted consumer's JSON-lines export of all of them, streamed, every row's watermark seen;
+- baseline (issue 19): the same rows binary-COPYed into a plain table in the same run (`copy_rows_per_s`);
+  the CPU of this process and of PostgreSQL per batch, and the rows per CPU-second they add up to;
 - query: GET /records by one subject identifier as a granted consumer (masking, access event), one request at a
   time; p50/p95/p99.
 
     uv run python bench/exchange_ingest.py [--rows 100000] [--queries 500]
+Keys of issue 19: ingest_insert_rows_per_s, ingest_update_rows_per_s, copy_rows_per_s (a raw COPY of the same rows
+into a plain table, same run) and ratio_to_copy.
 Result: bench/results/exchange_ingest.json
 """
 
@@ -161,22 +166,38 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
                 path = f"/api/v1/exchange/resources/{quote(CODE, safe='')}"
                 sender = issuer.headers(roles=["dept_system"], department=provider)
                 async with httpx.AsyncClient(base_url=base, timeout=600) as http:
-                    t0 = time.perf_counter()
+                    t0, c0, p0 = time.perf_counter(), time.process_time(), postgres_cpu(pg.pid)
                     r1 = await http.post(
                         f"{path}/batches", params={"batch_id": "b-insert"}, content=first, headers=sender
                     )
-                    insert_s = time.perf_counter() - t0
+                    insert_s, insert_cpu = time.perf_counter() - t0, time.process_time() - c0
+                    insert_pg_cpu = postgres_cpu(pg.pid) - p0
                     r1.raise_for_status()
-                    t0 = time.perf_counter()
+                    t0, c0, p0 = time.perf_counter(), time.process_time(), postgres_cpu(pg.pid)
                     r2 = await http.post(
                         f"{path}/batches", params={"batch_id": "b-update"}, content=second, headers=sender
                     )
-                    update_s = time.perf_counter() - t0
+                    update_s, update_cpu = time.perf_counter() - t0, time.process_time() - c0
+                    update_pg_cpu = postgres_cpu(pg.pid) - p0
                     r2.raise_for_status()
+                    copy_s = await raw_copy(url, rows)
                     reader = {
                         **issuer.headers(roles=["dept_system"], department=consumer),
                         "X-Govshare-Purpose": "data_verification",
                     }
+                    export = await http.post(f"{path}/exports", json={"format": "jsonl"}, headers=reader)
+                    export.raise_for_status()
+                    t0, exported = time.perf_counter(), 0
+                    async with http.stream(
+                        "GET", f"{path}/exports/{export.json()['id']}/download", headers=reader
+                    ) as download:
+                        download.raise_for_status()
+                        async for line in download.aiter_lines():
+                            if line:
+                                assert '"_wm":"gx' in line.replace(" ", "")
+                                exported += 1
+                    export_s = time.perf_counter() - t0
+                    assert exported == n_rows
                     rng = random.Random(7)
                     subjects = [rng.choice(rows)["GMSFHM"] for _ in range(n_queries + 20)]
                     for s in subjects[:20]:
@@ -197,6 +218,18 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
             "ingest_insert_rows_per_s": round(n_rows / insert_s),
             "ingest_update_seconds": round(update_s, 2),
             "ingest_update_rows_per_s": round(n_rows / update_s),
+            "ingest_insert_cpu_s": round(insert_cpu, 2),
+            "ingest_update_cpu_s": round(update_cpu, 2),
+            "ingest_insert_postgres_cpu_s": round(insert_pg_cpu, 2),
+            "ingest_update_postgres_cpu_s": round(update_pg_cpu, 2),
+            # What two idle cores would carry at this CPU cost (this process and PostgreSQL together).
+            "ingest_insert_rows_per_cpu_s": round(n_rows / (insert_cpu + insert_pg_cpu)),
+            "ingest_update_rows_per_cpu_s": round(n_rows / (update_cpu + update_pg_cpu)),
+            "copy_seconds": round(copy_s, 2),
+            "copy_rows_per_s": round(n_rows / copy_s),
+            "ratio_to_copy": round(min(n_rows / insert_s, n_rows / update_s) / (n_rows / copy_s), 3),
+            "export_seconds": round(export_s, 2),
+            "export_rows_per_s": round(n_rows / export_s),
             "inserted": r1.json()["inserted"],
             "updated": r2.json()["updated"],
             "queries": n_queries,
@@ -205,12 +238,46 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
             "query_p99_ms": pct(latencies, 99),
             "query_mean_ms": round(statistics.mean(latencies), 2),
             "notes": "HTTP end to end against exchange-svc directly (no gateway), one request at a time; ingest "
-            "includes validation of every value and check digit, COPY, upsert, change log and the event.",
+            "includes validation of every value and check digit, COPY, upsert, change log and the event. "
+            "ratio_to_copy: the slower of insert and update against a raw COPY of the same rows (copy_rows_per_s) "
+            "in the same run; export_rows_per_s: a granted consumer's JSON-lines export of all of them, every row watermarked, streamed over HTTP; *_cpu_s: this process's CPU (service and client) during each batch.",
         }
     finally:
         broker.stop()
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def postgres_cpu(pid: int) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster, its live children and the ones it reaped."""
+    import psutil
+
+    server = psutil.Process(pid)
+    total = sum(server.cpu_times()[:4])
+    for child in server.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+async def raw_copy(url: str, rows: list[dict[str, Any]]) -> float:
+    """The baseline: the same rows binary-COPYed into a plain table with no index, no validation, no sealing —
+    what PostgreSQL alone takes to receive them, on the same machine in the same minute."""
+    import asyncpg
+
+    names = [i["name"] for i in ITEMS]
+    records = [tuple(r[n] for n in names) for r in rows]
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        columns = ", ".join(f'"{n}" text' for n in names)
+        await conn.execute(f"CREATE TABLE copy_baseline ({columns})")
+        t0 = time.perf_counter()
+        await conn.copy_records_to_table("copy_baseline", records=records, columns=names)
+        return time.perf_counter() - t0
+    finally:
+        await conn.close()
 
 
 def sealing_cost(rows: list[dict[str, Any]], keyring: Path) -> dict[str, Any]:

@@ -1,3 +1,4 @@
+import random
 import string
 from datetime import date
 
@@ -173,3 +174,11 @@ def test_hash_identifier_is_keyed_and_normalised():
     assert hash_identifier("11010519491231002X", key=b"other") != h
     with pytest.raises(ValueError):
         hash_identifier("11010519491231002X", key=b"")
+
+
+def test_the_resident_id_check_character_is_iso_7064_mod_11_2_for_any_seventeen_digits() -> None:
+    rng = random.Random(7064)
+    weights = [2 ** (17 - i) % 11 for i in range(17)]  # the standard's own definition of the weights
+    for first17 in ["0" * 17, "9" * 17, *("".join(rng.choices("0123456789", k=17)) for _ in range(20_000))]:
+        total = sum(int(c) * w for c, w in zip(first17, weights, strict=True))
+        assert resident_id_check_char(first17) == "10X98765432"[total % 11], first17

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools as _itertools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,14 @@ IdentifierKind = Literal["resident_id", "uscc"]
 
 _RIC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _RIC_CHECK_CHARS = "10X98765432"  # indexed by the weighted sum mod 11
+# The weighted sum by three-digit groups, looked up: a 100,000-row ingest checks 100,000 of these.
+_RIC_GROUPS = tuple(
+    {
+        "".join(d): sum(int(c) * w for c, w in zip(d, _RIC_WEIGHTS[g : g + 3], strict=False))
+        for d in _itertools.product("0123456789", repeat=len(_RIC_WEIGHTS[g : g + 3]))
+    }
+    for g in range(0, 17, 3)
+)
 # The standard's own example 440524188001010014 is born in 1880, so 1900 would be too strict.
 _RIC_EARLIEST_BIRTH = date(1800, 1, 1)
 
@@ -48,7 +57,15 @@ def resident_id_check_char(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character for the first 17 digits of a resident ID number."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("need exactly 17 digits")
-    total = sum(int(c) * w for c, w in zip(first17, _RIC_WEIGHTS, strict=True))
+    g = _RIC_GROUPS
+    total = (
+        g[0][first17[0:3]]
+        + g[1][first17[3:6]]
+        + g[2][first17[6:9]]
+        + g[3][first17[9:12]]
+        + g[4][first17[12:15]]
+        + g[5][first17[15:17]]
+    )
     return _RIC_CHECK_CHARS[total % 11]
 
 

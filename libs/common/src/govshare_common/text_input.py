@@ -93,7 +93,7 @@ def _path(entry: tuple[Any, int, Any, Any]) -> str:
 
 # In JSON text a NUL or a lone surrogate can only arrive as an escape (raw control characters and bytes that
 # are not UTF-8 do not parse); an escaped backslash before "u0000" also matches, which only costs a full look.
-_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def json_text_problem(body: bytes) -> tuple[str, str] | None:
@@ -113,7 +113,7 @@ def json_text_problem(body: bytes) -> tuple[str, str] | None:
         return parsed
 
     value = json.loads(body, parse_constant=constant, parse_float=number)
-    if non_finite or json.detect_encoding(body) != "utf-8" or _SUSPECT_ESCAPE.search(body):
+    if non_finite or json.detect_encoding(body) != "utf-8" or SUSPECT_ESCAPE.search(body):
         return json_problem(value)
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:  # fewer containers than that cannot nest deeper
         return json_problem(value, text=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +26,7 @@ from exchange_svc.domain.access import Decision, shape
 from exchange_svc.domain.resources import HostedResource
 from exchange_svc.events import EXPORT_COMPLETED, EXPORT_CREATED, ExportCompleted, ExportCreated
 from exchange_svc.guard import authorize, emit_access
-from exchange_svc.sealing import Sealer
+from exchange_svc.sealing import Sealer, dumps
 
 PAGE = 1000
 WATERMARK = "_wm"
@@ -133,25 +132,32 @@ async def stream(
     if fmt == "csv" and offset == 0:
         yield _csv_line([*columns, WATERMARK])
     sent = offset
+    after: str | None = None  # the last record key sent: each page after the first starts there (not OFFSET,
+    # which reads every row before it again: quadratic in the size of the library)
     while True:
         async with db.unit_of_work() as uow:
-            rows = (
-                await uow.execute(
-                    text(
-                        "SELECT subject, data FROM record WHERE resource_code = :c ORDER BY record_key "
-                        "LIMIT :limit OFFSET :offset"
-                    ),
+            if after is None:
+                query, params = (
+                    "SELECT record_key, subject, data FROM record WHERE resource_code = :c ORDER BY record_key "
+                    "LIMIT :limit OFFSET :offset",
                     {"c": resource.code, "limit": PAGE, "offset": sent},
                 )
-            ).all()
+            else:
+                query, params = (
+                    "SELECT record_key, subject, data FROM record WHERE resource_code = :c AND record_key > :k "
+                    "ORDER BY record_key LIMIT :limit",
+                    {"c": resource.code, "limit": PAGE, "k": after},
+                )
+            rows = (await uow.execute(text(query), params)).all()
+            if rows:
+                after = rows[-1].record_key
             out = []
             for r in rows:
                 data = shape(seal.open(r.data), resource, decision)
                 if fmt == "csv":
                     out.append(_csv_line([_cell(data.get(c)) for c in columns] + [export.fingerprint]))
                 else:
-                    line = json.dumps({**data, WATERMARK: export.fingerprint}, ensure_ascii=False)
-                    out.append((line + "\n").encode())
+                    out.append(dumps({**data, WATERMARK: export.fingerprint}) + b"\n")
             sent += len(rows)
             done = len(rows) < PAGE or sent >= export.total_rows
             if rows:

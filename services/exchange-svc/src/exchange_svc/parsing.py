@@ -13,6 +13,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
+
+from govshare_common.text_input import SUSPECT_ESCAPE as _SUSPECT_ESCAPE
 from govshare_common.text_input import TOO_DEEP, describe, json_problem
 
 from exchange_svc.domain.validation import RowProblem
@@ -35,30 +38,78 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
         yield [text]
 
 
+async def _byte_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """Complete lines of bytes per received chunk (a leading UTF-8 BOM dropped). A newline byte never occurs
+    inside a multi-byte UTF-8 character, so each line decodes on its own exactly as the whole body would."""
+    tail = b""
+    started = False
+    async for chunk in chunks:
+        data = tail + chunk
+        if not started:
+            if len(data) < len(codecs.BOM_UTF8) and codecs.BOM_UTF8.startswith(data):
+                tail = data
+                continue
+            started = True
+            data = data.removeprefix(codecs.BOM_UTF8)
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        if lines:
+            yield lines
+    if tail:
+        yield [tail]
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def _fast_row(line: bytes) -> dict[str, Any] | None:
+    """The row a JSON line holds when it is a flat object of strings, integers, booleans and nulls without a
+    NUL or a lone surrogate (what a batch almost always is), read by orjson; None when it needs the careful
+    reading below (orjson turns integers past 64 bits into floats, refuses NaN; either way json decides)."""
+    if _SUSPECT_ESCAPE.search(line):
+        return None
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if type(row) is not dict:
+        return None
+    for value in row.values():
+        if type(value) not in _SCALARS:
+            return None
+    return row
+
+
+def _careful_row(number: int, line: str) -> dict[str, Any] | RowProblem | None:
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        row = json.loads(line)
+    except RecursionError:
+        return _text_problem(number, "", TOO_DEEP)
+    except ValueError:
+        return RowProblem(number, None, "json", "该行不是合法的 JSON", "the line is not valid JSON")
+    if not isinstance(row, dict):
+        return RowProblem(number, None, "json", "每行应为一个 JSON 对象", "each line must be a JSON object")
+    found = json_problem(row)
+    return _text_problem(number, *found) if found else row
+
+
 async def jsonl_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
     number = 0
-    async for lines in _lines(chunks):
-        for line in lines:
+    async for lines in _byte_lines(chunks):
+        for raw in lines:
             number += 1
-            line = line.strip()
-            if not line:
+            stripped = raw.strip()
+            if not stripped:
                 continue
-            try:
-                row = json.loads(line)
-            except RecursionError:
-                yield number, _text_problem(number, "", TOO_DEEP)
-                continue
-            except ValueError:
-                yield number, RowProblem(number, None, "json", "该行不是合法的 JSON", "the line is not valid JSON")
-                continue
-            if not isinstance(row, dict):
-                yield (
-                    number,
-                    RowProblem(number, None, "json", "每行应为一个 JSON 对象", "each line must be a JSON object"),
-                )
-                continue
-            found = json_problem(row)
-            yield number, (_text_problem(number, *found) if found else row)
+            row: dict[str, Any] | RowProblem | None = _fast_row(stripped)
+            if row is None:
+                row = _careful_row(number, raw.decode("utf-8", errors="replace"))
+                if row is None:
+                    continue
+            yield number, row
 
 
 def _text_problem(number: int, path: str, problem: str) -> RowProblem:
