@@ -501,6 +501,27 @@ async def test_rate_limit_answers_429_with_retry_after(platform) -> None:
             assert limited[0].json()["code"] == "rate_limited"
 
 
+async def test_the_public_has_a_rate_per_address_and_a_signed_in_caller_keeps_its_own(platform) -> None:
+    from gateway.decision import ANONYMOUS_BURST, ANONYMOUS_RATE
+
+    async with platform("gateway", "catalog") as p:
+        async with p.client() as http:
+            # All at once: far more anonymous reads of the open catalog than the public's burst.
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            statuses = await asyncio.gather(*(http.get("/api/v1/catalog/open") for _ in range(120)))
+            elapsed = loop.time() - started
+            passed = [r for r in statuses if r.status_code == 200]
+            limited = [r for r in statuses if r.status_code == 429]
+            assert len(passed) + len(limited) == len(statuses), {r.status_code for r in statuses}
+            assert limited and len(passed) <= ANONYMOUS_BURST + ANONYMOUS_RATE * elapsed + 1, (len(passed), elapsed)
+            assert set(limited[0].json()) == {"code", "message", "details", "trace_id"}
+            assert limited[0].json()["code"] == "rate_limited" and int(limited[0].headers["retry-after"]) >= 1
+            # The public's bucket is not a signed-in caller's: the same route with a token still answers.
+            admin = await admin_headers(p)
+            assert (await http.get("/api/v1/catalog/open", headers=admin)).status_code == 200
+
+
 async def test_no_secret_password_or_token_reaches_the_logs(platform, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     async with platform("gateway") as p:

@@ -26,6 +26,10 @@ log = logging.getLogger("govshare.gateway.door")
 
 DEFAULT_RATE = 20.0
 DEFAULT_BURST = 40
+# The public (anonymous routes: the open catalog and data, open-data demands, peers' signed feed pulls), one
+# bucket per client address, kept by nginx: a flood of demands or open-catalog reads slows its sender only.
+ANONYMOUS_RATE = 10.0
+ANONYMOUS_BURST = 40
 CLIENT_CERT_HEADER = "x-client-cert-sha256"  # set by nginx from the verified TLS certificate, never by a caller
 
 
@@ -71,6 +75,11 @@ class DecisionEndpoint:
             found.append((b"x-govshare-purpose", _ascii(purpose)))
         token = _bearer(headers.get("authorization", ""))
         if token is None and is_anonymous(match.area, raw_path, method):
+            found += [
+                (b"x-govshare-rate-anonymous", b"1"),
+                (b"x-govshare-rate", str(ANONYMOUS_RATE).encode()),
+                (b"x-govshare-burst", str(ANONYMOUS_BURST).encode()),
+            ]
             return
         if token is None:
             raise Refusal(

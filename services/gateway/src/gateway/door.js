@@ -52,9 +52,13 @@ function decisionHeaders(reply) {
 }
 
 // Token bucket per client in shared memory: 0 when the call may go, else the seconds (whole, at least 1)
-// before a token is back. The client's rate and burst come with the decision.
-function rateWait(headers) {
-    const key = headers[PREFIX + 'rate-key'];
+// before a token is back. The client's rate and burst come with the decision; an anonymous call's bucket is
+// its address's (the decision, kept for everyone calling that route, cannot name it).
+function rateWait(r, headers) {
+    let key = headers[PREFIX + 'rate-key'];
+    if (!key && headers[PREFIX + 'rate-anonymous']) {
+        key = 'anonymous:' + r.variables.remote_addr;
+    }
     if (!key) {
         return '0';
     }
@@ -108,7 +112,7 @@ async function decide(r) {
     r.headersOut[PREFIX + 'decided'] = String(status);
     r.headersOut[PREFIX + 'cache'] = cache;
     if (status === 200) {
-        r.headersOut[PREFIX + 'rate-wait'] = rateWait(headers);
+        r.headersOut[PREFIX + 'rate-wait'] = rateWait(r, headers);
     }
     r.return(status);
 }

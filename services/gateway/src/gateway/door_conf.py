@@ -51,6 +51,7 @@ DECISION_HEADERS = (
     "rate",
     "burst",
     "rate-key",
+    "rate-anonymous",
     "authorization",
     "decided",
     "cache",
