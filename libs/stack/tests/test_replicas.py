@@ -128,15 +128,42 @@ def test_two_replicas_of_every_service_keep_rates_split_partitions_run_jobs_once
     assert set(statuses) <= {200, 429}, statuses
     assert 0 < statuses[200] <= 3 + 1 * elapsed + 1, (statuses, elapsed)
 
-    # Departments are added while one of audit-svc's two processes is killed outright: uvicorn starts another,
-    # the group gives the dead one's partitions to the living, and the audit log has every change once.
+    def gateway_cursors() -> list[dict[str, Any]]:
+        r = httpx.get(f"{gateway}/api/v1/supervision/pipeline/consumers", headers=admin, timeout=30)
+        assert r.status_code == 200, r.text
+        return [c for c in r.json()["items"] if c["source"] == "gateway" and c["partition"] >= 0]
+
+    def movers() -> set[int]:
+        """The audit-svc processes that last moved a cursor of the gateway's partitions."""
+        return {int(c["handled_by"].rsplit(":", 1)[1]) for c in gateway_cursors() if c["handled_by"]}
+
+    codes: list[str] = []
+
+    def add_until(what: str, reached: Any) -> None:
+        """Departments are added, one at a time, until the cursors show `reached` (a group that never splits or
+        never hands a dead replica's partitions on fails here)."""
+
+        def step() -> bool:
+            codes.append(add_department(len(codes) + 1))
+            return bool(reached())
+
+        wait_until(step, what, timeout=150)
+
+    # The two audit-svc processes share the gateway's partitions: each cursor names the replica that moved it.
     audit_master = stack["services"]["audit"]["pid"]
+    first = {w.pid for w in workers_of(audit_master)}
+    add_until("both audit-svc processes handling a share of the partitions", lambda: movers() == first)
+
+    # One of them is killed outright while departments are added: uvicorn starts another, the group gives the
+    # dead one's partitions to the living, and the audit log has every change once.
     victim = workers_of(audit_master)[0]
-    codes = [add_department(n) for n in range(1, 16)]
     os.kill(victim.pid, signal.SIGKILL)
-    codes += [add_department(n) for n in range(16, 41)]
+    codes.extend(add_department(len(codes) + 1) for _ in range(10))
     wait_until(lambda: len(workers_of(audit_master)) == REPLICAS, "audit-svc back to two processes")
     assert victim.pid not in [w.pid for w in workers_of(audit_master)]
+    living = {w.pid for w in workers_of(audit_master)}
+    add_until("every partition moved on by a living process", lambda: victim.pid not in movers())
+    assert movers() <= living, (gateway_cursors(), living)
 
     auditor_password = "Audit-Passw0rd-2026!"
     r = httpx.post(
@@ -161,19 +188,6 @@ def test_two_replicas_of_every_service_keep_rates_split_partitions_run_jobs_once
 
     seen = wait_until(lambda: (c := audited()) and len(c) == len(codes) and c, "every change in the audit log", 180)
     assert seen == Counter(dict.fromkeys(codes, 1)), seen
-
-    # The two audit-svc processes share the gateway's partitions: each cursor names the replica that moved it.
-    def gateway_cursors() -> list[dict[str, Any]]:
-        r = httpx.get(f"{gateway}/api/v1/supervision/pipeline/consumers", headers=admin, timeout=30)
-        assert r.status_code == 200, r.text
-        return [c for c in r.json()["items"] if c["source"] == "gateway" and c["partition"] >= 0]
-
-    # Every partition had changes after the kill, so each cursor was last moved by a living process.
-    living = {w.pid for w in workers_of(audit_master)}
-    cursors = gateway_cursors()
-    assert len({c["partition"] for c in cursors}) > 1, cursors
-    movers = {int(c["handled_by"].rsplit(":", 1)[1]) for c in cursors}
-    assert movers <= living and len(movers) == REPLICAS, (cursors, living)
 
     # A job's tick is taken by one replica: however long the platform has run, no more runs than ticks.
     def job() -> dict[str, Any]:
