@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 FAKE_SERVICES = Path(__file__).parent / "fake_services"
+sys.path.insert(0, str(Path(__file__).parent))  # the helper module beside the tests (stack_helpers)
 SERVICE_MODULES = [
     "gateway",
     "catalog_svc",

@@ -17,22 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from stack_helpers import login, new_auditor, wait_until
 
 from govshare_stack import supervisor as supervisor_module
 from govshare_stack.errors import StartupFailed
 from govshare_stack.supervisor import ServiceProcess, ServiceSpec, Supervisor
 
 BURN = "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end: pass\n"
-
-
-def login(gateway: str, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(
-        f"{gateway}/auth/token",
-        data={"grant_type": "password", "username": username, "password": password},
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 @pytest.mark.parametrize("machine", ["quiet", "loaded"])
@@ -73,16 +64,6 @@ def test_a_fresh_up_with_demo_seeds_every_step(govshare, real_services, machine:
 
 def kill_hard(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
-
-
-def wait_until(check: Any, what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 def test_killed_postgres_and_broker_come_back_by_themselves_and_nothing_is_lost(govshare, real_services) -> None:
@@ -135,20 +116,7 @@ def test_killed_postgres_and_broker_come_back_by_themselves_and_nothing_is_lost(
     after_kafka = add_department("11320404014000103", "人社局")
 
     # Every change, before and after both kills, reaches the audit log through the events pipeline.
-    auditor_password = "Audit-Passw0rd-2026!"
-    r = httpx.post(
-        f"{gateway}/api/v1/identity/users",
-        json={
-            "username": "shenji",
-            "display_name": "审计员",
-            "password": auditor_password,
-            "roles": ["auditor"],
-        },
-        headers=admin,
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    auditor = login(gateway, "shenji", auditor_password)
+    auditor = new_auditor(gateway, admin)
 
     def audited() -> bool:
         r = httpx.get(

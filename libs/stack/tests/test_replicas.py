@@ -14,21 +14,12 @@ from typing import Any
 
 import httpx
 import psutil
+from stack_helpers import login, new_auditor, wait_until
 
 from govshare_common.identifiers import uscc_check_char
 
 REPLICAS = 2
 JOB = "grant-expiry"  # request-svc's job, every 2 s here instead of every minute
-
-
-def login(gateway: str, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(
-        f"{gateway}/auth/token",
-        data={"grant_type": "password", "username": username, "password": password},
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def workers_of(master_pid: int) -> list[psutil.Process]:
@@ -42,16 +33,6 @@ def workers_of(master_pid: int) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
     return found
-
-
-def wait_until(check: Any, what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 async def burst_of_calls(gateway: str, headers: dict[str, str], n: int) -> tuple[Counter[int], float]:
@@ -165,15 +146,7 @@ def test_two_replicas_of_every_service_keep_rates_split_partitions_run_jobs_once
     add_until("every partition moved on by a living process", lambda: victim.pid not in movers())
     assert movers() <= living, (gateway_cursors(), living)
 
-    auditor_password = "Audit-Passw0rd-2026!"
-    r = httpx.post(
-        f"{gateway}/api/v1/identity/users",
-        json={"username": "shenji", "display_name": "审计员", "password": auditor_password, "roles": ["auditor"]},
-        headers=admin,
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    auditor = login(gateway, "shenji", auditor_password)
+    auditor = new_auditor(gateway, admin)
 
     def audited() -> Counter[str]:
         r = httpx.get(
