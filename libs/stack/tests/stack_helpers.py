@@ -1,5 +1,5 @@
 """What the tests of a running `govshare up` do through its front door, as a person would: sign in, wait for
-something to become true, make an auditor."""
+something to become true, make an auditor, read the audit log."""
 
 from __future__ import annotations
 
@@ -41,3 +41,11 @@ def new_auditor(gateway: str, admin: dict[str, str], username: str = "shenji") -
     )
     assert r.status_code == 201, r.text
     return login(gateway, username, AUDITOR_PASSWORD)
+
+
+def audit_entries(gateway: str, auditor: dict[str, str], type_: str, limit: int) -> list[dict[str, Any]]:
+    """The newest audit entries of one type (none while audit-svc does not answer yet)."""
+    r = httpx.get(
+        f"{gateway}/api/v1/audit/entries", params={"type": type_, "limit": limit}, headers=auditor, timeout=30
+    )
+    return list(r.json()["items"]) if r.status_code == 200 else []

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from stack_helpers import login, new_auditor, wait_until
+from stack_helpers import audit_entries, login, new_auditor, wait_until
 
 from govshare_stack import supervisor as supervisor_module
 from govshare_stack.errors import StartupFailed
@@ -119,27 +119,13 @@ def test_killed_postgres_and_broker_come_back_by_themselves_and_nothing_is_lost(
     auditor = new_auditor(gateway, admin)
 
     def audited() -> bool:
-        r = httpx.get(
-            f"{gateway}/api/v1/audit/entries",
-            params={"type": "identity.department.changed", "limit": 100},
-            headers=auditor,
-            timeout=30,
-        )
-        if r.status_code != 200:
-            return False
-        logged = json.dumps(r.json()["items"])
+        logged = json.dumps(audit_entries(gateway, auditor, "identity.department.changed", 100))
         return all(code in logged for code in (before, after_pg, after_kafka))
 
     wait_until(audited, "the three department changes in the audit log", timeout=180)
 
     def probes_logged() -> list[str]:
-        r = httpx.get(
-            f"{gateway}/api/v1/audit/entries",
-            params={"type": "gateway.access", "limit": 500},
-            headers=auditor,
-            timeout=30,
-        )
-        return [] if r.status_code != 200 else re.findall(r"journal-probe-\d+", json.dumps(r.json()["items"]))
+        return re.findall(r"journal-probe-\d+", json.dumps(audit_entries(gateway, auditor, "gateway.access", 500)))
 
     # Newest first, 500 a page: polled slowly, so that the polls' own access records do not push the probes off it.
     deadline = time.monotonic() + 120

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import psutil
-from stack_helpers import login, new_auditor, wait_until
+from stack_helpers import audit_entries, login, new_auditor, wait_until
 
 from govshare_common.identifiers import uscc_check_char
 
@@ -149,15 +149,8 @@ def test_two_replicas_of_every_service_keep_rates_split_partitions_run_jobs_once
     auditor = new_auditor(gateway, admin)
 
     def audited() -> Counter[str]:
-        r = httpx.get(
-            f"{gateway}/api/v1/audit/entries",
-            params={"type": "identity.department.changed", "limit": 500},
-            headers=auditor,
-            timeout=30,
-        )
-        if r.status_code != 200:
-            return Counter()
-        return Counter(code for item in r.json()["items"] for code in codes if code in json.dumps(item))
+        items = audit_entries(gateway, auditor, "identity.department.changed", 500)
+        return Counter(code for item in items for code in codes if code in json.dumps(item))
 
     seen = wait_until(lambda: (c := audited()) and len(c) == len(codes) and c, "every change in the audit log", 180)
     assert seen == Counter(dict.fromkeys(codes, 1)), seen
