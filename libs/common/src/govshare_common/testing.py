@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -43,10 +45,28 @@ async def eventually_equals(check: Callable[[], Awaitable[Any]], expected: Any, 
         raise AssertionError(f"still {last[0]!r}, expected {expected!r}") from None
 
 
+_PORTS_PER_WORKER = 1000
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port from this test worker's own range, below the kernel's ephemeral ports.
+
+    Not bind-to-0: a port picked that way is free again until its server binds it, and in that gap any outgoing
+    connection (a Kafka client's, an HTTP pool's) may get it as its source port, or another worker's server may be
+    handed it — a run's catalog-svc then failed with "address already in use". The stack tests' ranges
+    (GOVSHARE_TEST_PORT_BASE + 200 a worker) sit above these."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base = int(os.environ.get("GOVSHARE_TEST_PORT_BASE", "20000")) - 10_000 + _PORTS_PER_WORKER * worker
+    for _ in range(_PORTS_PER_WORKER):
+        port = base + next(_next_port) % _PORTS_PER_WORKER
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}…{base + _PORTS_PER_WORKER - 1}")
 
 
 class _QuietServer(uvicorn.Server):
