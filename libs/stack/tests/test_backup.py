@@ -42,8 +42,16 @@ def audit_caught_up(stack: dict[str, Any], timeout: float = 90.0) -> int:
     """Wait until audit-svc has logged every event the gateway sequenced; returns that position."""
     deadline = time.monotonic() + timeout
     while True:
-        head = int(psql(stack, "SELECT last_seq FROM gateway.outbox_head"))
-        pending = int(psql(stack, "SELECT count(*) FROM gateway.outbox WHERE seq IS NULL"))
+        # One statement, one snapshot: read apart, the relay could sequence a pending event in between and the
+        # head read before it would look caught up.
+        head, pending = (
+            int(v)
+            for v in psql(
+                stack,
+                "SELECT (SELECT last_seq FROM gateway.outbox_head), "
+                "(SELECT count(*) FROM gateway.outbox WHERE seq IS NULL)",
+            ).split("|")
+        )
         # Partitions are handled side by side: every seq up to the head must be in the log, not only the highest;
         # and the door's access records keep coming, so a seq beyond the head read above means: read again.
         logged, highest = (

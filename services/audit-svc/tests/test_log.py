@@ -129,8 +129,9 @@ async def test_events_arrive_through_kafka_and_a_lost_cursor_does_not_log_them_t
         await a.emit("exchange", [access(2_000)])
         await a.settle("exchange")
         assert await a.scalar("SELECT max(last_seq) FROM inbox WHERE source = 'exchange'") == 2_001
-        assert await a.scalar("SELECT count(*) FROM audit_entry") == 2_001
-        assert await a.scalar("SELECT count(DISTINCT (source, seq)) FROM audit_entry") == 2_001
+        # Only exchange's: audit-svc's own checkpoint job may sign the head meanwhile and log that event too.
+        assert await a.scalar("SELECT count(*) FROM audit_entry WHERE source = 'exchange'") == 2_001
+        assert await a.scalar("SELECT count(DISTINCT seq) FROM audit_entry WHERE source = 'exchange'") == 2_001
         via_kafka = await a.scalar(
             "SELECT count(*) FROM audit_entry WHERE type = 'exchange.access' AND department = :d", d=CONSUMER
         )
