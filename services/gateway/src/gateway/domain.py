@@ -49,7 +49,13 @@ AREAS: dict[str, Area] = {
             "request",
             read_roles=DEPT_ROLES | {"platform_admin", "auditor"},
             write_roles=DEPT_ROLES | {"platform_admin"},
-            anonymous_posts=("/api/v1/requests/open-data-demands",),  # the public's demands (004 Art.20)
+            anonymous_posts=(
+                "/api/v1/requests/open-data-demands",  # the public's demands (004 Art.20)
+                # Cross-level requests from peer platforms: signed (RFC 9421), checked by request-svc
+                # (govshare_common.peer_guard), which names the peer and any refusal in the access record.
+                "/api/v1/requests/federation/forwarded",
+                "/api/v1/requests/federation/status",
+            ),
         ),
         Area(
             "grants",

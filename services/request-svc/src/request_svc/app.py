@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,6 +12,8 @@ from fastapi import FastAPI
 from govshare_common.clock import Clock
 from govshare_common.db import UnitOfWork
 from govshare_common.jobs import Job
+from govshare_common.message_signatures import REPLAY_WINDOW_SECONDS
+from govshare_common.platform_identity import configured_identity
 from govshare_common.revocations import DEPARTMENT_CHANGED
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
@@ -16,6 +21,9 @@ from govshare_common.settings import Settings
 from request_svc import flows, jurisdictions, open_data_demands
 from request_svc.calendar_changes import calendar_follower
 from request_svc.events import catalog, exchange, registry
+from request_svc.federation import projection  # noqa: F401 - registers the catalog federation handlers
+from request_svc.federation import store as federation_store
+from request_svc.federation.courier import Courier
 from request_svc.routes import routers
 
 DEADLINE_JOB = "request-deadlines"
@@ -26,6 +34,40 @@ DEADLINE_INTERVAL_SECONDS = 600.0
 # A grant ends at an instant; the gateway also checks valid_until itself, so a minute's lag here only delays
 # the grant.expired event, never lets data through.
 GRANT_EXPIRY_INTERVAL_SECONDS = 60.0
+NONCE_JOB = "request-federation-nonces"
+NONCE_INTERVAL_SECONDS = 300.0
+
+
+async def _forget_old_nonces(uow: UnitOfWork) -> None:
+    """Nonces outlive the replay window twice over; a message older than that is refused for its `created`."""
+    await federation_store.forget_nonces(
+        uow.conn, before=uow.clock.now() - timedelta(seconds=2 * REPLAY_WINDOW_SECONDS)
+    )
+
+
+def _start_courier(app: FastAPI) -> None:
+    """A platform with an identity delivers its cross-level requests and the reports it owes its peers."""
+    me = app.state.federation_identity
+    if me is None:
+        return
+    settings = app.state.settings
+    courier = Courier(
+        app.state.db,
+        me,
+        interval=settings.federation_pull_interval_seconds,
+        verify_tls=settings.federation_ca_file or True,
+    )
+    app.state.federation_courier = courier
+    app.state.federation_courier_task = asyncio.create_task(courier.run(), name="federation-courier")
+
+
+async def _stop_courier(app: FastAPI) -> None:
+    task = getattr(app.state, "federation_courier_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        await app.state.federation_courier.close()
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -51,8 +93,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Job(DEADLINE_JOB, DEADLINE_INTERVAL_SECONDS, deadlines),
             Job(GRANT_EXPIRY_JOB, GRANT_EXPIRY_INTERVAL_SECONDS, flows.expire_grants),
             Job(OPEN_DATA_DEMANDS_JOB, DEADLINE_INTERVAL_SECONDS, demands_overdue),
+            Job(NONCE_JOB, NONCE_INTERVAL_SECONDS, _forget_old_nonces),
         ],
+        on_startup=[_start_courier],
+        on_shutdown=[_stop_courier],
     )
     app = create_service_app(spec, settings, clock)
+    app.state.federation_identity = configured_identity(app.state.settings, app.state.profile)
     holder["app"] = app
     return app

@@ -26,8 +26,12 @@ STATES: dict[str, str] = {
     "rejected": "未同意",
     "escalated": "协商协调中",
     "withdrawn": "已撤回",
+    "forwarding": "转送中（跨平台申请，待资源所属平台受理）",
+    "forward_refused": "资源所属平台未受理",
 }
-State = Literal["submitted", "info_requested", "approved", "rejected", "escalated", "withdrawn"]
+State = Literal[
+    "submitted", "info_requested", "approved", "rejected", "escalated", "withdrawn", "forwarding", "forward_refused"
+]
 # States in which someone owes the consumer an answer (the clock runs unless it has no deadline).
 AWAITING = ("submitted", "escalated")
 GRANT_STATES: dict[str, str] = {"active": "有效", "revoked": "已撤销", "expired": "已到期"}

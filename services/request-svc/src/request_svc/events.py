@@ -46,6 +46,11 @@ OPEN_DATA_DEMAND_FILED = "open_data_demand.filed"
 OPEN_DATA_DEMAND_ANSWERED = "open_data_demand.answered"
 OPEN_DATA_DEMAND_OVERDUE = "open_data_demand.overdue"
 OPEN_DATA_DEMAND_DEADLINE_MOVED = "open_data_demand.deadline_moved"
+FORWARDED = "request.forwarded"
+FORWARD_DELIVERED = "request.forward_delivered"
+FORWARD_REFUSED = "request.forward_refused"
+RECEIVED = "request.received"
+ORIGIN_REPORTED = "request.origin_reported"
 
 
 class RequestEvent(BaseModel):
@@ -207,7 +212,42 @@ class OpenDataDemandDeadlineMoved(OpenDataDemandEvent):
     calendar_year: int
 
 
+class RequestForwarded(RequestEvent):
+    origin_platform: str = Field(description="division code of the platform that owns the resource and decides")
+    next_hop: str = Field(description="division code of the peer the request goes to first (parent or child)")
+    applicant_platform: str = Field(description="division code of the applying department's platform")
+
+
+class ForwardDelivered(RequestEvent):
+    origin_platform: str
+    origin_request_id: str = Field(description="the request's id at the platform it was forwarded to")
+
+
+class ForwardRefused(RequestEvent):
+    origin_platform: str
+    code: str = Field(description="the refusing platform's error code, e.g. unknown_items, own_resource")
+    reason: str
+
+
+class RequestReceived(RequestEvent):
+    applicant_platform: str = Field(description="division code of the applying department's platform")
+    from_peer: str = Field(description="the peer that forwarded it here (the applicant's platform or a hop)")
+    peer_request_id: str = Field(description="the request's id at the peer that forwarded it")
+
+
+class OriginReported(RequestEvent):
+    origin_platform: str
+    origin_request_id: str
+    decision_reason: str | None
+    grant_status: str | None = Field(description="active | revoked | expired, once the owner issued a grant")
+
+
 for _type, _model, _description in (
+    (FORWARDED, RequestForwarded, "a department applied for another platform's resource; the request is on its way"),
+    (FORWARD_DELIVERED, ForwardDelivered, "the next platform on the way took the forwarded request"),
+    (FORWARD_REFUSED, ForwardRefused, "the owner's platform refused the forwarded request, with its reason"),
+    (RECEIVED, RequestReceived, "a request forwarded by a peer platform was received here"),
+    (ORIGIN_REPORTED, OriginReported, "the deciding platform reported a change: state, due date, decision, grant"),
     (SUBMITTED, RequestSubmitted, "a consumer applied for a conditional or not-shared resource"),
     (INFO_REQUESTED, InfoRequested, "the provider asked for more information; the clock stopped"),
     (INFO_PROVIDED, InfoProvided, "the consumer answered; the clock restarted and the deadline moved"),

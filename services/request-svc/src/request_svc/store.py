@@ -50,7 +50,8 @@ REQUEST_COLUMNS = (
     "purposes, purpose_other, scope, security_measures, business_matter, policy_basis, valid_until_wanted, "
     "renews_grant_id::text AS renews_grant_id, state, escalation_level, submitted_by, submitted_at, submitted_on, "
     "deadline_wd, due_date, overdue_since, overdue_count, info_requested_on, decided_by, decided_at, "
-    "decision_reason, grant_id::text AS grant_id, updated_at, profile"
+    "decision_reason, grant_id::text AS grant_id, updated_at, profile, origin_platform, origin_request_id, "
+    "origin_status, forward_error, consumer_platform, consumer_name"
 )
 
 
@@ -190,7 +191,8 @@ async def open_with_deadline(conn: Any) -> list[dict[str, Any]]:
         text(
             f"SELECT {REQUEST_COLUMNS}, due_soon_sent FROM share_request "
             "WHERE state IN ('submitted', 'escalated') AND due_date IS NOT NULL AND overdue_since IS NULL "
-            "ORDER BY due_date FOR UPDATE SKIP LOCKED"
+            # A request decided on another platform is watched there, under that platform's calendar and rules.
+            "AND origin_platform IS NULL ORDER BY due_date FOR UPDATE SKIP LOCKED"
         )
     )
     return [dict(r._mapping) for r in rows]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from request_svc.routes import grants, major_decisions, open_data_demands, requests, restrictions
+from request_svc.routes import federation, grants, major_decisions, open_data_demands, requests, restrictions
 
-# restrictions, open-data demands and major decisions first: their fixed paths must not be read as a request or grant id
+# federation, restrictions, open-data demands and major decisions first: their fixed paths must not be read as a request or grant id
 routers: list[APIRouter] = [
+    federation.router,
     restrictions.router,
     open_data_demands.router,
     major_decisions.router,

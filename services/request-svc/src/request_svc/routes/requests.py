@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from govshare_common.auth import Principal, require_roles
@@ -18,6 +18,7 @@ from govshare_common.sharing import PURPOSES, Purpose
 
 from request_svc import domain, flows, jurisdictions, store
 from request_svc.domain import Application
+from request_svc.federation import forwarding
 from request_svc.routes.common import (
     Calendar,
     CurrentProfile,
@@ -215,28 +216,53 @@ async def set_terms(
 
 
 @router.post("", status_code=201, summary="提出共享申请（使用部门）")
-async def submit(uow: UoW, body: SubmitBody, principal: Writer, cal: Calendar, prof: CurrentProfile) -> dict[str, Any]:
+async def submit(
+    uow: UoW,
+    request: Request,
+    background: BackgroundTasks,
+    body: SubmitBody,
+    principal: Writer,
+    cal: Calendar,
+    prof: CurrentProfile,
+) -> dict[str, Any]:
     consumer = own_department(principal)
-    request_id = await flows.submit(
-        uow,
-        principal,
-        resource_code=body.resource_code.strip(),
-        application=Application(
-            consumer_code=consumer,
-            items=[i.strip() for i in body.items],
-            purposes=list(body.purposes),
-            purpose_other=body.purpose_other,
-            scope=body.scope,
-            security_measures=body.security_measures,
-            business_matter=body.business_matter,
-            policy_basis=body.policy_basis,
-            valid_until_wanted=body.valid_until,
-            written_application=body.written_application,
-        ),
-        renews_grant_id=body.renews_grant_id,
-        calendar=cal,
-        profile=prof,
+    application = Application(
+        consumer_code=consumer,
+        items=[i.strip() for i in body.items],
+        purposes=list(body.purposes),
+        purpose_other=body.purpose_other,
+        scope=body.scope,
+        security_measures=body.security_measures,
+        business_matter=body.business_matter,
+        policy_basis=body.policy_basis,
+        valid_until_wanted=body.valid_until,
+        written_application=body.written_application,
     )
+    code = body.resource_code.strip()
+    elsewhere = await forwarding.mirrored_resource(uow, code)
+    if elsewhere is not None:
+        # Another platform's resource, mirrored in our catalog: the request goes to its owner (issue 16 item 4).
+        request_id = await forwarding.forward(
+            uow,
+            principal,
+            elsewhere,
+            application,
+            applicant={"platform": None, "department_code": consumer, "department_name": None},
+            renews_grant_id=body.renews_grant_id,
+        )
+        courier = getattr(request.app.state, "federation_courier", None)
+        if courier is not None:
+            background.add_task(courier.wake.set)  # after the response, so after the commit it is to see
+    else:
+        request_id = await flows.submit(
+            uow,
+            principal,
+            resource_code=code,
+            application=application,
+            renews_grant_id=body.renews_grant_id,
+            calendar=cal,
+            profile=prof,
+        )
     return await _detail(uow, principal, request_id, prof)
 
 
