@@ -10,10 +10,12 @@ recorded; a retried delivery makes nothing twice; a district away loses nothing.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import chinese_calendar
 import httpx
@@ -22,6 +24,7 @@ from gateway_helpers import access_events, bearer, department_user, setup_depart
 from sqlalchemy import text
 from test_federation import CITY, DISTRICT, DISTRICT_SETTINGS, district_publisher, peer_up, publish, resource
 
+from govshare_common.identifiers import resident_id_check_char
 from govshare_common.message_signatures import sign_request
 from govshare_common.testing import eventually
 from govshare_common.workdays import CHINA_TZ
@@ -45,6 +48,10 @@ APPLICATION = {
     "business_matter": "社会救助对象身份核验",
 }
 SERVICES = ("gateway", "catalog", "request")
+
+
+def resident_id(first17: str) -> str:
+    return first17 + resident_id_check_char(first17)
 
 
 def nth_working_day_after(start: Any, n: int) -> Any:
@@ -296,3 +303,115 @@ async def test_a_request_made_while_the_district_is_away_reaches_it_when_it_is_b
             home = await eventually(arrived, timeout=30)
             assert home["forward_error"] is None and home["origin_request_id"]
             assert await count_requests(district) == 1
+
+
+# --- cross-level online query (issue 16 item 5) ------------------------------------------------------------
+
+PERSON = resident_id("32040419850312123")
+QUERYING = (*SERVICES, "exchange", "audit")
+
+
+async def until_ok(call: Any) -> httpx.Response:
+    async def ok() -> httpx.Response | None:
+        r = await call()
+        return r if r.status_code == 200 else None
+
+    return await eventually(ok, timeout=30)
+
+
+async def auditor(p: Any, http: httpx.AsyncClient, department: str, username: str) -> dict[str, str]:
+    return bearer(await department_user(p, http, bearer(await p.token()), department, username, ["auditor"]))
+
+
+async def test_the_granted_city_department_queries_the_district_resource_through_its_own_door_masked_by_the_grant(
+    platform, other_platform
+) -> None:
+    async with (
+        platform(*QUERYING, **CITY_SETTINGS) as city,
+        other_platform(*QUERYING, profile="zhonglou", **DISTRICT_SETTINGS) as district,
+    ):
+        await peer_up(city, district)
+        async with district.client() as dhttp, city.client() as chttp:
+            admin, psb = await district_publisher(district, dhttp)
+            await publish(dhttp, resource(1), psb, admin)
+            r = await dhttp.get("/api/v1/catalog/resources", params={"provider_code": PSB.code}, headers=admin)
+            origin_code = r.json()["items"][0]["code"]
+            line = json.dumps({"GMSFHM": PERSON, "XM": "张三丰", "HJDZ": "常州市钟楼区南大街1号", "MZ": "01"})
+            await until_ok(
+                lambda: dhttp.post(
+                    f"/api/v1/exchange/resources/{quote(origin_code, safe='')}/batches",
+                    params={"batch_id": "b1", "format": "jsonl"},
+                    content=line.encode() + b"\n",
+                    headers=psb,
+                )
+            )
+            civil = await city_applicant(city, chttp)
+            mirrored = f"{DISTRICT}:{origin_code}"
+            records = f"/api/v1/exchange/federation/records/{quote(mirrored, safe='')}"
+            ask = {**civil, "X-Govshare-Purpose": "data_verification"}
+
+            # before any grant, the owner refuses, and the city passes its refusal on in the error shape
+            r = await until_ok_or_refused(lambda: chttp.get(records, params={"subject": PERSON}, headers=ask))
+            assert r.status_code == 403 and r.json()["code"] == "no_grant", r.text
+            assert r.json()["details"]["origin_platform"] == DISTRICT and r.json()["trace_id"]
+
+            made = await apply_when_mirrored(city, chttp, mirrored, civil)
+
+            async def received() -> str | None:
+                shown = await request_at(city, chttp, made["id"], civil)
+                return shown["origin_request_id"] if shown["state"] == "submitted" else None
+
+            there = await eventually(received, timeout=30)
+            r = await dhttp.post(f"/api/v1/requests/{there}/approve", json={"items": ["XM", "GMSFHM"]}, headers=psb)
+            assert r.status_code == 200, r.text
+
+            # the city department asks its own door; the district answers by its grant: two items, masked
+            r = await until_ok(lambda: chttp.get(records, params={"subject": PERSON}, headers=ask))
+            answer = r.json()
+            assert answer["origin_platform"] == DISTRICT and answer["total"] == 1
+            data = answer["items"][0]["data"]
+            assert set(data) == {"XM", "GMSFHM"}  # the address and ethnicity were not granted
+            assert data["XM"] != "张三丰" and data["XM"].startswith("张")
+            assert data["GMSFHM"] != PERSON and "*" in data["GMSFHM"]
+            assert sorted(answer["masked_items"]) == ["GMSFHM", "XM"]
+
+            # each side's audit trail finds the cross-level access by the person's ID number
+            for p, http, dept, who in ((city, chttp, CITY_CIVIL, "city_auditor"), (district, dhttp, PSB.code, "d_aud")):
+                headers = await auditor(p, http, dept, who)
+
+                async def traced(http: httpx.AsyncClient = http, headers: dict[str, str] = headers) -> Any:
+                    r = await http.post("/api/v1/audit/trace/subject", json={"identifier": PERSON}, headers=headers)
+                    assert r.status_code == 200, r.text
+                    hits = [h for h in r.json()["items"] if h["type"] == "exchange.access"]
+                    return hits or None
+
+                (hit,) = await eventually(traced, timeout=30)
+                assert hit["data"]["department_code"] == CITY_CIVIL and hit["data"]["rows"] == 1
+                if p is city:
+                    assert (hit["data"]["basis"], hit["data"]["origin_platform"]) == ("cross_level", DISTRICT)
+                    assert hit["data"]["resource_code"] == mirrored
+                else:
+                    assert hit["data"]["principal"].startswith(f"peer:{CITY}:")
+                    assert hit["data"]["resource_code"] == origin_code
+
+            # revoked at the district: the city department's next queries are refused
+            grant_id = answer["grant_id"]
+            r = await dhttp.post(f"/api/v1/grants/{grant_id}/revoke", json={"reason": "核验已办结"}, headers=psb)
+            assert r.status_code == 200, r.text
+
+            async def stopped() -> httpx.Response | None:
+                r = await chttp.get(records, params={"subject": PERSON}, headers=ask)
+                return r if r.status_code == 403 else None
+
+            r = await eventually(stopped, timeout=10)
+            assert r.json()["code"] == "no_grant" and r.json()["details"]["origin_platform"] == DISTRICT
+
+
+async def until_ok_or_refused(call: Any) -> httpx.Response:
+    """The first answer that is the owner's own (not a 404 while the mirror or grant projections catch up)."""
+
+    async def settled() -> httpx.Response | None:
+        r = await call()
+        return r if r.status_code in (200, 403) else None
+
+    return await eventually(settled, timeout=30)

@@ -6,19 +6,23 @@ the platform's error shape with status 401 (403 for a registered peer asking wha
 and its reason and the claimed peer go to the door's access record (the X-Govshare-* answer headers, which the
 door logs and does not pass on), so every refused peer call is recorded as a denied access.
 
-Each service keeps its own register of peers and its own nonces; it passes how to read one and remember the
-other, so the rule itself lives here once.
+Each service keeps its own register of peers and its own nonces (catalog-svc its office's register, the others
+`govshare_common.peer_register`); it passes how to read one and remember the other, so the rule lives here once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 
+from govshare_common import peer_register
+from govshare_common.db import UnitOfWork
+from govshare_common.error_handlers import error_body
 from govshare_common.errors import AppError
 from govshare_common.message_signatures import SignatureRefused, read_signature, sign_response, verify_request
 from govshare_common.platform_identity import PlatformIdentity, parse_public_key
@@ -113,6 +117,26 @@ async def verify_peer_call(
     return VerifiedCall(peer=peer, nonce=sig.nonce, idempotency_key=idempotency_key, body=body)
 
 
+async def verify_by_register(uow: UnitOfWork, request: Request, *, relations: Collection[str]) -> VerifiedCall:
+    """`verify_peer_call` against the service's own peer register (`govshare_common.peer_register`)."""
+    now = uow.clock.now()
+
+    async def lookup(keyid: str) -> dict[str, Any] | None:
+        return await peer_register.peer(uow.conn, keyid)
+
+    async def remember(keyid: str, nonce: str) -> bool:
+        return await peer_register.remember_nonce(uow.conn, keyid, nonce, now=now)
+
+    return await verify_peer_call(
+        request,
+        public_url=request.app.state.settings.federation_public_url,
+        lookup=lookup,
+        remember_nonce=remember,
+        now=now,
+        relations=relations,
+    )
+
+
 def signed_answer_headers(
     me: PlatformIdentity, call: VerifiedCall, *, status: int, body: bytes, now: datetime
 ) -> dict[str, str]:
@@ -124,3 +148,32 @@ def signed_answer_headers(
         "X-Govshare-Principal": f"peer:{call.peer['division_code']}",
         "X-Govshare-Kind": PEER_KIND,
     }
+
+
+def signed_json(
+    me: PlatformIdentity, call: VerifiedCall, status: int, answer: dict[str, Any], *, now: datetime
+) -> Response:
+    """A JSON answer to a verified peer call, signed for it; a refusal's code goes to the door's access record."""
+    content = json.dumps(answer, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    headers = signed_answer_headers(me, call, status=status, body=content, now=now)
+    if status >= 400:
+        headers["X-Govshare-Reason"] = str(answer.get("code", ""))
+    return Response(content, status_code=status, media_type="application/json", headers=headers)
+
+
+def refusal(request: Request, exc: AppError) -> tuple[int, dict[str, Any]]:
+    """An error as a peer is answered it: the status and the platform's one error shape."""
+    return exc.status, error_body(request, exc.code, exc.message_zh, exc.message_en, exc.details)
+
+
+def identity_of(request: Request) -> PlatformIdentity:
+    """This platform's identity; refused while none is configured (it takes no peer calls then)."""
+    me: PlatformIdentity | None = getattr(request.app.state, "federation_identity", None)
+    if me is None:
+        raise AppError(
+            "本平台尚未配置平台身份，不接受对端平台的调用。",
+            "This platform has no identity configured; it takes no peer calls.",
+            code="federation_not_configured",
+            status=409,
+        )
+    return me

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from govshare_common.clock import Clock
 from govshare_common.db import UnitOfWork
 from govshare_common.jobs import Job
+from govshare_common.peer_client import PeerClient
+from govshare_common.platform_identity import configured_identity
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
@@ -33,6 +35,20 @@ def _reseal_job(app: FastAPI) -> Job:
     return Job(resealing.RESEAL_JOB, resealing.INTERVAL_SECONDS, run)
 
 
+def _start_peer_client(app: FastAPI) -> None:
+    """A platform with an identity asks its peers for their resources' data (cross-level query)."""
+    me = app.state.federation_identity
+    if me is not None:
+        settings = app.state.settings
+        app.state.peer_client = PeerClient(me, app.state.db.clock, verify_tls=settings.federation_ca_file or True)
+
+
+async def _stop_peer_client(app: FastAPI) -> None:
+    client = getattr(app.state, "peer_client", None)
+    if client is not None:
+        await client.close()
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     holder: dict[str, FastAPI] = {}
     spec = ServiceSpec(
@@ -43,9 +59,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         routers=routers,
         subscriptions=[catalog, grants, gateway_follower(lambda: holder["app"].state.calendar)],
         jobs=list(jobs.JOBS),
-        on_startup=[_open_keyring],
+        on_startup=[_open_keyring, _start_peer_client],
+        on_shutdown=[_stop_peer_client],
     )
     app = create_service_app(spec, settings, clock)
+    app.state.federation_identity = configured_identity(app.state.settings, app.state.profile)
     holder["app"] = app
     spec.jobs.append(_reseal_job(app))
     return app

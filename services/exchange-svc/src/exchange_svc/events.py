@@ -46,7 +46,10 @@ class Access(BaseModel):
     rows: int
     subjects_hashed: list[str]
     at: datetime
-    basis: str = Field(description="why it was allowed: provider | unconditional | grant")
+    basis: str = Field(description="why it was allowed: provider | unconditional | grant | cross_level")
+    origin_platform: str | None = Field(
+        default=None, description="a cross-level query: the platform that owns the resource and answered it"
+    )
 
 
 class BatchIngested(BaseModel):

@@ -59,15 +59,19 @@ async def require_resource(uow: UnitOfWork, code: str) -> HostedResource:
     return resource
 
 
-async def live_grants(uow: UnitOfWork, department: str | None, code: str) -> list[GrantView]:
+async def live_grants(
+    uow: UnitOfWork, department: str | None, code: str, *, via_peer: str | None = None
+) -> list[GrantView]:
+    """The department's live grants for the resource: on a peer's call only those its request came through that
+    peer for; on this platform's own calls only this platform's own."""
     if department is None:
         return []
     rows = await uow.execute(
         text(
             "SELECT * FROM grant_projection WHERE consumer_code = :d AND resource_code = :c AND status = 'active' "
-            "ORDER BY updated_at"
+            "AND consumer_platform IS NOT DISTINCT FROM :pf ORDER BY updated_at"
         ),
-        {"d": department, "c": code},
+        {"d": department, "c": code, "pf": via_peer},
     )
     return [
         GrantView(
@@ -94,17 +98,20 @@ def refuse(code: str, reason: str, principal: Principal) -> Forbidden:
 
 
 async def authorize(
-    uow: UnitOfWork, principal: Principal, code: str, purpose: str | None
+    uow: UnitOfWork, principal: Principal, code: str, purpose: str | None, *, via_peer: str | None = None
 ) -> tuple[HostedResource, Decision]:
-    """The resource and what the caller may read of it, or a 403/404 refusal."""
+    """The resource and what the caller may read of it, or a 403/404 refusal. `via_peer`: a peer platform asks
+    for one of its departments, which is never this resource's provider (that is a department here)."""
     resource = await require_resource(uow, code)
     decision = decide(
         department=principal.department,
         resource=resource,
-        grants=await live_grants(uow, principal.department, code),
+        grants=await live_grants(uow, principal.department, code, via_peer=via_peer),
         purpose=purpose,
         now=uow.clock.now(),
     )
+    if via_peer is not None and decision.reason == "provider":
+        raise refuse(code, "peer_not_provider", principal)
     if not decision.allowed:
         raise refuse(code, decision.reason, principal)
     return resource, decision

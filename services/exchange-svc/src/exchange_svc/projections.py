@@ -1,7 +1,9 @@
 """exchange-svc's own projections of other services' state, kept from their events (never from their schemas).
 
-From catalog-svc: every published resource with its data items, share type and update cycle. From request-svc:
-every grant with its items, unmasked items, purposes and validity (docs/event-contracts.md).
+From catalog-svc: every published resource with its data items, share type and update cycle, and the peer
+register (`govshare_common.peer_register`). From request-svc: every grant with its items, unmasked items,
+purposes and validity, and for a cross-level grant the peer its consumer's request came through
+(docs/event-contracts.md).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from sqlalchemy import text
 from govshare_common.consumer import Subscription
 from govshare_common.db import UnitOfWork
 from govshare_common.events import Envelope
+from govshare_common.peer_register import follow
 
 catalog = Subscription(source="catalog")
+follow(catalog)  # the peer register: peers and mirrored resources, as catalog-svc registers and mirrors them
 grants = Subscription(source="request")
 
 
@@ -72,8 +76,9 @@ async def _grant_issued(env: Envelope, uow: UnitOfWork) -> None:
     await uow.execute(
         text(
             "INSERT INTO grant_projection (grant_id, consumer_code, provider_code, resource_code, items, unmasked_items, "
-            "purposes, valid_from, valid_until, status, updated_at) VALUES (:id, :consumer, :provider, :resource, "
-            ":items, :unmasked, :purposes, :vf, :vu, 'active', :at) ON CONFLICT (grant_id) DO UPDATE SET "
+            "purposes, valid_from, valid_until, status, updated_at, consumer_platform) VALUES (:id, :consumer, "
+            ":provider, :resource, :items, :unmasked, :purposes, :vf, :vu, 'active', :at, :platform) "
+            "ON CONFLICT (grant_id) DO UPDATE SET consumer_platform = excluded.consumer_platform, "
             "consumer_code = excluded.consumer_code, provider_code = excluded.provider_code, "
             "resource_code = excluded.resource_code, items = excluded.items, unmasked_items = excluded.unmasked_items, "
             "purposes = excluded.purposes, valid_from = excluded.valid_from, valid_until = excluded.valid_until, "
@@ -90,6 +95,7 @@ async def _grant_issued(env: Envelope, uow: UnitOfWork) -> None:
             "vf": _ts(d.get("valid_from")),
             "vu": _ts(d.get("valid_until")),
             "at": env.time,
+            "platform": d.get("consumer_platform"),
         },
     )
 

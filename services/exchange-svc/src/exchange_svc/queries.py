@@ -66,8 +66,9 @@ async def query(
     keys: list[str],
     hash_key: bytes,
     sealer: Sealer,
+    via_peer: str | None = None,
 ) -> dict[str, Any]:
-    resource, decision = await authorize(uow, principal, code, purpose)
+    resource, decision = await authorize(uow, principal, code, purpose, via_peer=via_peer)
     subjects = sorted({s.strip().upper() for s in subjects if s.strip()})
     keys = sorted({k.strip() for k in keys if k.strip()})
     if not subjects and not keys:

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from govshare_common.auth import Principal
 from govshare_common.errors import AppError, Forbidden, NotAuthenticated, NotFound
 
-from gateway.domain import decide_data_access, is_anonymous, match_route, required_roles
+from gateway.domain import decide_data_access, is_anonymous, is_peer_call, match_route, required_roles
 
 log = logging.getLogger("govshare.gateway.door")
 
@@ -30,6 +30,11 @@ DEFAULT_BURST = 40
 # bucket per client address, kept by nginx: a flood of demands or open-catalog reads slows its sender only.
 ANONYMOUS_RATE = 10.0
 ANONYMOUS_BURST = 40
+# Signed peer calls (cross-level requests and queries) share one bucket, kept apart from the public's: a peer's
+# query traffic is its departments' traffic; the service refuses an unsigned or forged one at once.
+PEER_RATE_KEY = "federation-peers"
+PEER_RATE = 1000.0
+PEER_BURST = 2000
 CLIENT_CERT_HEADER = "x-client-cert-sha256"  # set by nginx from the verified TLS certificate, never by a caller
 
 
@@ -74,6 +79,13 @@ class DecisionEndpoint:
         if purpose:
             found.append((b"x-govshare-purpose", _ascii(purpose)))
         token = _bearer(headers.get("authorization", ""))
+        if token is None and is_peer_call(match.area, raw_path):
+            found += [
+                (b"x-govshare-rate-key", PEER_RATE_KEY.encode()),
+                (b"x-govshare-rate", str(PEER_RATE).encode()),
+                (b"x-govshare-burst", str(PEER_BURST).encode()),
+            ]
+            return
         if token is None and is_anonymous(match.area, raw_path, method):
             found += [
                 (b"x-govshare-rate-anonymous", b"1"),

@@ -29,6 +29,9 @@ class Area:
     write_roles: frozenset[str]
     anonymous_prefixes: tuple[str, ...] = ()  # reads under these pass without a token
     anonymous_posts: tuple[str, ...] = ()  # and POSTs to exactly these paths
+    # Signed platform-to-platform calls: no token (the RFC 9421 signature, checked by the service, is their
+    # authentication); in the peers' own rate bucket, not the public's.
+    peer_prefixes: tuple[str, ...] = ()
     data_route: bool = False
 
 
@@ -49,13 +52,10 @@ AREAS: dict[str, Area] = {
             "request",
             read_roles=DEPT_ROLES | {"platform_admin", "auditor"},
             write_roles=DEPT_ROLES | {"platform_admin"},
-            anonymous_posts=(
-                "/api/v1/requests/open-data-demands",  # the public's demands (004 Art.20)
-                # Cross-level requests from peer platforms: signed (RFC 9421), checked by request-svc
-                # (govshare_common.peer_guard), which names the peer and any refusal in the access record.
-                "/api/v1/requests/federation/forwarded",
-                "/api/v1/requests/federation/status",
-            ),
+            anonymous_posts=("/api/v1/requests/open-data-demands",),  # the public's demands (004 Art.20)
+            # Cross-level requests from peer platforms, checked by request-svc (govshare_common.peer_guard), which
+            # names the peer and any refusal in the access record.
+            peer_prefixes=("/api/v1/requests/federation/forwarded", "/api/v1/requests/federation/status"),
         ),
         Area(
             "grants",
@@ -69,6 +69,7 @@ AREAS: dict[str, Area] = {
             read_roles=DEPT_ROLES | {"platform_admin", "federation_peer"},
             write_roles=DEPT_ROLES | {"platform_admin"},
             anonymous_prefixes=("/api/v1/exchange/open/",),  # open data for the public (003 Art.27)
+            peer_prefixes=("/api/v1/exchange/federation/peer-records",),  # a peer's query, checked by exchange-svc
             data_route=True,
         ),
         Area("audit", "audit", read_roles=frozenset({"auditor"}), write_roles=frozenset({"auditor"})),
@@ -110,6 +111,10 @@ def match_route(path: str) -> RouteMatch | None:
 
 def required_roles(area: Area, method: str) -> frozenset[str]:
     return area.read_roles if method.upper() in READ_METHODS else area.write_roles
+
+
+def is_peer_call(area: Area, path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in area.peer_prefixes)
 
 
 def is_anonymous(area: Area, path: str, method: str) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,7 +11,8 @@ from fastapi import FastAPI
 from govshare_common.clock import Clock
 from govshare_common.db import UnitOfWork
 from govshare_common.jobs import Job
-from govshare_common.message_signatures import REPLAY_WINDOW_SECONDS
+from govshare_common.peer_register import follow as follow_federation
+from govshare_common.peer_register import forget_old_nonces
 from govshare_common.platform_identity import configured_identity
 from govshare_common.revocations import DEPARTMENT_CHANGED
 from govshare_common.service import ServiceSpec, create_service_app
@@ -21,8 +21,6 @@ from govshare_common.settings import Settings
 from request_svc import flows, jurisdictions, open_data_demands
 from request_svc.calendar_changes import calendar_follower
 from request_svc.events import catalog, exchange, registry
-from request_svc.federation import projection  # noqa: F401 - registers the catalog federation handlers
-from request_svc.federation import store as federation_store
 from request_svc.federation.courier import Courier
 from request_svc.routes import routers
 
@@ -36,13 +34,6 @@ DEADLINE_INTERVAL_SECONDS = 600.0
 GRANT_EXPIRY_INTERVAL_SECONDS = 60.0
 NONCE_JOB = "request-federation-nonces"
 NONCE_INTERVAL_SECONDS = 300.0
-
-
-async def _forget_old_nonces(uow: UnitOfWork) -> None:
-    """Nonces outlive the replay window twice over; a message older than that is refused for its `created`."""
-    await federation_store.forget_nonces(
-        uow.conn, before=uow.clock.now() - timedelta(seconds=2 * REPLAY_WINDOW_SECONDS)
-    )
 
 
 def _start_courier(app: FastAPI) -> None:
@@ -80,6 +71,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def demands_overdue(uow: UnitOfWork) -> None:
         await open_data_demands.mark_overdue(uow, calendar=holder["app"].state.calendar)
 
+    follow_federation(catalog)  # the peers and mirrored resources, as catalog-svc registers and mirrors them
     gateway = calendar_follower(lambda: holder["app"].state.calendar)
     gateway.on(DEPARTMENT_CHANGED)(jurisdictions.department_changed)
     spec = ServiceSpec(
@@ -93,7 +85,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Job(DEADLINE_JOB, DEADLINE_INTERVAL_SECONDS, deadlines),
             Job(GRANT_EXPIRY_JOB, GRANT_EXPIRY_INTERVAL_SECONDS, flows.expire_grants),
             Job(OPEN_DATA_DEMANDS_JOB, DEADLINE_INTERVAL_SECONDS, demands_overdue),
-            Job(NONCE_JOB, NONCE_INTERVAL_SECONDS, _forget_old_nonces),
+            Job(NONCE_JOB, NONCE_INTERVAL_SECONDS, forget_old_nonces),
         ],
         on_startup=[_start_courier],
         on_shutdown=[_stop_courier],

@@ -136,6 +136,10 @@ class GrantIssued(BaseModel):
     conditions: list[str]
     valid_from: datetime | None
     valid_until: datetime | None
+    consumer_platform: str | None = Field(
+        default=None,
+        description="the peer platform the consumer's request came through (a cross-level grant); None: this one's",
+    )
 
 
 class GrantRevoked(BaseModel):

@@ -300,6 +300,7 @@ async def _issue_grant(uow: UnitOfWork, principal: Principal, row: dict[str, Any
             conditions=data["conditions"],
             valid_from=terms.valid_from,
             valid_until=terms.valid_until,
+            consumer_platform=row.get("consumer_platform"),
         ),
     )
     return grant_id

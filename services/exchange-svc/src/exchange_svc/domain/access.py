@@ -49,6 +49,10 @@ class Decision:
 REFUSALS: dict[str, tuple[str, str]] = {
     **FLOW_REFUSALS,
     "not_hosted": ("该信息资源不在平台托管数据。", "The platform hosts no data for this resource."),
+    "peer_not_provider": (
+        "对端平台的部门不是本平台信息资源的提供部门。",
+        "A peer platform's department is not the provider of this platform's resource.",
+    ),
 }
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from exchange_svc.routes import conflicts, connectors, disputes, exports, files, open_data, records, subscriptions
+from exchange_svc.routes import (
+    conflicts,
+    connectors,
+    disputes,
+    exports,
+    federation,
+    files,
+    open_data,
+    records,
+    subscriptions,
+)
 
 routers: list[APIRouter] = [
     records.router,
@@ -15,4 +25,5 @@ routers: list[APIRouter] = [
     files.router,
     connectors.router,
     open_data.router,
+    federation.router,
 ]

@@ -17,10 +17,10 @@ from govshare_common.auth import Principal
 from govshare_common.clock import china_date
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, Conflict, NotFound, ValidationFailed, field_error
+from govshare_common.federation_codes import next_hop
 
 from request_svc import events, store
 from request_svc.domain import Application
-from request_svc.federation import route
 from request_svc.federation import store as fed_store
 from request_svc.flows import event_fields as _event_fields
 
@@ -104,7 +104,7 @@ async def forward(
     peers = await fed_store.peers(uow.conn)
     if from_peer is not None:
         peers.pop(from_peer["division_code"], None)  # never back the way it came
-    hop = route.next_hop(origin, mirrored["via_peer"], peers)
+    hop = next_hop(origin, mirrored["via_peer"], peers)
     if hop is None:
         raise no_route(origin)
     now, today = uow.clock.now(), china_date(uow.clock)

@@ -1,5 +1,5 @@
-"""Tables and queries of cross-level requests: the peers and mirrored resources learnt from catalog-svc's events,
-the nonces of peer calls seen here, and the forwarding and reporting state of requests that cross a platform."""
+"""Tables and queries of cross-level requests: the forwarding and reporting state of requests that cross a
+platform (the peers, mirrored resources and nonces are `govshare_common.peer_register`'s)."""
 
 from __future__ import annotations
 
@@ -9,87 +9,11 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 
+from govshare_common.peer_register import forget_nonces, mirrored, peer, peers, remember_nonce
+
 from request_svc.store import REQUEST_COLUMNS
 
-# --- what catalog-svc tells us ------------------------------------------------------------------------------
-
-
-async def upsert_peer(conn: Any, row: dict[str, Any]) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO federation_peer (division_code, name, level, relation, base_url, public_key, updated_at) "
-            "VALUES (:division_code, :name, :level, :relation, :base_url, :public_key, :now) "
-            "ON CONFLICT (division_code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level, "
-            "relation = EXCLUDED.relation, base_url = EXCLUDED.base_url, public_key = EXCLUDED.public_key, "
-            "updated_at = EXCLUDED.updated_at"
-        ),
-        row,
-    )
-
-
-async def peer(conn: Any, division_code: str) -> dict[str, Any] | None:
-    r = (
-        await conn.execute(
-            text(
-                "SELECT division_code, name, level, relation, base_url, public_key FROM federation_peer "
-                "WHERE division_code = :c"
-            ),
-            {"c": division_code},
-        )
-    ).one_or_none()
-    return dict(r._mapping) if r is not None else None
-
-
-async def peers(conn: Any) -> dict[str, dict[str, Any]]:
-    rows = await conn.execute(
-        text("SELECT division_code, name, level, relation, base_url, public_key FROM federation_peer")
-    )
-    return {r.division_code: dict(r._mapping) for r in rows}
-
-
-async def mirror(conn: Any, rows: list[dict[str, Any]]) -> None:
-    """Each change the catalog mirrored: a resource another platform owns (upserts), or no longer (tombstones)."""
-    if not rows:
-        return
-    await conn.execute(
-        text(
-            "INSERT INTO mirrored_resource (resource_id, code, origin_code, origin_division, via_peer, withdrawn, "
-            "updated_at) VALUES (:resource_id, :code, :origin_code, :origin_division, :via_peer, :withdrawn, :now) "
-            "ON CONFLICT (resource_id) DO UPDATE SET code = EXCLUDED.code, origin_code = EXCLUDED.origin_code, "
-            "origin_division = EXCLUDED.origin_division, via_peer = EXCLUDED.via_peer, "
-            "withdrawn = EXCLUDED.withdrawn, updated_at = EXCLUDED.updated_at"
-        ),
-        rows,
-    )
-
-
-async def mirrored(conn: Any, code: str) -> dict[str, Any] | None:
-    r = (
-        await conn.execute(
-            text(
-                "SELECT resource_id, code, origin_code, origin_division, via_peer, withdrawn FROM mirrored_resource "
-                "WHERE code = :c ORDER BY withdrawn, updated_at DESC LIMIT 1"
-            ),
-            {"c": code},
-        )
-    ).one_or_none()
-    return dict(r._mapping) if r is not None else None
-
-
-async def remember_nonce(conn: Any, keyid: str, nonce: str, *, now: datetime) -> bool:
-    result = await conn.execute(
-        text(
-            "INSERT INTO federation_nonce (keyid, nonce, seen_at) VALUES (:k, :n, :now) "
-            "ON CONFLICT (keyid, nonce) DO NOTHING"
-        ),
-        {"k": keyid, "n": nonce, "now": now},
-    )
-    return bool(result.rowcount)
-
-
-async def forget_nonces(conn: Any, *, before: datetime) -> None:
-    await conn.execute(text("DELETE FROM federation_nonce WHERE seen_at < :before"), {"before": before})
-
+__all__ = ["forget_nonces", "mirrored", "peer", "peers", "remember_nonce"]
 
 # --- requests that cross a platform -------------------------------------------------------------------------
 

@@ -5,49 +5,15 @@ applicant's platform, its request and the forwarding call's idempotency key), wi
 
 from alembic import op
 
+from govshare_common.peer_register import DROP_TABLES, TABLES
+
 revision = "request_0007_cross_level"
 down_revision = "request_0006_jurisdictions"
 
 
 def upgrade() -> None:
-    op.execute(
-        """
-        CREATE TABLE federation_peer (
-            division_code text PRIMARY KEY,
-            name text NOT NULL,
-            level text NOT NULL,
-            relation text NOT NULL,
-            base_url text NOT NULL,
-            public_key text NOT NULL,
-            updated_at timestamptz NOT NULL
-        )
-        """
-    )
-    op.execute(
-        """
-        CREATE TABLE mirrored_resource (
-            resource_id text PRIMARY KEY,
-            code text NOT NULL,
-            origin_code text NOT NULL,
-            origin_division text NOT NULL,
-            via_peer text NOT NULL,
-            withdrawn boolean NOT NULL DEFAULT false,
-            updated_at timestamptz NOT NULL
-        )
-        """
-    )
-    op.execute("CREATE INDEX mirrored_resource_code ON mirrored_resource (code)")
-    op.execute(
-        """
-        CREATE TABLE federation_nonce (
-            keyid text NOT NULL,
-            nonce text NOT NULL,
-            seen_at timestamptz NOT NULL,
-            PRIMARY KEY (keyid, nonce)
-        )
-        """
-    )
-    op.execute("CREATE INDEX federation_nonce_seen ON federation_nonce (seen_at)")
+    for statement in TABLES:  # the peer register, as exchange-svc keeps it too
+        op.execute(statement)
     # A request forwarded to another platform is `forwarding` until that platform has it, `forward_refused` when
     # it refused it; from then on it shows the state the deciding platform reports.
     op.execute("ALTER TABLE share_request DROP CONSTRAINT share_request_state_check")
@@ -106,6 +72,5 @@ def downgrade() -> None:
         "ALTER TABLE share_request ADD CONSTRAINT share_request_state_check CHECK (state IN ('submitted', "
         "'info_requested', 'approved', 'rejected', 'escalated', 'withdrawn'))"
     )
-    op.execute("DROP TABLE federation_nonce")
-    op.execute("DROP TABLE mirrored_resource")
-    op.execute("DROP TABLE federation_peer")
+    for statement in DROP_TABLES:
+        op.execute(statement)
