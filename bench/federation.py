@@ -13,9 +13,13 @@ answer's signature checked, each page applied in one transaction (catalog rows, 
 the city's own feed, one event). Baseline in the same run: the same pages fetched and verified only, not
 applied (`feed_read_only_s`), so the cost of mirroring is apart from the cost of the signed feed.
 
-`cross_level_added_p99_ms` (issue item 5, cross-level exchange) is not measured: that exchange is not built.
+`cross_level_added_p99_ms` (issue item 5): two real platforms as the tests run them (doors, gateways, catalog,
+request and exchange services): a city department's online query of a district resource through its own door,
+its exchange-svc, the district's door (a signed peer call) and the district's exchange-svc, against the same
+query by a district department through the district's door (same items, purpose and grant terms), each at
+`--rate` requests a second (default 100) open loop, timed from when each was due; p99 added, goal ≤ 10 ms.
 
-    uv run python bench/federation.py [--resources 10000]
+    uv run python bench/federation.py [--resources 10000] [--rate 100] [--seconds 20]
 Result: bench/results/federation.json
 """
 
@@ -32,6 +36,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -306,8 +311,6 @@ async def run(n: int) -> dict[str, Any]:
             "child_load_s": round(load_s, 1),
             "parent_search_hits_for_户籍": found,
             "timeline_s_mirrored": timeline[:: max(1, len(timeline) // 20)] + timeline[-1:],
-            "cross_level_added_p99_ms": None,
-            "cross_level_added_p99_ms_note": "not measured: cross-level exchange (issue 16 item 5) is not built",
             "notes": "Both services in this one process (one event loop), so its CPU is both platforms' Python; "
             "PostgreSQL is separate (its server and backends' CPU, both platforms' databases). Over plain HTTP "
             "between the two services (no door, no TLS).",
@@ -318,12 +321,238 @@ async def run(n: int) -> dict[str, Any]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# --- cross-level online query (issue 16 item 5) ------------------------------------------------------------
+
+GOAL_ADDED_P99_MS = 10.0
+CITY_DEPT_USCC_BODY = "11320400014100001"  # the tests' 常州市民政局
+LOCAL_CONSUMER_BODY = "11320404014100009"  # a district department asking its own platform (the baseline)
+
+
+async def _open_loop(call: Any, rate: float, seconds: float) -> dict[str, Any]:
+    """`rate` calls a second for `seconds`, each timed from when it was due (no coordinated omission)."""
+    loop = asyncio.get_running_loop()
+    total = int(rate * seconds)
+    start = loop.time() + 0.05
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def one(due: float) -> None:
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        status = await call()
+        latencies.append(loop.time() - due)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    await asyncio.gather(*(one(start + i / rate) for i in range(total)))
+    return {"latencies": latencies, "statuses": statuses}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+
+async def run_cross_level(rate: float, seconds: float) -> dict[str, Any]:
+    """Two real platforms (doors, gateways, catalog, request and exchange services) as the tests run them."""
+    import httpx
+
+    from govshare_common.database_roles import provision
+    from govshare_common.settings import Settings
+    from govshare_common.testing import eventually
+    from govshare_stack.embedded import start_broker, start_postgres
+
+    tests = HERE.parent / "tests"
+    sys.path.insert(0, str(tests))
+    from gateway_helpers import bearer, setup_department, uscc
+    from test_federation import DISTRICT, DISTRICT_SETTINGS, district_publisher, peer_up, publish, resource
+    from test_federation_requests import APPLICATION, CITY_SETTINGS, PERSON, apply_when_mirrored, until_ok
+
+    import conftest as platform_tests  # tests/conftest.py: the two-platform starter
+
+    from catalog_svc.demo import PSB
+
+    root = Path(tempfile.mkdtemp(prefix="govshare-bench-cross-level-"))
+    pg = start_postgres(root / "pgdata")
+    broker = start_broker(log_path=root / "tansu.log")
+    services = ("gateway", "catalog", "request", "exchange")
+    try:
+
+        async def starter(name: str, secret: str) -> Any:
+            url = pg.create_database(f"bench_{name}")
+            urls = await provision(url, lambda login: f"bench-{login}-password")
+            prefix = f"b{name}{uuid.uuid4().hex[:6]}"
+
+            def build(**overrides: object) -> Settings:
+                values: dict[str, object] = {
+                    "database_url": url,
+                    "kafka_bootstrap_servers": broker.bootstrap_servers,
+                    "topic_prefix": prefix,
+                    "master_secret": secret,
+                    "catchup_interval_seconds": 0.5,
+                    "log_json": False,
+                    "log_level": "WARNING",
+                    "home": str(root / name / "home"),
+                }
+                return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+            return platform_tests.platform_starter(build, urls, root / name)
+
+        city_start = await starter("city", "bench-city-secret-0123456789abcdef-0123")
+        district_start = await starter("district", "bench-district-secret-0123456789abcdef-01")
+        async with (
+            city_start(*services, **CITY_SETTINGS) as city,
+            district_start(*services, profile="zhonglou", **DISTRICT_SETTINGS) as district,
+            city.client() as chttp,
+            district.client() as dhttp,
+        ):
+            await peer_up(city, district)
+            admin, psb = await district_publisher(district, dhttp)
+            consumers = {"city": uscc(CITY_DEPT_USCC_BODY), "district": uscc(LOCAL_CONSUMER_BODY)}
+            await setup_department(dhttp, admin, consumers["district"], "钟楼区民政局")
+            await setup_department(chttp, bearer(await city.token()), consumers["city"], "常州市民政局")
+
+            async def machine(p: Any, http: httpx.AsyncClient, department: str) -> dict[str, str]:
+                """A department's business system: a client with a rate far above the bench's."""
+                r = await http.post(
+                    "/api/v1/identity/clients",
+                    json={
+                        "name": "业务系统（压测）",
+                        "department_code": department,
+                        "roles": ["dept_system"],
+                        "rate_per_second": 5000,
+                        "burst": 10000,
+                    },
+                    headers=bearer(await p.token()),
+                )
+                r.raise_for_status()
+                made = r.json()
+                r = await http.post(
+                    "/auth/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": made["client_id"],
+                        "client_secret": made["client_secret"],
+                    },
+                )
+                r.raise_for_status()
+                return bearer(r.json()["access_token"], **{"X-Govshare-Purpose": "data_verification"})
+
+            await publish(dhttp, resource(1), psb, admin)
+            r = await dhttp.get("/api/v1/catalog/resources", params={"provider_code": PSB.code}, headers=admin)
+            code = r.json()["items"][0]["code"]
+            line = json.dumps({"GMSFHM": PERSON, "XM": "张三丰", "HJDZ": "常州市钟楼区南大街1号", "MZ": "01"})
+            await until_ok(
+                lambda: dhttp.post(
+                    f"/api/v1/exchange/resources/{quote(code, safe='')}/batches",
+                    params={"batch_id": "bench", "format": "jsonl"},
+                    content=line.encode() + b"\n",
+                    headers=psb,
+                )
+            )
+            # both consumers apply for the same items and purpose, and PSB approves both alike
+            local = await _dept_user(district, dhttp, consumers["district"], "local_admin", ["dept_admin"])
+            r = await dhttp.post("/api/v1/requests", json={**APPLICATION, "resource_code": code}, headers=local)
+            r.raise_for_status()
+            local_request = r.json()["id"]
+            city_user = await _dept_user(city, chttp, consumers["city"], "civil_admin", ["dept_admin"])
+            mirrored = f"{DISTRICT}:{code}"
+            home = (await apply_when_mirrored(city, chttp, mirrored, city_user))["id"]
+
+            async def at_district() -> str | None:
+                r = await chttp.get(f"/api/v1/requests/{home}", headers=city_user)
+                return r.json().get("origin_request_id") if r.json()["state"] == "submitted" else None
+
+            remote_request = await eventually(at_district, timeout=60)
+            for request_id in (local_request, remote_request):
+                r = await dhttp.post(f"/api/v1/requests/{request_id}/approve", json={}, headers=psb)
+                r.raise_for_status()
+
+            targets = {
+                "one_platform": (
+                    dhttp,
+                    f"/api/v1/exchange/resources/{quote(code, safe='')}/records",
+                    await machine(district, dhttp, consumers["district"]),
+                ),
+                "cross_level": (
+                    chttp,
+                    f"/api/v1/exchange/federation/records/{quote(mirrored, safe='')}",
+                    await machine(city, chttp, consumers["city"]),
+                ),
+            }
+            for http, path, headers in targets.values():
+                await until_ok(
+                    lambda http=http, path=path, headers=headers: http.get(
+                        path, params={"subject": PERSON}, headers=headers
+                    )
+                )
+            masked = (
+                await targets["cross_level"][0].get(
+                    targets["cross_level"][1], params={"subject": PERSON}, headers=targets["cross_level"][2]
+                )
+            ).json()["items"][0]["data"]
+
+            def caller(target: str) -> Any:
+                http, path, headers = targets[target]
+
+                async def call() -> int:
+                    r = await http.get(path, params={"subject": PERSON}, headers=headers)
+                    return r.status_code
+
+                return call
+
+            for target in targets:  # warm both paths (connections, caches, decision caches)
+                await _open_loop(caller(target), rate, 2.0)
+            samples: dict[str, list[float]] = {t: [] for t in targets}
+            statuses: dict[str, dict[int, int]] = {t: {} for t in targets}
+            # one, cross, cross, one: drift over the run falls on both alike
+            for target in ("one_platform", "cross_level", "cross_level", "one_platform"):
+                got = await _open_loop(caller(target), rate, seconds / 2)
+                samples[target] += got["latencies"]
+                for s, n in got["statuses"].items():
+                    statuses[target][s] = statuses[target].get(s, 0) + n
+        result: dict[str, Any] = {"rate_per_s": rate, "seconds_per_target": seconds, "cross_level_answer": masked}
+        for target in targets:
+            lat = samples[target]
+            result[target] = {
+                "requests": len(lat),
+                "statuses": {str(k): v for k, v in statuses[target].items()},
+                "p50_ms": _pct(lat, 0.50),
+                "p90_ms": _pct(lat, 0.90),
+                "p99_ms": _pct(lat, 0.99),
+                "max_ms": round(max(lat) * 1000, 3),
+            }
+        added = round(result["cross_level"]["p99_ms"] - result["one_platform"]["p99_ms"], 3)
+        result |= {
+            "cross_level_added_p99_ms": added,
+            "cross_level_added_p50_ms": round(result["cross_level"]["p50_ms"] - result["one_platform"]["p50_ms"], 3),
+            "goal_cross_level_added_p99_ms": GOAL_ADDED_P99_MS,
+            "cross_level_goal_met": added <= GOAL_ADDED_P99_MS,
+            "cross_level_notes": "Both platforms' services, doors aside, in this one process (one event loop, as "
+            "the tests run them), with the client; plain HTTP between the platforms (no TLS). Baseline: a district "
+            "department's same query (same items, purpose, grant terms) through the district's door.",
+        }
+        return result
+    finally:
+        broker.stop()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _dept_user(p: Any, http: Any, department: str, username: str, roles: list[str]) -> dict[str, str]:
+    from gateway_helpers import bearer, department_user
+
+    return bearer(await department_user(p, http, bearer(await p.token()), department, username, roles))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=100.0, help="cross-level query: requests a second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="cross-level query: seconds per target")
     args = parser.parse_args()
     info = machine_info()
     result = asyncio.run(run(args.resources))
+    cross = asyncio.run(run_cross_level(args.rate, args.seconds))
+    result = {k: v for k, v in result.items() if not k.startswith("cross_level_added_p99_ms")} | cross
     info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     path = write_result(NAME, {**result, "machine": info})
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}, ensure_ascii=False, indent=2))

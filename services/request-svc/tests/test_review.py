@@ -61,8 +61,9 @@ async def test_zhonglou_request_due_after_national_day_approved_with_narrowed_it
         assert len(issued) == 1
         assert set(issued[0]["data"]) == {
             "grant_id", "request_id", "consumer_code", "provider_code", "resource_id", "resource_code", "items",
-            "unmasked_items", "purposes", "scope", "conditions", "valid_from", "valid_until",
+            "unmasked_items", "purposes", "scope", "conditions", "valid_from", "valid_until", "consumer_platform",
         }  # fmt: skip
+        assert issued[0]["data"]["consumer_platform"] is None  # a department of this platform, not a peer's
         assert issued[0]["data"]["purposes"] == ["business_collaboration"]
         assert issued[0]["data"]["conditions"] == ["仅限本次业务使用"]
         kinds = [e["type"] for e in await s.events("request.submitted", "request.approved")]
