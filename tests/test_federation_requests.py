@@ -123,6 +123,10 @@ async def test_a_city_department_applies_for_a_district_resource_decided_at_the_
             assert home["provider_code"] == PSB.code and home["resource_name"] == "户籍人口登记信息第1册"
             assert home["origin_request_id"] and home["profile"] == "zhonglou"
 
+            # handled at the district only: the city's own workflow refuses to act on it
+            r = await chttp.post(f"/api/v1/requests/{made['id']}/withdraw", headers=civil)
+            assert r.status_code == 409 and r.json()["code"] == "cross_level_request", r.text
+
             # at the district: an ordinary request to PSB, from the city's department, under the district's rules
             r = await dhttp.get("/api/v1/requests", params={"role": "provider"}, headers=psb)
             assert r.status_code == 200, r.text

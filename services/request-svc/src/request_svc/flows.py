@@ -38,6 +38,14 @@ async def _load(uow: UnitOfWork, request_id: str) -> dict[str, Any]:
     row = await store.request(uow.conn, request_id, lock=True)
     if row is None:
         raise NotFound("共享申请不存在。", "No such share request.", code="not_found")
+    if row["origin_platform"] is not None:
+        # Decided on the owner's platform; what is shown here is that platform's report (issue 16 item 4).
+        raise Conflict(
+            f"该申请为跨平台申请，由信息资源所属平台 {row['origin_platform']} 办理，本平台不能对其作出处理。",
+            f"A cross-level request is handled on the owner's platform {row['origin_platform']}, not here.",
+            code="cross_level_request",
+            details={"origin_platform": row["origin_platform"]},
+        )
     return row
 
 

@@ -19,7 +19,7 @@ from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, Conflict, NotFound, ValidationFailed, field_error
 from govshare_common.federation_codes import next_hop
 
-from request_svc import events, store
+from request_svc import events, restrictions, store
 from request_svc.domain import Application
 from request_svc.federation import store as fed_store
 from request_svc.flows import event_fields as _event_fields
@@ -93,6 +93,8 @@ async def forward(
             "A cross-level grant is renewed by a new application.",
             code="cross_level_renewal",
         )
+    if from_peer is None:
+        await restrictions.ensure_may_apply(uow, application.consumer_code)  # a restriction here holds everywhere
     problems = _basic_problems(application)
     if problems:
         raise ValidationFailed(
