@@ -18,8 +18,12 @@ request and exchange services): a city department's online query of a district r
 its exchange-svc, the district's door (a signed peer call) and the district's exchange-svc, against the same
 query by a district department through the district's door (same items, purpose and grant terms), each at
 `--rate` requests a second (default 100) open loop, timed from when each was due; p99 added, goal ≤ 10 ms.
+Each service runs in a process of its own (`--in-process`: all in this one, as the tests run them). The added
+p99 is reported only when both targets kept up (every call 200, median under a second); a saturated run
+reports `cross_level_added_p99_ms: null`, `cross_level_kept_up: false` and what it saw under
+`cross_level_added_p99_ms_saturated`, since a backlog's latency says nothing of the cross-level hop.
 
-    uv run python bench/federation.py [--resources 10000] [--rate 100] [--seconds 20]
+    uv run python bench/federation.py [--resources 10000] [--rate 100] [--seconds 20] [--skip-cascade] [--in-process]
 Result: bench/results/federation.json
 """
 
@@ -355,7 +359,7 @@ def _pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
 
 
-async def run_cross_level(rate: float, seconds: float) -> dict[str, Any]:
+async def run_cross_level(rate: float, seconds: float, *, processes: bool = True) -> dict[str, Any]:
     """Two real platforms (doors, gateways, catalog, request and exchange services) as the tests run them."""
     import httpx
 
@@ -389,18 +393,22 @@ async def run_cross_level(rate: float, seconds: float) -> dict[str, Any]:
             urls = await provision(url, lambda login: f"bench-{login}-password")
             prefix = f"b{name}{uuid.uuid4().hex[:6]}"
 
+            values: dict[str, Any] = {
+                "database_url": url,
+                "kafka_bootstrap_servers": broker.bootstrap_servers,
+                "topic_prefix": prefix,
+                "master_secret": secret,
+                "catchup_interval_seconds": 0.5,
+                "log_json": False,
+                "log_level": "WARNING",
+                "home": str(root / name / "home"),
+            }
+            (root / name).mkdir(parents=True, exist_ok=True)
+            if processes:
+                return processes_starter(values, urls, root / name)
+
             def build(**overrides: object) -> Settings:
-                values: dict[str, object] = {
-                    "database_url": url,
-                    "kafka_bootstrap_servers": broker.bootstrap_servers,
-                    "topic_prefix": prefix,
-                    "master_secret": secret,
-                    "catchup_interval_seconds": 0.5,
-                    "log_json": False,
-                    "log_level": "WARNING",
-                    "home": str(root / name / "home"),
-                }
-                return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+                return Settings(**{**values, **overrides})
 
             return platform_tests.platform_starter(build, urls, root / name)
 
@@ -529,20 +537,104 @@ async def run_cross_level(rate: float, seconds: float) -> dict[str, Any]:
                 "max_ms": round(max(lat) * 1000, 3),
             }
         added = round(result["cross_level"]["p99_ms"] - result["one_platform"]["p99_ms"], 3)
+        # Only a run in which both targets kept up (every call answered 200, the median under a second: no
+        # backlog) says anything of the added latency; a saturated run says only that the machine could not.
+        kept_up = all(
+            set(result[t]["statuses"]) == {"200"} and result[t]["p50_ms"] < 1000.0
+            for t in ("one_platform", "cross_level")
+        )
         result |= {
-            "cross_level_added_p99_ms": added,
+            "cross_level_added_p99_ms": added if kept_up else None,
+            "cross_level_added_p99_ms_saturated": None if kept_up else added,
             "cross_level_added_p50_ms": round(result["cross_level"]["p50_ms"] - result["one_platform"]["p50_ms"], 3),
+            "cross_level_kept_up": kept_up,
             "goal_cross_level_added_p99_ms": GOAL_ADDED_P99_MS,
-            "cross_level_goal_met": added <= GOAL_ADDED_P99_MS,
-            "cross_level_notes": "Both platforms' services, doors aside, in this one process (one event loop, as "
-            "the tests run them), with the client; plain HTTP between the platforms (no TLS). Baseline: a district "
-            "department's same query (same items, purpose, grant terms) through the district's door.",
+            "cross_level_goal_met": (added <= GOAL_ADDED_P99_MS) if kept_up else None,
+            "cross_level_services": "one process per service" if processes else "every service in this one process",
+            "cross_level_notes": "Each platform's door (nginx) and services, the client in this process; plain "
+            "HTTP between the platforms (no TLS). Baseline: a district department's same query (same items, "
+            "purpose, grant terms) through the district's door.",
         }
         return result
     finally:
         broker.stop()
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+_CHILD = """
+import importlib, json, sys
+import uvicorn
+from govshare_common.settings import Settings
+module, port, kw = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+app = importlib.import_module(module + ".app").create_app(Settings(**kw))
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+"""
+
+
+def processes_starter(values: dict[str, Any], service_database_urls: dict[str, str], tmp_path: Path) -> Any:
+    """The tests' platform with each service in a process of its own (as `govshare up` and a cluster run them),
+    so the load is spread as in production; the door (nginx) in front as in the tests."""
+    import contextlib
+    import subprocess
+
+    import httpx
+    from gateway_helpers import door_layout
+
+    import conftest as platform_tests
+    from govshare_common.database_roles import database_settings
+    from govshare_common.testing import free_port
+    from govshare_stack.front_door import FrontDoor
+
+    @contextlib.asynccontextmanager
+    async def start(*names: str, **settings: Any) -> Any:
+        ports = {n: free_port() for n in [*platform_tests.MODULES, "gateway-internal"]}
+        urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+        direct = {**urls, "gateway": f"http://127.0.0.1:{free_port()}"}
+        settings.setdefault("access_journal_dir", str(tmp_path / "journal" / "door-access"))
+        settings.setdefault("federation_public_url", urls["gateway"])
+        procs: list[subprocess.Popen[bytes]] = []
+        front = None
+        try:
+            for name in names:
+                kw = {
+                    **values,
+                    "service_urls": urls,
+                    "admin_password": platform_tests.ADMIN_PASSWORD,
+                    **database_settings(name, service_database_urls),
+                    **settings,
+                }
+                port = direct[name].rsplit(":", 1)[1]
+                log = (tmp_path / f"{name}.log").open("ab")
+                procs.append(
+                    subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+                        [sys.executable, "-c", _CHILD, platform_tests.MODULES[name], port, json.dumps(kw)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
+                )
+                async with httpx.AsyncClient(base_url=direct[name], timeout=5) as http:
+                    for _ in range(600):
+                        with contextlib.suppress(httpx.HTTPError):
+                            if (await http.get("/readyz")).status_code == 200:
+                                break
+                        await asyncio.sleep(0.2)
+                    else:
+                        raise RuntimeError(f"{name} did not start: see {tmp_path / f'{name}.log'}")
+            front = FrontDoor(door_layout(tmp_path, ports["gateway"], direct["gateway"], direct))
+            front.start()
+            shown = [*names, "gateway-internal"]
+            yield platform_tests.Platform({}, {n: urls[n] for n in shown}, {n: direct[n] for n in shown}, front)
+        finally:
+            if front is not None:
+                front.stop()
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=20)
+
+    return start
 
 
 async def _dept_user(p: Any, http: Any, department: str, username: str, roles: list[str]) -> dict[str, str]:
@@ -557,6 +649,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="cross-level query: requests a second")
     parser.add_argument("--seconds", type=float, default=20.0, help="cross-level query: seconds per target")
     parser.add_argument(
+        "--in-process", action="store_true", help="cross-level query: every service in this process, as the tests"
+    )
+    parser.add_argument(
         "--skip-cascade",
         action="store_true",
         help="only the cross-level query; the cascade's keys kept from the last run",
@@ -570,7 +665,7 @@ def main() -> None:
         result["cascade_measured_at"] = kept.get("cascade_measured_at") or kept.get("finished_at")
     else:
         result = asyncio.run(run(args.resources))
-    result |= asyncio.run(run_cross_level(args.rate, args.seconds))
+    result |= asyncio.run(run_cross_level(args.rate, args.seconds, processes=not args.in_process))
     info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     path = write_result(NAME, {**result, "machine": info})
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}, ensure_ascii=False, indent=2))
