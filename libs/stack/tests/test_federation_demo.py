@@ -118,7 +118,9 @@ def test_two_platforms_peered_both_ways_with_the_catalog_cascading_up_and_down(g
 
         for code in doors:
             stacks[code] = json.loads((homes[code] / "stack.json").read_text())
-        assert run.terminate(timeout=180) == 0, run.output()
+        # Ctrl-C (the terminal's SIGINT reaches only this process: each platform runs in its own session)
+        run.proc.send_signal(signal.SIGINT)
+        assert run.proc.wait(180) == 0, run.output()
         for code, stack in stacks.items():
             assert_nothing_left(govshare, stack)
             assert not (homes[code] / "stack.json").exists()

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from govshare_common.identifiers import uscc_check_char
+from govshare_stack import procs
 from govshare_stack.errors import StackError
 from govshare_stack.home import StackHome, new_password, write_json
 from govshare_stack.up import (
@@ -153,6 +154,10 @@ async def run_federation_demo(environ: Mapping[str, str] | None = None, *, ready
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
+                # Its own session, like every child of the stack: a Ctrl-C reaches only this process, which stops
+                # both platforms; and if this process is killed hard, each still gets its SIGTERM and stops.
+                start_new_session=True,
+                preexec_fn=procs.tied_to_us(signal.SIGTERM),
             )
             readers.append(asyncio.ensure_future(_relay(p)))
         if not await _until_ready((city, district), stop):
