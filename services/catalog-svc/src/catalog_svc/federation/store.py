@@ -56,8 +56,10 @@ async def insert_peer(conn: Any, row: dict[str, Any]) -> bool:
 async def update_peer(conn: Any, row: dict[str, Any]) -> None:
     await conn.execute(
         text(
+            # A peer that changes relation serves us another feed: its cursor starts again.
             "UPDATE federation_peer SET name = :name, level = :level, relation = :relation, base_url = :base_url, "
-            "public_key = :public_key, updated_at = :now WHERE division_code = :division_code"
+            "public_key = :public_key, updated_at = :now, "
+            "cursor = CASE WHEN relation = :relation THEN cursor ELSE 0 END WHERE division_code = :division_code"
         ),
         row,
     )
