@@ -45,8 +45,8 @@ def target_uri(request: Request) -> str:
     return f"{scheme}://{request.headers.get('host', request.url.netloc)}{path}"
 
 
-async def verified_peer(uow: UnitOfWork, request: Request, *, relation: str) -> dict[str, Any]:
-    """The registered peer that signed this request; refused unless it is one, with that relation to us."""
+async def verified_peer(uow: UnitOfWork, request: Request, *, relations: tuple[str, ...]) -> dict[str, Any]:
+    """The registered peer that signed this request; refused unless it is one, with one of these relations to us."""
     keyid: str | None = None
     try:
         sig = read_signature(request.headers)
@@ -74,11 +74,12 @@ async def verified_peer(uow: UnitOfWork, request: Request, *, relation: str) -> 
         )
     except SignatureRefused as exc:
         raise PeerCallRefused(exc.code, exc.zh, exc.en, keyid=keyid) from None
-    if peer["relation"] != relation:
+    if peer["relation"] not in relations:
         raise PeerCallRefused(
             "peer_relation_forbids",
             f"对端平台 {keyid} 登记为{'上级' if peer['relation'] == 'parent' else '下级'}平台，无权进行此调用。",
-            f"Peer {keyid} is registered as this platform's {peer['relation']}; this call is for a {relation}.",
+            f"Peer {keyid} is registered as this platform's {peer['relation']}; this call is for: "
+            f"{', '.join(relations)}.",
             keyid=keyid,
             status=403,
         )
