@@ -343,9 +343,25 @@ async def drive(
             print(f"raw aiokafka produce: {args.events} messages of {len(value)} B …", flush=True)
             raw = await raw_produce(bootstrap, args.events, value, args.subjects, args.partitions)
             print(f"  {raw['msgs_per_s']:,} msgs/s", flush=True)
-        else:
-            # Consumer replicas join the group one after another: let it settle before the clock starts.
-            await asyncio.sleep(5.0)
+
+        async def in_the_group() -> bool:
+            # A steady flow, as on a platform that has run for a while: every replica holds its share of the
+            # partitions. Joining takes the broker's initial rebalance delay (Tansu holds the first JoinGroup
+            # about 5 s; Kafka's default is 3 s), and meanwhile the feed carries the events, by design.
+            assigned = [
+                _metric(
+                    (await http.get(f"{urls[n]}/metrics")).text,
+                    "govshare_consumer_assigned_partitions",
+                    source="alpha",
+                )
+                for n in consumers
+            ]
+            return sum(assigned) == args.partitions and min(assigned) >= 1
+
+        joining = time.monotonic()
+        await wait_until(in_the_group, 120, "the consumers to hold the topic's partitions")
+        group_join_s = round(time.monotonic() - joining, 2)
+        print(f"  consumers in the group after {group_join_s} s more", flush=True)
 
         write_params = {
             "n": args.events,
@@ -461,6 +477,7 @@ async def drive(
             "inbox_last_seq": handled["committed"],
             "out_of_order": handled["out_of_order"],
             "consumers": len(consumers),
+            "group_join_wait_s": group_join_s,
             "handled_via_kafka": via_kafka,
             "share_via_kafka": round(via_kafka / max(done, 1), 4),
             "handled_via_feed": _metric(beta_metrics, "govshare_events_handled_total", via="feed"),

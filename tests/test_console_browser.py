@@ -379,6 +379,12 @@ async def test_console_journeys_in_a_real_browser(platform, tmp_path: Path) -> N
                 await expect(office.page.locator("[data-test=dashboard]")).to_contain_text("统一身份认证与访问网关")
                 await expect(office.page.locator("[data-test=dashboard] canvas").first).to_be_visible()
                 await expect(office.page.locator("[data-test=chain]")).to_contain_text("链完整")
+
+                # The pipeline as operators see it: nothing quarantined, and no peer platform registered yet.
+                await office.open("服务、前置机与级联")
+                await expect(office.page.locator("[data-test=quarantined]").first).to_have_text("0")
+                await expect(office.page.locator("[data-test=peers]")).to_contain_text("尚未与上下级平台建立级联")
+                await office.shot("services-topics-and-peers")
                 await tour(office)
                 assert office.unexpected_errors() == []
             async with signed_in(browser, base, shots, "auditor") as auditor:

@@ -23,12 +23,16 @@ from govshare_common.testing import eventually, free_port, serve
 HERE = Path(__file__).parent
 
 
-def _handled_by(body: str) -> float:
+def _alphas(body: str, metric: str) -> float:
     total = 0.0
     for line in body.splitlines():
-        if line.startswith("govshare_events_handled_total{") and 'source="alpha"' in line:
+        if line.startswith(metric + "{") and 'source="alpha"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def _handled_by(body: str) -> float:
+    return _alphas(body, "govshare_events_handled_total")
 
 
 @contextmanager
@@ -119,6 +123,18 @@ async def test_three_replicas_handle_20000_events_exactly_once_in_order_even_whe
             procs[2].send_signal(signal.SIGKILL)
             await writing
             await eventually(lambda: handled(20_000), timeout=120)
+
+            # The operators' view of the group: the two survivors hold all of alpha's partitions between them.
+            async def survivors_hold_every_partition() -> bool:
+                held = [
+                    _alphas(
+                        (await http.get(f"http://127.0.0.1:{p}/metrics")).text, "govshare_consumer_assigned_partitions"
+                    )
+                    for p in beta_ports[:2]
+                ]
+                return sum(held) == settings.topic_partitions and min(held) >= 1
+
+            await eventually(survivors_hold_every_partition, timeout=60)
 
             async with db.engine.connect() as conn:
                 rows = (

@@ -82,12 +82,14 @@ def _item(label: str, name: str, data_type: str, length: Any = None, **kw: Any) 
     }
 
 
-def workbook(resources: list[tuple[dict[str, Any], list[dict[str, Any]]]], *, merge: bool) -> bytes:
+def workbook(
+    resources: list[tuple[dict[str, Any], list[dict[str, Any]]]], *, merge: bool, header: list[str] = HEADER
+) -> bytes:
     """The guide's layout: one row per data item; a resource's own cells merged down its rows, or repeated."""
     wb = Workbook()
     ws = wb.active
     ws.title = "信息资源目录"
-    ws.append(HEADER)
+    ws.append(header)
     row = 2
     for serial, (cells, items) in enumerate(resources, start=1):
         first = row
@@ -95,11 +97,11 @@ def workbook(resources: list[tuple[dict[str, Any], list[dict[str, Any]]]], *, me
             values = {**item, "序号": serial}
             if i == 0 or not merge:
                 values.update(cells)
-            ws.append([values.get(h) for h in HEADER])
+            ws.append([values.get(h) for h in header])
             row += 1
         if merge and len(items) > 1:
-            for col, header in enumerate(HEADER, start=1):
-                if header in cells:
+            for col, name in enumerate(header, start=1):
+                if name in cells:
                     ws.merge_cells(start_row=first, start_column=col, end_row=row - 1, end_column=col)
     out = io.BytesIO()
     wb.save(out)
@@ -165,6 +167,20 @@ async def test_a_valid_sheet_becomes_drafts(catalog) -> None:
         assert content["data_items"][0]["masking_rule"] == "resident_id"
         # Drafts: nothing is published until each one is submitted and reviewed.
         assert (await c.http.get(f"{API}/resources", headers=dept)).json()["total"] == 0
+
+
+async def test_the_cross_level_column_marks_a_resource_shared_across_levels_and_blank_means_not(catalog) -> None:
+    async with catalog() as c:
+        dept = c.dept_admin(PSB)
+        marked = ({**VALID[0][0], "是否跨层级共享": "是"}, VALID[0][1])
+        sheet = workbook([marked, VALID[1]], merge=True, header=[*HEADER, "是否跨层级共享"])
+        resp = await upload(c, sheet, dept)
+        assert resp.status_code == 201, resp.text
+        marks = {}
+        for made in resp.json()["resources"]:
+            r = await c.http.get(f"{API}/resources/{made['id']}", headers=dept)
+            marks[made["name"]] = r.json()["pending"]["content"]["cross_level"]
+        assert marks == {"户籍迁移登记信息": True, "暂住登记信息": False}
 
 
 async def test_a_sheet_with_three_bad_rows_reports_all_three_and_imports_nothing(catalog) -> None:

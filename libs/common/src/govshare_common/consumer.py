@@ -45,6 +45,7 @@ from govshare_common.internal_auth import HEADER, internal_token
 from govshare_common.kafka import PLAINTEXT, KafkaSecurity, ensure_topics
 from govshare_common.metrics import (
     CATCH_UP_READS,
+    CONSUMER_ASSIGNED,
     CONSUMER_LAG,
     EVENTS_HANDLED,
     EVENTS_REFUSED,
@@ -532,6 +533,7 @@ class ConsumerRunner:
             try:
                 consumer = await self._ensure_consumer()
                 batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                self._set_assigned(consumer.assignment())
                 now = time.monotonic()
                 for tp, messages in batch.items():
                     source = self.topic_to_source.get(tp.topic)
@@ -741,6 +743,15 @@ class ConsumerRunner:
                 )
         return [(s, p) for s in self.inbox.subscriptions for p in range(self.partitions)]
 
+    def _set_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        per_source = dict.fromkeys(self.inbox.subscriptions, 0)
+        for tp in assigned:
+            source = self.topic_to_source.get(tp.topic)
+            if source is not None:
+                per_source[source] = per_source.get(source, 0) + 1
+        for source, count in per_source.items():
+            CONSUMER_ASSIGNED.labels(self.inbox.service, source).set(count)
+
     def _measure_lag(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
         for tp, messages in batch.items():
             source = self.topic_to_source.get(tp.topic)
@@ -784,6 +795,7 @@ class ConsumerRunner:
 
     async def _drop_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
+        self._set_assigned(())
         if consumer is not None:
             try:
                 await asyncio.wait_for(consumer.stop(), 5)

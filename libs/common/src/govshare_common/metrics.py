@@ -19,6 +19,12 @@ EVENTS_HANDLED = Counter("govshare_events_handled_total", "events handled by a c
 CONSUMER_LAG = Gauge(
     "govshare_consumer_lag", "events a source has sequenced that this service has not handled", ["service", "source"]
 )
+CONSUMER_ASSIGNED = Gauge(
+    "govshare_consumer_assigned_partitions",
+    "partitions of a source's topic the broker has assigned to this replica (0: not in the group yet, or Kafka "
+    "away, and the feed carries its events)",
+    ["service", "source"],
+)
 GAPS_FILLED = Counter(
     "govshare_feed_gap_events_total", "events read from a source's feed to fill a gap", ["service", "source"]
 )

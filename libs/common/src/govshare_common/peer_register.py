@@ -82,8 +82,12 @@ async def _peer(env: Envelope, uow: UnitOfWork) -> None:
 async def _mirrored(env: Envelope, uow: UnitOfWork) -> None:
     now = uow.clock.now()
     rows = []
+    gone = []
     for change in env.data.get("changes", []):
         if not change.get("code"):
+            # A tombstone names only the id (the parent's feed downward): the resource is no longer shared here.
+            if change.get("kind") == "tombstone":
+                gone.append(str(change["resource_id"]))
             continue
         rows.append(
             {
@@ -97,6 +101,11 @@ async def _mirrored(env: Envelope, uow: UnitOfWork) -> None:
             }
         )
     await mirror(uow.conn, rows)
+    if gone:
+        await uow.conn.execute(
+            text("UPDATE mirrored_resource SET withdrawn = true, updated_at = :now WHERE resource_id = ANY(:ids)"),
+            {"now": now, "ids": gone},
+        )
 
 
 async def upsert_peer(conn: Any, row: dict[str, Any]) -> None:

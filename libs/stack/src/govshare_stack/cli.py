@@ -1,6 +1,7 @@
 """The `govshare` command line: argument parsing, exit codes, and what is printed.
 
     govshare up [--demo] [--replicas N]        run the platform in the foreground until Ctrl-C / SIGTERM
+    govshare up --demo --federation            two platforms, 常州市 and 钟楼区, peered, in the foreground
     govshare status                            the table for the running stack; exit 0 only if all ready
     govshare service NAME [--host H] [--port P] one service in this process (a container's entrypoint)
     govshare door [--port P] --gateway-url URL  the front door (nginx) beside the gateway (a container's entrypoint)
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     up = commands.add_parser("up", help="start every service (and embedded PostgreSQL + Kafka) in the foreground")
     up.add_argument("--demo", action="store_true", help="seed demo departments, users and data once ready")
+    up.add_argument(
+        "--federation",
+        action="store_true",
+        help="with --demo: two platforms on this machine, 常州市 (city) and 钟楼区 (district), peered both ways",
+    )
     up.add_argument(
         "--ready-timeout",
         type=float,
@@ -127,6 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "up" and args.federation:
+            from govshare_stack.federation_demo import run_federation_demo
+
+            if not args.demo or args.replicas != 1:
+                raise StackError("--federation is the two-platform demo: give it with --demo (and no --replicas).")
+            return asyncio.run(run_federation_demo(ready_timeout=args.ready_timeout))
         if args.command == "up":
             from govshare_stack.up import UpOptions, run_up
 

@@ -41,6 +41,12 @@ def _die_with_parent(parent_pid: int, sig: int) -> Callable[[], None]:
     return setup
 
 
+def tied_to_us(sig: int = signal.SIGTERM) -> Callable[[], None]:
+    """A child's preexec_fn: the kernel sends it `sig` when this process dies (for asyncio's subprocesses, which
+    `spawn` does not start)."""
+    return _die_with_parent(os.getpid(), sig)
+
+
 def spawn(
     argv: Sequence[str],
     *,

@@ -179,6 +179,10 @@ class ResourceContent(BaseModel):
     share_method_class: ShareMethodClass | None = Field(default=None, description="共享方式分类")
     share_method_type: ShareMethodType | None = Field(default=None, description="共享方式类型")
     usage_requirements: str | None = Field(default=None, max_length=4000, description="使用要求")
+    cross_level: bool = Field(
+        default=False,
+        description="是否跨层级共享：上级和下级平台的政务部门可在其目录中查看（经共享平台跨层级共享交换）",
+    )
     open_to_public: bool = Field(default=False, description="是否向社会开放")
     open_conditions: str | None = Field(default=None, max_length=4000, description="开放条件")
     not_open_reason: NotOpenReason | None = Field(
@@ -283,7 +287,8 @@ class AcceptanceRefused(WorkflowConflict):
 
 
 class MirroredResource(DomainError):
-    """A resource mirrored from a child platform is maintained there, never here."""
+    """A resource mirrored from a peer platform (a child's, or a parent's shared across levels) is maintained
+    there, never here."""
 
     kind = "forbidden"
     code = "mirrored_resource"
@@ -292,8 +297,8 @@ class MirroredResource(DomainError):
 def ensure_local(state: ResourceState) -> None:
     if state.origin_division is not None:
         raise MirroredResource(
-            f"该信息资源由下级平台（{state.origin_division}）编制和维护，本平台只汇聚展示，不能在此修改或撤销。",
-            f"This resource is maintained by the child platform {state.origin_division}; it is mirrored here and "
+            f"该信息资源由平台 {state.origin_division} 编制和维护，本平台只汇聚展示，不能在此修改或撤销。",
+            f"This resource is maintained by the platform {state.origin_division}; it is mirrored here and "
             "cannot be changed or withdrawn on this platform.",
             origin_division=state.origin_division,
         )
@@ -438,6 +443,15 @@ def check_resource(content: ResourceContent, ctx: RuleContext) -> list[FieldProb
                 "open_with_reason_not_to",
                 "向社会开放的信息资源不应填写不开放理由。",
                 "A resource open to the public has no reason not to be.",
+            )
+        )
+    if content.cross_level and content.share_type == "not_shared":
+        p.append(
+            FieldProblem(
+                "cross_level",
+                "not_shared_cannot_cross_level",
+                "不予共享的信息资源不能跨层级共享。",
+                "A not_shared resource cannot be shared across levels.",
             )
         )
     if content.open_to_public and content.share_type == "not_shared":

@@ -157,7 +157,8 @@ class MirroredChange(BaseModel):
 
 
 class ChangesMirrored(BaseModel):
-    """A page of a child's change feed applied to this catalog (key = the child's division code)."""
+    """A page of a peer's change feed applied to this catalog (key = the peer's division code): a child's
+    catalog, or what the parent shares across levels."""
 
     peer: str
     after: int
@@ -193,5 +194,5 @@ registry.register(RESYNC_STARTED, ResyncStarted, "the platform office asked for 
 registry.register(
     CHANGES_MIRRORED,
     ChangesMirrored,
-    "a page of a child platform's catalog changes (publications, updates, withdrawals) was mirrored here",
+    "a page of a peer platform's catalog changes (publications, updates, withdrawals) was mirrored here",
 )

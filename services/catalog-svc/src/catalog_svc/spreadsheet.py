@@ -73,6 +73,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("关联资源代码", "related_codes", "resource", "list", width=24),
     Column("是否涉密", "classified", "resource", "bool", width=8),
     Column("已经保密审查", "secrecy_reviewed", "resource", "bool", width=10),
+    Column("是否跨层级共享", "cross_level", "resource", "bool", width=12),
 )
 HEADERS = {c.header: c for c in COLUMNS}
 RESOURCE_COLUMNS = [c for c in COLUMNS if c.level == "resource"]
@@ -89,6 +90,7 @@ OPTIONAL_HEADERS = {
     "已经保密审查",
     "使用要求",
     "不开放理由",
+    "是否跨层级共享",
 }
 _BY_FIELD = {("resource", c.field): c for c in RESOURCE_COLUMNS} | {("item", c.field): c for c in ITEM_COLUMNS}
 _LIST_SPLIT = re.compile(r"[,，;；、\s]+")

@@ -71,7 +71,14 @@ class Sample:
 
 
 # The families the status reads; the rest of an exposition (latency histograms per route…) is skipped unparsed.
-READ_FAMILIES = ("govshare_outbox_published_total", "govshare_outbox_unpublished", "govshare_consumer_lag")
+READ_FAMILIES = (
+    "govshare_outbox_published_total",
+    "govshare_outbox_unpublished",
+    "govshare_outbox_relay_lag_seconds",
+    "govshare_consumer_lag",
+    "govshare_events_quarantine_held",
+    "govshare_events_handled_total",
+)
 
 
 def parse_metrics(text: str, families: tuple[str, ...] = READ_FAMILIES) -> list[Sample]:
@@ -96,26 +103,44 @@ class TopicFigures:
     published_total: float
     unpublished: float
     consumer_lag: float
+    relay_lag_seconds: float = 0.0
+    quarantined: float = 0.0  # events of this source its consumers set aside, waiting for a retry or a skip
+    handled_via_kafka: float = 0.0
+    handled_other_ways: float = 0.0  # through the feed: catch-up, gap fills, snapshot rebuilds, retries
 
 
 def topic_figures(samples_by_service: dict[str, list[Sample]]) -> dict[str, TopicFigures]:
-    """Per source service: events its relay published, events still in its outbox, and how far behind the
-    other services' consumers are on it. Each service's own samples are read by its own labels, so a shared
-    registry (several services in one process) is not counted twice."""
-    published: dict[str, float] = {}
-    unpublished: dict[str, float] = {}
-    lag: dict[str, float] = {}
+    """Per source service: events its relay published, events still in its outbox and the oldest one's age, how
+    far behind the other services' consumers are on it, what they quarantined, and how its events reached them.
+    Each service's own samples are read by its own labels, so a shared registry (several services in one
+    process) is not counted twice."""
+    own: dict[str, dict[str, float]] = {}  # source -> figure -> value
     for service, samples in samples_by_service.items():
         for s in samples:
-            if s.name == "govshare_outbox_published_total" and s.labels.get("schema") == service:
-                published[service] = published.get(service, 0.0) + s.value
-            elif s.name == "govshare_outbox_unpublished" and s.labels.get("schema") == service:
-                unpublished[service] = s.value
-            elif s.name == "govshare_consumer_lag" and s.labels.get("service") == service:
-                source = s.labels.get("source", "")
-                lag[source] = lag.get(source, 0.0) + s.value
-    topics = sorted(set(published) | set(unpublished) | set(lag))
-    return {t: TopicFigures(published.get(t, 0.0), unpublished.get(t, 0.0), lag.get(t, 0.0)) for t in topics}
+            if s.name in ("govshare_outbox_published_total", "govshare_outbox_unpublished") or (
+                s.name == "govshare_outbox_relay_lag_seconds"
+            ):
+                if s.labels.get("schema") == service:
+                    figures = own.setdefault(service, {})
+                    figures[s.name] = figures.get(s.name, 0.0) + s.value
+            elif s.labels.get("service") == service:
+                figures = own.setdefault(s.labels.get("source", ""), {})
+                name = s.name
+                if name == "govshare_events_handled_total":
+                    name += ":kafka" if s.labels.get("via") == "kafka" else ":other"
+                figures[name] = figures.get(name, 0.0) + s.value
+    return {
+        topic: TopicFigures(
+            published_total=f.get("govshare_outbox_published_total", 0.0),
+            unpublished=f.get("govshare_outbox_unpublished", 0.0),
+            consumer_lag=f.get("govshare_consumer_lag", 0.0),
+            relay_lag_seconds=f.get("govshare_outbox_relay_lag_seconds", 0.0),
+            quarantined=f.get("govshare_events_quarantine_held", 0.0),
+            handled_via_kafka=f.get("govshare_events_handled_total:kafka", 0.0),
+            handled_other_ways=f.get("govshare_events_handled_total:other", 0.0),
+        )
+        for topic, f in sorted(own.items())
+    }
 
 
 def rate(now_total: float, now_at: float, before: tuple[float, float] | None) -> float | None:

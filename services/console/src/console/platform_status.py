@@ -62,6 +62,13 @@ class PlatformStatus:
                     "events_per_second": rate(f.published_total, at, self._previous.get(topic)),
                     "unpublished": int(f.unpublished),
                     "consumer_lag": int(f.consumer_lag),
+                    "relay_lag_seconds": round(f.relay_lag_seconds, 1),
+                    "quarantined": int(f.quarantined),
+                    "share_via_kafka": (
+                        round(f.handled_via_kafka / handled, 4)
+                        if (handled := f.handled_via_kafka + f.handled_other_ways)
+                        else None
+                    ),
                 }
             )
             self._previous[topic] = (f.published_total, at)

@@ -18,8 +18,8 @@ from catalog_svc.federation import store
 __all__ = ["PEER_KIND", "PeerCallRefused", "forget_old_nonces", "verified_peer"]
 
 
-async def verified_peer(uow: UnitOfWork, request: Request, *, relation: str) -> dict[str, Any]:
-    """The registered peer that signed this request; refused unless it is one, with that relation to us."""
+async def verified_peer(uow: UnitOfWork, request: Request, *, relations: tuple[str, ...]) -> dict[str, Any]:
+    """The registered peer that signed this request; refused unless it is one, with one of these relations to us."""
     now = uow.clock.now()
 
     async def lookup(keyid: str) -> dict[str, Any] | None:
@@ -34,7 +34,7 @@ async def verified_peer(uow: UnitOfWork, request: Request, *, relation: str) -> 
         lookup=lookup,
         remember_nonce=remember,
         now=now,
-        relations=(relation,),
+        relations=relations,
     )
     return call.peer
 

@@ -9,6 +9,7 @@ is the resource's whole latest state), which is how a resync or a page fetched a
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,7 +34,7 @@ def mirrored_code(origin_division: str, code: str) -> str:
     return f"{origin_division}:{code}"
 
 
-def _origin(change: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+def origin_of(change: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
     # A grandchild's resource comes with the origin the child recorded; the child's own, with the child as we
     # registered it.
     given = change.get("origin")
@@ -60,7 +61,7 @@ async def apply(uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any]) -> 
     applied: list[MirroredChange] = []
     latest: dict[str, dict[str, Any]] = {c["resource_id"]: c for c in changes if c["resource_id"] not in refused}
     for change in latest.values():
-        origin = _origin(change, peer)
+        origin = origin_of(change, peer)
         try:
             snapshot = ResourceSnapshot.model_validate(
                 {k: v for k, v in change["snapshot"].items() if k != "origin"}
@@ -71,7 +72,6 @@ async def apply(uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any]) -> 
         if snapshot["id"] != change["resource_id"] or not snapshot.get("code") or not snapshot.get("publish_date"):
             refused.add(change["resource_id"])
             continue
-        shown = {**snapshot, "origin": origin}
         applied.append(
             MirroredChange(
                 resource_id=snapshot["id"],
@@ -86,36 +86,11 @@ async def apply(uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any]) -> 
         if change["kind"] == "tombstone":
             tombstones.append(snapshot["id"])
             continue
-        code = mirrored_code(origin["division_code"], snapshot["code"])
-        upserts.append(
-            {
-                "resource_id": snapshot["id"],
-                "provider_code": snapshot["provider_code"],
-                "provider_name": snapshot["provider_name"],
-                "name": snapshot["name"],
-                "code": code,
-                "version": snapshot["version"],
-                "actor": actor,
-                "now": now,
-                "origin_division": origin["division_code"],
-                "peer": peer["division_code"],
-                "origin": origin,
-                "origin_code": snapshot["code"],
-                "seq": change["seq"],
-            }
-        )
-        document = change.get("document")
-        if not isinstance(document, str) or len(document) > MAX_DOCUMENT or not _SEARCH_DOCUMENT.match(document):
-            document = await index_document(ResourceSnapshot.model_validate(snapshot))
-        published.append(catalog_store.published_row({**shown, "code": code}, document) | {"snapshot": shown})
-    await store.upsert_mirrored(uow.conn, upserts)
-    if published:
-        await catalog_store.upsert_published(uow.conn, published)
-        await search.index_postings(uow.conn, [r["resource_id"] for r in published])
-    gone = sorted(await store.mirrored_ids(uow.conn, tombstones, peer["division_code"])) if tombstones else []
-    if gone:
-        await search.remove_postings(uow.conn, gone)
-        await store.remove_mirrored(uow.conn, gone, actor=actor, now=now, reason="withdrawn at its origin platform")
+        upsert, live = await mirrored_rows(change, snapshot, origin, peer, actor=actor, now=now)
+        upserts.append(upsert)
+        published.append(live)
+    await put_live(uow, upserts, published)
+    await take_out(uow, tombstones, peer, actor=actor, now=now)
     # Passed on in our own feed, for the platform above us.
     await store.record_changes(uow.conn, fed)
     cursor = int(page["next"])
@@ -132,3 +107,51 @@ async def apply(uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any]) -> 
             ),
         )
     return cursor
+
+
+async def mirrored_rows(
+    change: dict[str, Any],
+    snapshot: dict[str, Any],
+    origin: dict[str, Any],
+    peer: dict[str, Any],
+    *,
+    actor: str,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A peer's live resource as rows of this catalog: the resource (with its origin) and its published row."""
+    code = mirrored_code(origin["division_code"], snapshot["code"])
+    upsert = {
+        "resource_id": snapshot["id"],
+        "provider_code": snapshot["provider_code"],
+        "provider_name": snapshot["provider_name"],
+        "name": snapshot["name"],
+        "code": code,
+        "version": snapshot["version"],
+        "actor": actor,
+        "now": now,
+        "origin_division": origin["division_code"],
+        "peer": peer["division_code"],
+        "origin": origin,
+        "origin_code": snapshot["code"],
+        "seq": change["seq"],
+    }
+    document = change.get("document")
+    if not isinstance(document, str) or len(document) > MAX_DOCUMENT or not _SEARCH_DOCUMENT.match(document):
+        document = await index_document(ResourceSnapshot.model_validate(snapshot))
+    shown = {**snapshot, "origin": origin, "code": code}
+    return upsert, catalog_store.published_row(shown, document) | {"snapshot": {**snapshot, "origin": origin}}
+
+
+async def put_live(uow: UnitOfWork, upserts: list[dict[str, Any]], published: list[dict[str, Any]]) -> None:
+    await store.upsert_mirrored(uow.conn, upserts)
+    if published:
+        await catalog_store.upsert_published(uow.conn, published)
+        await search.index_postings(uow.conn, [r["resource_id"] for r in published])
+
+
+async def take_out(uow: UnitOfWork, tombstones: list[str], peer: dict[str, Any], *, actor: str, now: datetime) -> None:
+    """What this peer mirrored here and now tombstoned leaves the catalog and search."""
+    gone = sorted(await store.mirrored_ids(uow.conn, tombstones, peer["division_code"])) if tombstones else []
+    if gone:
+        await search.remove_postings(uow.conn, gone)
+        await store.remove_mirrored(uow.conn, gone, actor=actor, now=now, reason="withdrawn at its origin platform")

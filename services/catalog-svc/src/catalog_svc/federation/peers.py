@@ -109,15 +109,8 @@ async def change(
 
 
 async def resync(uow: UnitOfWork, principal: Principal, division_code: str) -> None:
-    """Read the child's whole feed again from the start (tombstones included), replacing what is mirrored."""
+    """Read the peer's whole feed again from the start (tombstones included), replacing what is mirrored."""
     peer = await _existing(uow, division_code, lock=True)
-    if peer["relation"] != "child":
-        raise AppError(
-            "只能从下级平台重新同步目录。",
-            "Only a child platform's catalog is resynchronised.",
-            code="peer_not_child",
-            status=409,
-        )
     await store.reset_cursor(uow.conn, division_code, now=uow.clock.now())
     uow.emit(
         RESYNC_STARTED,
@@ -136,7 +129,8 @@ async def _existing(uow: UnitOfWork, division_code: str, *, lock: bool = False) 
 
 
 def shown(peer: dict[str, Any], *, mirrored: int, now: datetime) -> dict[str, Any]:
-    """A peer as operations see it: for a child, how far behind its feed this platform is."""
+    """A peer as operations see it: how far behind its feed this platform is (a child's whole catalog, or what the
+    parent shares across levels)."""
     view: dict[str, Any] = {
         k: peer[k]
         for k in (
@@ -151,25 +145,21 @@ def shown(peer: dict[str, Any], *, mirrored: int, now: datetime) -> dict[str, An
             "updated_at",
         )
     }
-    if peer["relation"] == "child":
-        head = peer["peer_head"]
-        view["feed"] = {
-            "cursor": peer["cursor"],
-            "peer_head": head,
-            "lag_changes": max(0, head - peer["cursor"]) if head is not None else None,
-            "seconds_since_success": (now - peer["last_success_at"]).total_seconds()
-            if peer["last_success_at"]
-            else None,
-            "received_changes": peer["received_changes"],
-            "mirrored_resources": mirrored,
-            "last_attempt_at": peer["last_attempt_at"],
-            "last_success_at": peer["last_success_at"],
-            "last_error": peer["last_error"],
-            "last_error_at": peer["last_error_at"],
-            # The last attempt failed (the error is newer than the last success).
-            "failing": bool(
-                peer["last_error_at"]
-                and (not peer["last_success_at"] or peer["last_error_at"] > peer["last_success_at"])
-            ),
-        }
+    head = peer["peer_head"]
+    view["feed"] = {
+        "cursor": peer["cursor"],
+        "peer_head": head,
+        "lag_changes": max(0, head - peer["cursor"]) if head is not None else None,
+        "seconds_since_success": (now - peer["last_success_at"]).total_seconds() if peer["last_success_at"] else None,
+        "received_changes": peer["received_changes"],
+        "mirrored_resources": mirrored,
+        "last_attempt_at": peer["last_attempt_at"],
+        "last_success_at": peer["last_success_at"],
+        "last_error": peer["last_error"],
+        "last_error_at": peer["last_error_at"],
+        # The last attempt failed (the error is newer than the last success).
+        "failing": bool(
+            peer["last_error_at"] and (not peer["last_success_at"] or peer["last_error_at"] > peer["last_success_at"])
+        ),
+    }
     return view

@@ -1,4 +1,5 @@
-"""Pulling each child's change feed: signed requests to the child's door, its signed answers checked, each page
+"""Pulling each peer's change feed (a child's whole catalog; from the parent, what it shares across levels):
+signed requests to the peer's door, its signed answers checked, each page
 applied in one transaction with the cursor, so a page is mirrored exactly when its cursor moves.
 
 Runs as a background loop in every replica; a per-child lock taken in the page's transaction makes one replica
@@ -21,7 +22,7 @@ from govshare_common.db import Database
 from govshare_common.message_signatures import SignatureRefused, new_nonce, sign_request, verify_response
 from govshare_common.platform_identity import PlatformIdentity, parse_public_key
 
-from catalog_svc.federation import mirror, store
+from catalog_svc.federation import from_parent, mirror, store
 
 log = logging.getLogger("govshare.catalog.federation")
 
@@ -58,15 +59,15 @@ class Puller:
 
     async def round(self) -> None:
         async with self.db.unit_of_work() as uow:
-            children = await store.child_codes(uow.conn)
-        for code in children:
+            codes = await store.peer_codes(uow.conn)
+        for code in codes:
             await self.catch_up(code)
 
     async def catch_up(self, code: str) -> None:
-        """Pull the child's pages until its head; the next page is fetched while this one is applied."""
+        """Pull the peer's pages until its head; the next page is fetched while this one is applied."""
         async with self.db.unit_of_work() as uow:
             peer = await store.peer(uow.conn, code)
-        if peer is None or peer["relation"] != "child":
+        if peer is None:
             return
         ahead: asyncio.Task[dict[str, Any]] | None = None
         try:
@@ -95,9 +96,10 @@ class Puller:
                 return False
             # Locked: a resync committed after this read would otherwise be undone by this page's cursor.
             peer = await store.peer(uow.conn, code, lock=True)
-            if peer is None or peer["relation"] != "child" or int(peer["cursor"]) != int(page["after"]):
+            if peer is None or int(peer["cursor"]) != int(page["after"]):
                 return False
-            cursor = await mirror.apply(uow, peer, page)
+            applying = mirror.apply if peer["relation"] == "child" else from_parent.apply
+            cursor = await applying(uow, peer, page)
             await store.pulled(
                 uow.conn,
                 code,

@@ -35,8 +35,8 @@ async def peers(conn: Any) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-async def child_codes(conn: Any) -> list[str]:
-    rows = await conn.execute(text("SELECT division_code FROM federation_peer WHERE relation = 'child' ORDER BY 1"))
+async def peer_codes(conn: Any) -> list[str]:
+    rows = await conn.execute(text("SELECT division_code FROM federation_peer ORDER BY relation, division_code"))
     return [r.division_code for r in rows]
 
 
@@ -56,8 +56,10 @@ async def insert_peer(conn: Any, row: dict[str, Any]) -> bool:
 async def update_peer(conn: Any, row: dict[str, Any]) -> None:
     await conn.execute(
         text(
+            # A peer that changes relation serves us another feed: its cursor starts again.
             "UPDATE federation_peer SET name = :name, level = :level, relation = :relation, base_url = :base_url, "
-            "public_key = :public_key, updated_at = :now WHERE division_code = :division_code"
+            "public_key = :public_key, updated_at = :now, "
+            "cursor = CASE WHEN relation = :relation THEN cursor ELSE 0 END WHERE division_code = :division_code"
         ),
         row,
     )
@@ -126,10 +128,11 @@ async def forget_nonces(conn: Any, *, before: datetime) -> int:
 
 _FEED_LOCK = lock_key("catalog-federation-feed")
 _RECORD_CHANGE = text(
-    "INSERT INTO federation_feed (resource_id, seq, kind, snapshot, origin, changed_at) "
-    "VALUES (CAST(:resource_id AS uuid), nextval('federation_feed_seq'), :kind, :snapshot, :origin, :now) "
+    "INSERT INTO federation_feed (resource_id, seq, kind, snapshot, origin, changed_at, shown_below) "
+    "VALUES (CAST(:resource_id AS uuid), nextval('federation_feed_seq'), :kind, :snapshot, :origin, :now, :below) "
     "ON CONFLICT (resource_id) DO UPDATE SET seq = nextval('federation_feed_seq'), kind = excluded.kind, "
-    "snapshot = excluded.snapshot, origin = excluded.origin, changed_at = excluded.changed_at"
+    "snapshot = excluded.snapshot, origin = excluded.origin, changed_at = excluded.changed_at, "
+    "shown_below = federation_feed.shown_below OR excluded.shown_below"
 ).bindparams(bindparam("snapshot", type_=JSONB), bindparam("origin", type_=JSONB))
 
 
@@ -139,7 +142,10 @@ async def record_changes(conn: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
-    await conn.execute(_RECORD_CHANGE, rows)
+    await conn.execute(
+        _RECORD_CHANGE,
+        [{**r, "below": r["kind"] == "upsert" and (r["snapshot"] or {}).get("cross_level") is True} for r in rows],
+    )
 
 
 async def changes_after(conn: Any, after: int, *, limit: int) -> list[dict[str, Any]]:
@@ -158,6 +164,35 @@ async def changes_after(conn: Any, after: int, *, limit: int) -> list[dict[str, 
 
 async def feed_head(conn: Any) -> int:
     return int((await conn.execute(text("SELECT coalesce(max(seq), 0) FROM federation_feed"))).scalar_one())
+
+
+# What a child reads: the rows ever shown below, less what came from that child itself. A row is an upsert only
+# while it is live and still cross-level; otherwise a tombstone naming nothing but the resource.
+_BELOW = (
+    "FROM federation_feed f LEFT JOIN federation_mirror m ON m.resource_id = f.resource_id "
+    "WHERE f.shown_below AND m.peer IS DISTINCT FROM :reader"
+)
+_LIVE_BELOW = "f.kind = 'upsert' AND coalesce((f.snapshot->>'cross_level')::boolean, false)"
+
+
+async def changes_below_after(conn: Any, after: int, *, limit: int, reader: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(
+            f"SELECT f.seq, CASE WHEN {_LIVE_BELOW} THEN 'upsert' ELSE 'tombstone' END AS kind, "
+            "f.resource_id::text AS resource_id, "
+            f"CASE WHEN {_LIVE_BELOW} THEN f.snapshot ELSE jsonb_build_object('id', f.resource_id::text) END "
+            f"AS snapshot, CASE WHEN {_LIVE_BELOW} THEN f.origin END AS origin, f.changed_at, "
+            f"CASE WHEN {_LIVE_BELOW} THEN p.document::text END AS document "
+            f"{_BELOW.replace('WHERE', 'LEFT JOIN published_resource p ON p.resource_id = f.resource_id WHERE')} "
+            "AND f.seq > :after ORDER BY f.seq LIMIT :limit"
+        ),
+        {"after": after, "limit": limit, "reader": reader},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def feed_head_below(conn: Any, *, reader: str) -> int:
+    return int((await conn.execute(text(f"SELECT coalesce(max(f.seq), 0) {_BELOW}"), {"reader": reader})).scalar_one())
 
 
 # --- mirrored resources -------------------------------------------------------------------------------------

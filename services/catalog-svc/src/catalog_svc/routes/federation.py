@@ -1,5 +1,5 @@
 """Federation: the platform office's peers and their state (platform_admin), a child's resync, and the change
-feed a parent pulls — the one route here without a token, authenticated by its RFC 9421 signature instead."""
+feed a peer pulls — the one route here without a token, authenticated by its RFC 9421 signature instead."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ async def get_peer(uow: UoW, division_code: DivisionCode, _principal: PlatformAd
     return await _peer_view(uow, division_code)
 
 
-@router.post("/peers/{division_code}/resync", status_code=202, summary="从下级平台重新完整同步目录")
+@router.post("/peers/{division_code}/resync", status_code=202, summary="从对端平台重新完整同步目录")
 async def resync(
     uow: UoW, request: Request, division_code: DivisionCode, principal: PlatformAdmin, after: BackgroundTasks
 ) -> dict[str, Any]:
@@ -99,7 +99,10 @@ def _wake(request: Request) -> None:
         puller.wake.set()
 
 
-@router.get("/changes", summary="目录变更订阅（上级平台以签名请求拉取；含撤销的墓碑记录）")
+@router.get(
+    "/changes",
+    summary="目录变更订阅（对端平台以签名请求拉取；上级平台得全部目录，下级平台只得跨层级共享的资源；含墓碑记录）",
+)
 async def changes(
     uow: UoW,
     request: Request,
@@ -109,8 +112,8 @@ async def changes(
     me = _me(request)
     if me is None:
         raise not_configured()
-    parent = await guard.verified_peer(uow, request, relation="parent")
-    page = await feed.page(uow.conn, after=after, limit=limit, platform=me.published())
+    reader = await guard.verified_peer(uow, request, relations=("parent", "child"))
+    page = await feed.page(uow.conn, after=after, limit=limit, platform=me.published(), reader=reader)
     body = json.dumps(page, ensure_ascii=False, separators=(",", ":"), default=str).encode()
     signed = sign_response(
         status=200,
@@ -122,7 +125,7 @@ async def changes(
     )
     headers = {
         **signed,
-        "X-Govshare-Principal": f"peer:{parent['division_code']}",
+        "X-Govshare-Principal": f"peer:{reader['division_code']}",
         "X-Govshare-Kind": guard.PEER_KIND,
     }
     return Response(body, media_type="application/json", headers=headers)
