@@ -419,3 +419,49 @@ async def until_ok_or_refused(call: Any) -> httpx.Response:
         return r if r.status_code in (200, 403) else None
 
     return await eventually(settled, timeout=30)
+
+
+async def test_a_district_department_applies_for_a_city_cross_level_resource_decided_at_the_city(
+    platform, other_platform
+) -> None:
+    """The other direction (the parent's cross-level resource mirrored at the child): due by the city's profile
+    (Xiangyang's 10 working days here, the district's own being 5), decided at the city, seen at the district."""
+    from test_federation_downward import CITY_CIVIL_CODE, CITY_CIVIL_NAME, city_resource
+
+    async with (
+        platform(*SERVICES, **CITY_SETTINGS) as city,
+        other_platform(*SERVICES, profile="zhonglou", **DISTRICT_SETTINGS) as district,
+    ):
+        await peer_up(city, district)
+        async with city.client() as chttp, district.client() as dhttp:
+            city_admin = bearer(await city.token())
+            await setup_department(chttp, city_admin, CITY_CIVIL_CODE, CITY_CIVIL_NAME)
+            civil = bearer(await department_user(city, chttp, city_admin, CITY_CIVIL_CODE, "mz_admin", ["dept_admin"]))
+            await publish(chttp, city_resource("城市最低生活保障对象信息", cross_level=True), civil, city_admin)
+            r = await chttp.get("/api/v1/catalog/resources", params={"provider_code": CITY_CIVIL_CODE}, headers=civil)
+            origin_code = r.json()["items"][0]["code"]
+            _admin, psb = await district_publisher(district, dhttp)  # 钟楼区公安局 applies
+
+            made = await apply_when_mirrored(district, dhttp, f"{CITY}:{origin_code}", psb)
+            today = datetime.now(CHINA_TZ).date()
+
+            async def received() -> dict[str, Any] | None:
+                shown = await request_at(district, dhttp, made["id"], psb)
+                return shown if shown["state"] == "submitted" else None
+
+            home = await eventually(received, timeout=30)
+            assert home["due_date"] == nth_working_day_after(today, 10).isoformat()
+            assert home["provider_code"] == CITY_CIVIL_CODE and home["profile"] == "xiangyang"
+
+            r = await chttp.post(
+                f"/api/v1/requests/{home['origin_request_id']}/reject",
+                json={"reason": "超出本市共享范围"},
+                headers=civil,
+            )
+            assert r.status_code == 200, r.text
+
+            async def refused() -> dict[str, Any] | None:
+                shown = await request_at(district, dhttp, made["id"], psb)
+                return shown if shown["state"] == "rejected" else None
+
+            assert (await eventually(refused, timeout=30))["decision_reason"] == "超出本市共享范围"
