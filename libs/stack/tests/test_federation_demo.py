@@ -15,7 +15,7 @@ import httpx
 from stack_helpers import login, wait_until
 from test_up import assert_nothing_left
 
-from govshare_stack.federation_demo import CITY_RESOURCES, FEDERATION_READY
+from govshare_stack.federation_demo import CITY_CIVIL_CODE, CITY_RESOURCES, FEDERATION_READY
 
 CITY, DISTRICT = "320400", "320404"
 
@@ -115,6 +115,16 @@ def test_two_platforms_peered_both_ways_with_the_catalog_cascading_up_and_down(g
         )
         assert r.status_code == 200, r.text
         assert [i["name"] for i in r.json()["items"] if origin_of(i) == CITY] == cross_level
+
+        # the demo's cross-level request: made at the district, approved at the city, seen approved at home
+        (city_item,) = [i for i in catalog(district_door, admin[DISTRICT]) if origin_of(i) == CITY]
+        r = httpx.get(
+            f"{district_door}/api/v1/requests", params={"resource_code": city_item["code"]}, headers=department
+        )
+        assert r.status_code == 200, r.text
+        (home,) = r.json()["items"]
+        assert (home["state"], home["provider_code"], home["profile"]) == ("approved", CITY_CIVIL_CODE, "xiangyang")
+        assert "holds a grant from" in out
 
         for code in doors:
             stacks[code] = json.loads((homes[code] / "stack.json").read_text())

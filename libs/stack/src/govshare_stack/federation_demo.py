@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from govshare_common.federation_codes import mirrored_code
 from govshare_common.identifiers import uscc_check_char
 from govshare_stack import procs
 from govshare_stack.errors import StackError
@@ -39,6 +40,8 @@ from govshare_stack.up import (
     gateway_port_from,
     say,
 )
+
+from gateway.demo import DEMO_PASSWORD
 
 CITY_STAND_IN_PROFILE = "xiangyang"
 FEDERATION_READY = "the two-platform federation demo is ready"
@@ -243,8 +246,8 @@ def banner(city: Platform, district: Platform, root: Path) -> None:
     say(f"    {district.name} 演示账号 / demo accounts: {district.home.demo_credentials}")
     say(f"    {city.name} 演示账号 / demo accounts: {root / CITY_CREDENTIALS}")
     say(
-        "  跨层级共享申请尚未加入本演示 / the demo has no cross-level share request yet (issue 16 item 4 is "
-        "built separately; see cross_level_request_demo)"
+        f"  跨层级共享申请 / cross-level request: {district.name}民政局 ({DISTRICT_APPLICANT}) holds a grant from "
+        f"{city.name}民政局 for {CITY_RESOURCES[0]['name']}; see 共享申请 in the district's console"
     )
     say(
         f"  注意 / note: 种子材料中没有常州市本级的规定；{city.name}以襄阳市的规定（profile {CITY_STAND_IN_PROFILE}）"
@@ -333,8 +336,8 @@ class FederationDemo:
         admins = {p.key: await self.login(p, "admin", p.admin_password()) for p in (self.city, self.district)}
         await self.peer(admins)
         await self.seed_city(admins[self.city.key])
-        await cross_level_request_demo(self)
         await self.cascaded(admins)
+        await cross_level_request_demo(self)
 
     async def login(self, p: Platform, username: str, password: str) -> dict[str, str]:
         r = await self.http.post(
@@ -450,8 +453,78 @@ class FederationDemo:
         return int(r.json()["feed"]["mirrored_resources"])
 
 
+DISTRICT_APPLICANT = "mzj_admin"  # 钟楼区民政局's信息资源管理员 in the district's demo accounts
+CROSS_LEVEL_APPLICATION = {
+    "items": ["GMSFHM", "XM", "JZLX"],
+    "purposes": ["data_verification"],
+    "scope": "区民政局社会救助经办科室",
+    "security_measures": "政务外网访问，全程留痕",
+    "business_matter": "核验申请社会救助的居民是否已在市级最低生活保障名录中",
+}
+REQUEST_TIMEOUT = 60.0
+
+
 async def cross_level_request_demo(demo: FederationDemo) -> None:
-    """Where the demo's cross-level share request goes (issue 16 item 4): a district department applying for the
-    city's cross-level resource, decided at the city. Cross-level requests are built on another branch; they are
-    added here when it is merged — until then the demo has none, and the banner does not claim one."""
-    return None
+    """The demo's cross-level share request (issue 16 item 4): 钟楼区民政局 applies at its own platform for the
+    city's cross-level resource; the district forwards it to the city, where 常州市民政局 approves it under the
+    city's profile; the state comes back to the district, whose department then holds a grant issued by the city.
+    A second run finds the request already made and leaves it as it is."""
+    city, district = demo.city, demo.district
+    applicant = await demo.login(district, DISTRICT_APPLICANT, DEMO_PASSWORD)
+    city_admin = await demo.login(city, "admin", city.admin_password())
+    listed = await demo.call(
+        "GET",
+        f"{city.door}/api/v1/catalog/resources",
+        city_admin,
+        (200,),
+        params={"provider_code": CITY_CIVIL_CODE},
+    )
+    origin_code = next(i["code"] for i in listed.json()["items"] if i["name"] == CITY_RESOURCES[0]["name"])
+    code = mirrored_code(city.division_code, origin_code)
+    mine = await demo.call("GET", f"{district.door}/api/v1/requests", applicant, (200,), params={"resource_code": code})
+    if mine.json()["items"]:
+        say(f"  跨层级共享申请 / cross-level request: already made ({mine.json()['items'][0]['state']})")
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REQUEST_TIMEOUT
+    while True:  # request-svc learns the mirrored resource from the catalog's events a moment after the cascade
+        r = await demo.http.post(
+            f"{district.door}/api/v1/requests",
+            json={**CROSS_LEVEL_APPLICATION, "resource_code": code},
+            headers=applicant,
+        )
+        if r.status_code == 201:
+            break
+        if r.status_code != 422 or loop.time() > deadline:
+            raise DemoFailed(f"the cross-level request was refused: {r.status_code} {r.text[:300]}")
+        await asyncio.sleep(0.5)
+    home_id = r.json()["id"]
+    received = await _request_reaches(demo, applicant, home_id, {"submitted"}, deadline)
+    credentials = json.loads((demo.state / CITY_CREDENTIALS).read_text())
+    reviewer = await demo.login(city, CITY_USER, credentials[CITY_USER]["password"])
+    await demo.call(
+        "POST",
+        f"{city.door}/api/v1/requests/{received['origin_request_id']}/approve",
+        reviewer,
+        (200,),
+        json={"items": ["GMSFHM", "JZLX"]},
+    )
+    approved = await _request_reaches(demo, applicant, home_id, {"approved"}, loop.time() + REQUEST_TIMEOUT)
+    say(
+        f"  跨层级共享申请 / cross-level request: {district.name}民政局 applied for {CITY_RESOURCES[0]['name']}; "
+        f"due {received['due_date']} by {city.name}'s rules, approved at {city.name} ({approved['state']})"
+    )
+
+
+async def _request_reaches(
+    demo: FederationDemo, applicant: dict[str, str], request_id: str, states: set[str], deadline: float
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    while True:
+        r = await demo.call("GET", f"{demo.district.door}/api/v1/requests/{request_id}", applicant, (200,))
+        shown: dict[str, Any] = r.json()
+        if shown["state"] in states:
+            return shown
+        if loop.time() > deadline:
+            raise DemoFailed(f"the cross-level request stayed {shown['state']} (waiting for {sorted(states)})")
+        await asyncio.sleep(0.5)

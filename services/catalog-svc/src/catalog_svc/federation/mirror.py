@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from govshare_common.db import UnitOfWork
+from govshare_common.federation_codes import mirrored_code
 
 from catalog_svc import search
 from catalog_svc import store as catalog_store
@@ -27,11 +28,6 @@ from catalog_svc.flows import index_document
 _SEARCH_DOCUMENT = re.compile(r"^(?:'(?:[^'\\]|''){1,500}'(?::[0-9]+[A-D]?(?:,[0-9]+[A-D]?)*)? ?)*$")
 
 MAX_DOCUMENT = 200_000  # PostgreSQL refuses a tsvector over 1 MB; a lexeme over 2 KB is kept out above
-
-
-def mirrored_code(origin_division: str, code: str) -> str:
-    """Codes are unique within one platform's catalog; here they are qualified by the platform that gave them."""
-    return f"{origin_division}:{code}"
 
 
 def origin_of(change: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
