@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from exchange_svc.routes import conflicts, connectors, disputes, exports, files, open_data, records, subscriptions
+from exchange_svc.routes import (
+    batches,
+    conflicts,
+    connectors,
+    disputes,
+    exports,
+    files,
+    open_data,
+    records,
+    subscriptions,
+)
 
 routers: list[APIRouter] = [
     records.router,
+    batches.router,
     subscriptions.router,
     conflicts.router,
     disputes.router,
