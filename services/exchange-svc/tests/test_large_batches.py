@@ -66,7 +66,7 @@ async def leftovers(x: Any) -> dict[str, int]:
         ),
         "in_batch": await x.scalar(
             "SELECT count(*) FROM pg_stat_activity a JOIN batch_run r ON r.backend_pid = a.pid "
-            "AND r.backend_started_at = a.backend_start WHERE a.state <> 'idle'"
+            "AND r.backend_started_at = a.backend_start WHERE a.state <> 'idle' AND a.pid <> pg_backend_pid()"
         ),
     }
 
