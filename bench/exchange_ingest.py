@@ -432,7 +432,7 @@ async def run_large(n_rows: int) -> dict[str, Any]:
             )
             proc = spawn_exchange(settings, port, root / "exchange.log")
             base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10.0, read=7200.0)) as http:
+            async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10.0, read=7200.0, write=None)) as http:
                 for _ in range(600):
                     try:
                         if (await http.get("/readyz")).status_code == 200:
