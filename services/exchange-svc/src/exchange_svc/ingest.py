@@ -74,6 +74,12 @@ async def lock_resource(uow: UnitOfWork, code: str) -> None:
     await uow.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"exchange:records:{code}")})
 
 
+async def try_lock_resource(uow: UnitOfWork, code: str) -> bool:
+    """The same lock, for work that may wait for a later turn rather than for a running batch to end."""
+    key = lock_key(f"exchange:records:{code}")
+    return bool((await uow.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})).scalar_one())
+
+
 async def driver(uow: UnitOfWork) -> Any:
     """The asyncpg connection under the unit of work (same transaction, once a statement has begun it)."""
     raw = await uow.conn.get_raw_connection()
