@@ -27,7 +27,7 @@ def _open_keyring(app: FastAPI) -> None:
 async def _sweep_interrupted_batches(app: FastAPI) -> None:
     """At start: the batches a killed process of this service left running are marked failed (interrupted)."""
     async with app.state.db.unit_of_work() as uow:
-        await batch_runs.sweep_interrupted(uow)
+        await batch_runs.mark_interrupted(uow)
 
 
 def _reseal_job(app: FastAPI) -> Job:

@@ -12,6 +12,7 @@ none), and the batch that is switched in is recorded with its `exchange.batch.in
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,8 @@ from exchange_svc.domain.batch_progress import (
     STATES,
     pace,
 )
+
+log = logging.getLogger("govshare.exchange.batches")
 
 SCHEMA = "exchange"
 COLUMNS = (
@@ -305,3 +308,10 @@ async def sweep_interrupted(uow: UnitOfWork) -> list[str]:
         finally:
             await uow.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
     return swept
+
+
+async def mark_interrupted(uow: UnitOfWork) -> None:
+    """The job (and the start-up step): sweep, and say which batches were found interrupted."""
+    swept = await sweep_interrupted(uow)
+    if swept:
+        log.warning("batches interrupted by a lost process, marked failed: %s", ", ".join(swept))

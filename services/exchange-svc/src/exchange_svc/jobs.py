@@ -17,5 +17,5 @@ INTERVAL_SECONDS = 600.0
 JOBS: list[Job] = [
     Job(FRESHNESS_JOB, INTERVAL_SECONDS, freshness.mark_stale),
     Job(DISPUTES_JOB, INTERVAL_SECONDS, disputes.mark_overdue),
-    Job(INTERRUPTED_BATCHES_JOB, INTERRUPTED_INTERVAL_SECONDS, batch_runs.sweep_interrupted),
+    Job(INTERRUPTED_BATCHES_JOB, INTERRUPTED_INTERVAL_SECONDS, batch_runs.mark_interrupted),
 ]
