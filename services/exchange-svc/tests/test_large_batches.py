@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from exchange_helpers import API, CIVIL, PSB, error_shape, jsonl, path, person, resource_body
+from exchange_helpers import API, CIVIL, HRSS, PSB, base_body, error_shape, jsonl, path, person, resource_body
 
 from govshare_common.identifiers import resident_id_check_char
 from govshare_common.testing import eventually
@@ -252,3 +252,47 @@ async def test_a_batch_whose_service_is_killed_leaves_nothing_and_is_marked_inte
 
 async def _equals(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+def csv_body(rows: list[dict[str, Any]]) -> bytes:
+    names = list(rows[0])
+    return ("\n".join([",".join(names), *(",".join(str(r[n]) for n in names) for r in rows)]) + "\n").encode()
+
+
+async def test_a_csv_batch_of_many_chunks_keeps_the_single_source_rule_in_every_chunk(exchange) -> None:
+    async with exchange(ingest_chunk_rows=CHUNK) as x:
+        code = await x.publish(base_body())
+        everyone = people(ROWS)
+        sent = await x.http.post(
+            path(code, "batches"),
+            params={"batch_id": "csv-1", "format": "csv"},
+            content=csv_body(everyone),
+            headers=x.system(PSB),
+        )
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["inserted"] == ROWS
+        declared = await x.http.put(
+            f"{API}/sources/{code}", json={"item": "LXDH", "provider_code": HRSS}, headers=x.platform()
+        )
+        assert declared.status_code == 200, declared.text
+        # HRSS, the phone number's source, sends every person's phone and, in rows of three chunks, a name of
+        # its own (PSB's item): one conflict per such row, in whichever chunk it came.
+        names = {60: "李甲", 170: "李乙", 390: "李丙"}
+        theirs = [
+            {"GMSFHM": r["GMSFHM"], "LXDH": "13700000000", **({"XM": names[i]} if i in names else {})}
+            for i, r in enumerate(everyone)
+        ]
+        answer = await x.http.post(
+            path(code, "batches"), params={"batch_id": "h-1"}, content=jsonl(theirs), headers=x.system(HRSS)
+        )
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["updated"], answer.json()["conflicts"]) == (ROWS, len(names))
+        assert len(await x.events("exchange.conflict.opened")) == len(names)
+        assert await x.scalar("SELECT count(*) FROM conflict WHERE batch_id = 'h-1' AND item = 'XM'") == len(names)
+        # PSB's names are still served; every phone number is HRSS's, each record at its second version.
+        assert await x.scalar("SELECT count(*) FROM record WHERE version = 2") == ROWS
+        own = await x.http.get(
+            path(code, "records"), params={"subject": everyone[170]["GMSFHM"]}, headers=x.system(PSB)
+        )
+        assert own.json()["items"][0]["data"]["XM"] == everyone[170]["XM"]
+        assert own.json()["items"][0]["data"]["LXDH"] == "13700000000"
