@@ -108,6 +108,10 @@ async def test_a_batch_of_many_chunks_streams_in_with_progress_and_is_applied_al
         assert done["id"] == sent.json()["run_id"]
         one = await x.http.get(f"{API}/batches/{done['id']}", headers=x.system(PSB))
         assert one.status_code == 200 and one.json()["state"] == "done"
+        bogus = await x.http.get(f"{API}/batches", params={"state": "finished"}, headers=x.system(PSB))
+        assert bogus.status_code == 422 and error_shape(bogus)["details"]["fields"][0]["field"] == "state"
+        running_only = await x.http.get(f"{API}/batches", params={"state": "receiving"}, headers=x.system(PSB))
+        assert running_only.json()["total"] == 0
         # Another department neither lists nor reads the provider's batches.
         theirs = await x.http.get(f"{API}/batches", headers=x.system(CIVIL))
         assert theirs.status_code == 200 and theirs.json()["total"] == 0

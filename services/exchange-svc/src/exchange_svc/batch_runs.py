@@ -23,7 +23,7 @@ from sqlalchemy import text
 from govshare_common.auth import Principal
 from govshare_common.clock import Clock
 from govshare_common.db import UnitOfWork
-from govshare_common.errors import AppError, Conflict, Forbidden, NotFound
+from govshare_common.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from govshare_common.outbox import lock_key
 
 from exchange_svc.domain.batch_progress import (
@@ -215,7 +215,11 @@ async def list_runs(
     where, params = _visible(principal)
     if state is not None:
         if state not in STATES:
-            raise NotFound("没有这种批次状态。", "No such batch state.", code="unknown_state")
+            raise ValidationFailed(
+                "没有这种批次状态。",
+                "No such batch state.",
+                details={"fields": [field_error("state", f"可选：{' / '.join(STATES)}", "unknown state")]},
+            )
         where += " AND state = :state"
         params["state"] = state
     if resource_code:
