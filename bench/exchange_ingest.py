@@ -12,8 +12,14 @@ projection gets one people resource written with SQL (what catalog-svc's publish
   time; p50/p95/p99.
 
     uv run python bench/exchange_ingest.py [--rows 100000] [--queries 500]
+    uv run python bench/exchange_ingest.py --rows 10000000      # the large batch (issue 19, item 2)
 Keys of issue 19: ingest_insert_rows_per_s, ingest_update_rows_per_s, copy_rows_per_s (a raw COPY of the same rows
 into a plain table, same run) and ratio_to_copy.
+From --rows 1000000 on, the large-batch run instead: exchange-svc in a process of its own (`govshare service
+exchange`, as a container runs it), one batch of that many new people generated while it is sent (the sender
+holds none of it), its progress read from GET /batches while it runs, and exchange-svc's peak RSS (VmHWM) —
+`peak_rss_mb_<rows in M>m` (goal ≤ 300 at 10 M), beside its RSS before the batch (the baseline, same run). Its
+keys are merged into the result file, so the 100,000-row run's keys stay.
 Result: bench/results/exchange_ingest.json
 """
 
@@ -28,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -314,12 +321,237 @@ def sealing_cost(rows: list[dict[str, Any]], keyring: Path) -> dict[str, Any]:
     }
 
 
+LARGE = 1_000_000
+
+
+def large_body_lines(n: int) -> Iterator[bytes]:
+    """n distinct people, made as they are sent: ID numbers of three regions, ten years of birth days and
+    1,000 sequence numbers each, every check digit right."""
+    from datetime import date, timedelta
+
+    from govshare_common.identifiers import resident_id_check_char
+
+    start = date(1950, 1, 1)
+    block: list[str] = []
+    for i in range(n):
+        born = start + timedelta(days=(i // 1000) % 3650)
+        first17 = f"{110101 + i // 3_650_000:06d}{born:%Y%m%d}{i % 1000:03d}"
+        gmsfhm = first17 + resident_id_check_char(first17)
+        block.append(
+            f'{{"GMSFHM":"{gmsfhm}","XM":"张{i % 97}","LXDH":"13{i % 1_000_000_000:09d}",'
+            f'"HJDZ":"江苏省常州市钟楼区南大街{i % 999 + 1}号","CSRQ":"{born:%Y-%m-%d}","MZ":"01"}}\n'
+        )
+        if len(block) == 5000:
+            yield "".join(block).encode()
+            block = []
+    if block:
+        yield "".join(block).encode()
+
+
+def service_env(settings: Any) -> dict[str, str]:
+    """The environment that gives `govshare service` these settings (GOVSHARE_<FIELD>)."""
+    import os
+
+    from pydantic import SecretStr
+
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            value = json.dumps(value, default=str)
+        env[f"GOVSHARE_{name.upper()}"] = str(value)
+    return env
+
+
+def spawn_exchange(settings: Any, port: int, log_path: Path) -> Any:
+    import subprocess
+
+    command = [str(Path(sys.executable).parent / "govshare"), "service", "exchange"]
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=service_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's high-water mark of resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM")
+
+
+async def run_large(n_rows: int) -> dict[str, Any]:
+    import subprocess
+
+    import httpx
+    import psutil
+
+    from govshare_common.identifiers import uscc_check_char
+    from govshare_common.settings import Settings
+    from govshare_common.testing import TokenIssuer, free_port
+    from govshare_stack.embedded import start_broker, start_postgres
+
+    provider = "11320404MB0000001" + uscc_check_char("11320404MB0000001")
+    root = Path(tempfile.mkdtemp(prefix="govshare-bench-large-"))
+    pg = start_postgres(root / "pgdata")
+    broker = start_broker(log_path=root / "tansu.log")
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        url = pg.create_database("bench")
+        port = free_port()
+        issuer = TokenIssuer()
+        async with issuer.running():
+            settings = Settings(
+                master_secret="bench-master-secret-0123456789abcdef-0123",
+                database_url=url,
+                kafka_bootstrap_servers=broker.bootstrap_servers,
+                topic_prefix="bench",
+                service_urls={
+                    n: f"http://127.0.0.1:{p}"
+                    for n, p in {
+                        "exchange": port,
+                        "gateway": free_port(),
+                        "catalog": free_port(),
+                        "request": free_port(),
+                    }.items()
+                },
+                jwks_url=issuer.jwks_url,
+                home=str(root / "home"),
+                log_json=False,
+                log_level="WARNING",
+            )
+            proc = spawn_exchange(settings, port, root / "exchange.log")
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(10.0, read=7200.0, write=None)) as http:
+                for _ in range(600):
+                    try:
+                        if (await http.get("/readyz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.2)
+                else:
+                    raise RuntimeError("exchange-svc did not start:\n" + (root / "exchange.log").read_text()[-3000:])
+                import asyncpg
+
+                conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+                try:
+                    await conn.execute(
+                        "INSERT INTO exchange.resource (code, resource_id, provider_code, provider_name, name, "
+                        "resource_class, share_type, format_category, share_method_type, update_cycle, data_items, "
+                        "version, status, published_at) VALUES ($1, 'r-1', $2, '公安分局', '人口基本信息', 'base', "
+                        "'unconditional', 'database', 'interface', 'daily', $3::jsonb, 1, 'published', now())",
+                        CODE,
+                        provider,
+                        json.dumps(ITEMS, ensure_ascii=False),
+                    )
+                finally:
+                    await conn.close()
+                service = psutil.Process(proc.pid)
+                rss_start = round(service.memory_info().rss / 2**20, 1)
+                sender = issuer.headers(roles=["dept_system"], department=provider)
+                path = f"/api/v1/exchange/resources/{quote(CODE, safe='')}/batches"
+                sent_bytes = 0
+
+                async def body() -> Any:
+                    nonlocal sent_bytes
+                    for block in large_body_lines(n_rows):
+                        sent_bytes += len(block)
+                        yield block
+
+                samples: list[dict[str, Any]] = []
+                applying_at: list[float] = []
+
+                async def watch() -> None:
+                    while True:
+                        await asyncio.sleep(5)
+                        try:
+                            listed = await http.get(
+                                "/api/v1/exchange/batches", params={"batch_id": "large"}, headers=sender
+                            )
+                        except httpx.HTTPError as exc:  # a busy service answers late; the batch goes on
+                            print(f"  progress not read: {exc!r}", file=sys.stderr)
+                            continue
+                        items = listed.json()["items"] if listed.status_code == 200 else []
+                        if items:
+                            run = items[0]
+                            samples.append(run)
+                            if run["state"] == "applying" and not applying_at:
+                                applying_at.append(time.perf_counter())
+                            print(
+                                f"  {run['state']:<10} {run['rows_done']:>10} rows  {run['rows_per_s'] or 0:>8} rows/s  "
+                                f"eta {run['eta_seconds']} s  rss {service.memory_info().rss / 2**20:.0f} MB",
+                                file=sys.stderr,
+                            )
+
+                watcher = asyncio.create_task(watch())
+                t0 = time.perf_counter()
+                answer = await http.post(path, params={"batch_id": "large"}, content=body(), headers=sender)
+                elapsed = time.perf_counter() - t0
+                watcher.cancel()
+                answer.raise_for_status()
+                peak = peak_rss_mb(proc.pid)
+                done = answer.json()
+        rows_done = [s["rows_done"] for s in samples]
+        millions = max(n_rows // 1_000_000, 1)
+        return {
+            f"peak_rss_mb_{millions}m": peak,
+            "large_rows": n_rows,
+            "large_rss_mb_before_batch": rss_start,
+            "large_batch_mb": round(sent_bytes / 2**20, 1),
+            "large_chunk_rows": settings.ingest_chunk_rows,
+            "large_seconds": round(elapsed, 1),
+            "large_rows_per_s": round(n_rows / elapsed),
+            "large_apply_seconds": round(t0 + elapsed - applying_at[0], 1) if applying_at else None,
+            "large_inserted": done["inserted"],
+            "large_progress_samples": len(samples),
+            "large_progress_monotonic": rows_done == sorted(rows_done),
+            "large_notes": "exchange-svc in its own process (govshare service exchange), one batch POSTed over HTTP "
+            "directly to it and generated while sent; every value and check digit validated, sealed, staged in "
+            "chunks, switched in with one transaction; peak RSS is the service's VmHWM after the batch.",
+        }
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+        broker.stop()
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def merge_result(name: str, result: dict[str, Any]) -> Path:
+    """The large run's keys written over the result file's, the others kept."""
+    from _common import RESULTS
+
+    previous = RESULTS / f"{name}.json"
+    kept = json.loads(previous.read_text()) if previous.exists() else {}
+    kept.pop("finished_at", None)
+    kept.pop("bench", None)
+    return write_result(name, {**kept, **result})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
     args = parser.parse_args()
     info = machine_info()
+    if args.rows >= LARGE:
+        result = asyncio.run(run_large(args.rows))
+        path = merge_result(NAME, {"large_machine": info, **result})
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        print(f"written to {path}")
+        return
     result = asyncio.run(run(args.rows, args.queries))
     path = write_result(NAME, {"machine": info, **result})
     print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -5,6 +5,10 @@ Real embedded PostgreSQL and broker from the root conftest."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from govshare_common.clock import Clock
@@ -89,6 +94,22 @@ class Exchange:
     async def stop_exchange(self) -> None:
         await self._exchange_server.__aexit__(None, None, None)
         self._exchange_server = None
+
+    async def start_exchange_process(self, log: Path) -> subprocess.Popen[bytes]:
+        """exchange-svc in a process of its own (`govshare service exchange`, what a container runs) on the same
+        port, for a test that kills it; the in-process one must be stopped first."""
+        assert self._exchange_server is None
+        proc = spawn_exchange(self.settings(), int(self.urls["exchange"].rsplit(":", 1)[1]), log)
+        self.stack.callback(_stop, proc)
+
+        async def ready() -> bool:
+            try:
+                return (await self.http.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(ready, timeout=60.0, interval=0.2)
+        return proc
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.app.state.db.engine.connect() as conn:
@@ -172,6 +193,44 @@ class Exchange:
         async with self.app.state.db.engine.connect() as conn:
             rows = await conn.execute(text("SELECT data FROM outbox WHERE type = :t ORDER BY id"), {"t": type_})
             return [r[0] for r in rows]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a service process these settings (GOVSHARE_<FIELD>)."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            value = json.dumps(value, default=str)
+        env[f"GOVSHARE_{name.upper()}"] = str(value)
+    return env
+
+
+def spawn_exchange(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [str(Path(sys.executable).parent / "govshare"), "service", "exchange", "--host", "127.0.0.1"]
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/govshare"
     database_pool_size: int = 5
+    # exchange-svc: rows of a batch checked and staged at a time (its memory is about this many rows, whatever
+    # the file's size).
+    ingest_chunk_rows: int = Field(default=20_000, ge=1, le=1_000_000)
     # On one machine each service migrates its schema at start; on Kubernetes a Job runs `govshare migrate`
     # before the rollout and the replicas start with this false.
     migrate_at_start: bool = True

@@ -19,6 +19,7 @@ export const PAGES = [
   // 部门管理员
   { path: '/dept/catalog', name: 'my-catalog', title: '本部门目录', group: '部门资源', roles: ['dept_admin'], component: () => import('./pages/MyCatalog.vue') },
   { path: '/dept/library', name: 'library', title: '托管数据库', group: '部门资源', roles: ['dept_admin', 'dept_system'], component: () => import('./pages/Library.vue') },
+  { path: '/dept/batches', name: 'batches', title: '数据批次', group: '部门资源', roles: ['dept_admin', 'dept_system'], component: () => import('./pages/Batches.vue') },
   { path: '/dept/subscriptions', name: 'subscriptions', title: '我的订阅', group: '部门资源', roles: DEPT, component: () => import('./pages/Subscriptions.vue') },
   { path: '/dept/connector', name: 'connector', title: '本部门前置机', group: '部门资源', roles: ['dept_admin'], component: () => import('./pages/Connector.vue') },
   // 部门审核员

@@ -14,7 +14,7 @@ from govshare_common.platform_identity import configured_identity
 from govshare_common.service import ServiceSpec, create_service_app
 from govshare_common.settings import Settings
 
-from exchange_svc import jobs, resealing
+from exchange_svc import batch_runs, jobs, resealing
 from exchange_svc.events import registry
 from exchange_svc.gateway_events import gateway_follower
 from exchange_svc.projections import catalog, grants
@@ -24,6 +24,12 @@ from exchange_svc.sealing import Sealer
 
 def _open_keyring(app: FastAPI) -> None:
     app.state.sealer = Sealer(app.state.settings.keyring())
+
+
+async def _sweep_interrupted_batches(app: FastAPI) -> None:
+    """At start: the batches a killed process of this service left running are marked failed (interrupted)."""
+    async with app.state.db.unit_of_work() as uow:
+        await batch_runs.mark_interrupted(uow)
 
 
 def _reseal_job(app: FastAPI) -> Job:
@@ -59,7 +65,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         routers=routers,
         subscriptions=[catalog, grants, gateway_follower(lambda: holder["app"].state.calendar)],
         jobs=list(jobs.JOBS),
-        on_startup=[_open_keyring, _start_peer_client],
+        on_startup=[_open_keyring, _start_peer_client, _sweep_interrupted_batches],
         on_shutdown=[_stop_peer_client],
     )
     app = create_service_app(spec, settings, clock)

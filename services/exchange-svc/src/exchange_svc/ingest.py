@@ -1,10 +1,14 @@
 """Ingest (库表交换): a provider's batch applied all or nothing, with its change log, conflicts and event.
 
-Every row is checked first while the body streams in; only a batch without problems (and with any USCC warnings
-confirmed) touches the database, and then with set-based statements on the raw asyncpg connection (COPY into
-a temporary table and the change log, one upsert, one delete), inside the request's unit of work. A per-resource
-advisory lock serialises batches of one resource, so the change log's sequence follows commit order per
-resource and a resent batch id is seen as such.
+A batch of any size streams in chunk by chunk (`ingest_chunk_rows` rows, the service's memory whatever the
+file's size): each chunk is checked (types, lengths, check digits, keys repeated within the batch), compared with
+the stored records (versions, single-source merge, unchanged rows) and binary-COPYed into staging tables of the
+batch's one transaction; after the last chunk the staged rows are switched in set-based (change log, update,
+insert, delete) in that same transaction, with the batch and its event. The first chunk with a bad row (or an
+unconfirmed USCC warning) ends the batch, every problem of that chunk named, nothing applied. A per-resource
+advisory lock, held from the first chunk to the commit, serialises batches of one resource, so the change log's
+sequence follows commit order per resource, what a chunk was compared with is what it is switched over, and a
+resent batch id is seen as such. The run's progress is written beside it (`batch_runs`).
 """
 
 from __future__ import annotations
@@ -22,19 +26,20 @@ from sqlalchemy import text
 
 from govshare_common.auth import Principal
 from govshare_common.clock import china_date
-from govshare_common.db import UnitOfWork
+from govshare_common.db import Database, UnitOfWork
 from govshare_common.errors import Forbidden, ValidationFailed
 from govshare_common.identifiers import hash_identifier
 from govshare_common.outbox import lock_key
 
 from exchange_svc import parsing
+from exchange_svc.batch_runs import BatchCancelled, RunTracker, error_of, finish_done
+from exchange_svc.domain.batch_progress import CANCELLED, FAILED, RECEIVING, VALIDATING
 from exchange_svc.domain.resources import HostedResource
 from exchange_svc.domain.validation import CheckedRow, RowChecker, RowProblem, check_columns, merge
 from exchange_svc.events import BATCH_INGESTED, CONFLICT_OPENED, BatchIngested, ConflictEvent
 from exchange_svc.guard import require_resource
 from exchange_svc.sealing import ResourceSeal, Sealer, dumps
 
-MAX_ROWS = 100_000
 MAX_REPORTED_PROBLEMS = 10_000
 
 
@@ -67,6 +72,12 @@ def _json(value: Any) -> str:
 async def lock_resource(uow: UnitOfWork, code: str) -> None:
     """Serialises every writer of one resource's records (ingest, arbitration, dispute corrections)."""
     await uow.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"exchange:records:{code}")})
+
+
+async def try_lock_resource(uow: UnitOfWork, code: str) -> bool:
+    """The same lock, for work that may wait for a later turn rather than for a running batch to end."""
+    key = lock_key(f"exchange:records:{code}")
+    return bool((await uow.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})).scalar_one())
 
 
 async def driver(uow: UnitOfWork) -> Any:
@@ -138,27 +149,16 @@ class Checked:
     count: int = 0
 
 
-async def check_stream(
+def check_chunk(
+    received: list[tuple[int, dict[str, Any] | RowProblem]],
     resource: HostedResource,
-    fmt: str,
-    chunks: AsyncIterator[bytes],
     *,
-    sender: str,
+    full_row: bool,
     today: Any,
 ) -> Checked:
-    out = Checked()
-    full_row = sender == resource.provider_code
-    received: list[tuple[int, dict[str, Any] | RowProblem]] = []
-    async for number, parsed in parsing.rows(fmt, chunks):
-        out.count += 1
-        if out.count > MAX_ROWS:
-            raise ValidationFailed(
-                f"每批最多 {MAX_ROWS} 行，请拆分后分批报送。",
-                f"A batch holds at most {MAX_ROWS} rows; split it.",
-                code="batch_too_large",
-                details={"max_rows": MAX_ROWS},
-            )
-        received.append((number, parsed))
+    """One chunk's rows checked: column by column when every row is plainly acceptable, else row by row with
+    every problem of every row said (a key repeated within the chunk among them)."""
+    out = Checked(count=len(received))
     with cycle_collection_paused():
         _check_received(out, received, resource, full_row=full_row, today=today)
     return out
@@ -183,7 +183,7 @@ def _check_received(
         if rows is not None:
             out.rows = rows
             return
-    # Something in the batch is not plainly acceptable: row by row, every problem of every row said.
+    # Something in the chunk is not plainly acceptable: row by row, every problem of every row said.
     seen: dict[str, int] = {}
     check_row = RowChecker(resource, full_row=full_row, today=today).check
     for number, parsed in received:
@@ -204,63 +204,188 @@ def _check_received(
             continue
         first = seen.get(row.key)
         if first is not None:
-            out.problems.append(
-                RowProblem(
-                    number,
-                    None,
-                    "duplicate_key",
-                    f"与第 {first} 行的记录主键重复",
-                    f"the record key repeats row {first}",
-                )
-            )
+            out.problems.append(_repeated(number, first))
             continue
         seen[row.key] = number
         out.rows.append(row)
 
 
+def _repeated(number: int, first: int) -> RowProblem:
+    return RowProblem(
+        number, None, "duplicate_key", f"与第 {first} 行的记录主键重复", f"the record key repeats row {first}"
+    )
+
+
+async def _counted(chunks: AsyncIterator[bytes], progress: Progress) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        progress.bytes_received += len(chunk)
+        yield chunk
+
+
+async def _chunked(
+    rows: AsyncIterator[tuple[int, dict[str, Any] | RowProblem]], size: int
+) -> AsyncIterator[tuple[list[tuple[int, dict[str, Any] | RowProblem]], bool]]:
+    """The parsed rows in chunks of `size`, each with whether it is the last (one chunk read ahead)."""
+    pending: list[tuple[int, dict[str, Any] | RowProblem]] = []
+    ready: list[tuple[int, dict[str, Any] | RowProblem]] | None = None
+    async for entry in rows:
+        pending.append(entry)
+        if len(pending) >= size:
+            if ready is not None:
+                yield ready, False
+            ready, pending = pending, []
+    if pending:
+        if ready is not None:
+            yield ready, False
+        ready = pending
+    if ready is not None:
+        yield ready, True
+
+
+@dataclass
+class Progress:
+    rows_received: int = 0
+    rows_done: int = 0
+    bytes_received: int = 0
+    warnings: int = 0
+    ops: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: {"ins": 0, "upd": 0, "del": 0, "same": 0, "conf": 0})
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    code: str
+    batch_id: str
+    fmt: str
+    confirm_uscc_warnings: bool
+    bytes_total: int | None
+    chunk_rows: int
+
+
 async def ingest(
-    uow: UnitOfWork,
+    db: Database,
     principal: Principal,
-    *,
-    code: str,
-    batch_id: str,
-    fmt: str,
+    batch: BatchRequest,
     chunks: AsyncIterator[bytes],
-    confirm_uscc_warnings: bool,
+    *,
+    dsn: str,
     hash_key: bytes,
     sealer: Sealer,
 ) -> dict[str, Any]:
-    resource = await require_resource(uow, code)
-    sources = await authority(uow, resource)
-    ensure_sender(resource, sources, principal.department)
-    ensure_hosts_records(resource)
-    replay = await previous_batch(uow, code, batch_id)
+    """A batch of any size: read, checked and staged chunk by chunk as the body streams in (memory of about one
+    chunk), then switched in with one transaction; the first chunk with a bad row ends it with nothing applied.
+    Its run (`batch_runs`) shows its progress meanwhile and may be cancelled by its provider."""
+    async with db.unit_of_work() as uow:
+        resource = await require_resource(uow, batch.code)
+        sources = await authority(uow, resource)
+        ensure_sender(resource, sources, principal.department)
+        ensure_hosts_records(resource)
+        replay = await previous_batch(uow, batch.code, batch.batch_id)
     if replay is not None:
         return replay
     assert principal.department is not None
-    checked = await check_stream(resource, fmt, chunks, sender=principal.department, today=china_date(uow.clock))
-    if checked.problems or (checked.warnings and not confirm_uscc_warnings):
-        _refuse(checked, confirm_uscc_warnings)
-    if not checked.rows:
-        raise ValidationFailed("批次中没有数据行。", "The batch has no rows.", code="empty_batch")
+    run = await RunTracker.start(
+        dsn,
+        db.clock,
+        resource_code=batch.code,
+        batch_id=batch.batch_id,
+        provider_code=principal.department,
+        principal=principal.subject,
+        fmt=batch.fmt,
+        chunk_rows=batch.chunk_rows,
+        bytes_total=batch.bytes_total,
+    )
+    try:
+        async with db.unit_of_work() as uow:
+            return await _run(
+                uow,
+                run,
+                resource,
+                sources,
+                batch,
+                chunks,
+                sender=principal.department,
+                principal=principal.subject,
+                hash_key=hash_key,
+                seal=sealer.for_resource(resource),
+            )
+    except BatchCancelled as exc:
+        await run.end(CANCELLED, error_of(exc))
+        raise
+    except BaseException as exc:
+        await run.end(FAILED, error_of(exc))
+        raise
+    finally:
+        await run.close()
 
+
+async def _run(
+    uow: UnitOfWork,
+    run: RunTracker,
+    resource: HostedResource,
+    sources: dict[str, str],
+    batch: BatchRequest,
+    chunks: AsyncIterator[bytes],
+    *,
+    sender: str,
+    principal: str,
+    hash_key: bytes,
+    seal: ResourceSeal,
+) -> dict[str, Any]:
+    code = batch.code
+    # Held from the first chunk to the switch: what each chunk is compared with stays what it is switched over.
     await lock_resource(uow, code)
-    replay = await previous_batch(uow, code, batch_id)  # a concurrent resend committed while we read the body
+    replay = await previous_batch(uow, code, batch.batch_id)  # a concurrent resend committed meanwhile
     if replay is not None:
+        await finish_done(uow, run.id, replay)
         return replay
+    pg = await driver(uow)
+    backend = await pg.fetchrow("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+    await run.attach_backend(backend["pid"], backend["backend_start"])
+    await create_staging(pg)
     now = uow.clock.now()
-    with cycle_collection_paused():
-        counts = await _apply(
-            uow,
-            resource,
-            sources,
-            checked.rows,
-            sender=principal.department,
-            batch_id=batch_id,
-            now=now,
-            hash_key=hash_key,
-            seal=sealer.for_resource(resource),
-        )
+    today = china_date(uow.clock)
+    full_row = sender == resource.provider_code
+    progress = Progress()
+    rows = parsing.rows(batch.fmt, _counted(chunks, progress))
+    async for received, last in _chunked(rows, batch.chunk_rows):
+        progress.rows_received += len(received)
+        state = VALIDATING if last else RECEIVING
+        total = progress.rows_received if last else None
+        if last:
+            await _report(run, progress, state, total, batch.batch_id)
+        checked = check_chunk(received, resource, full_row=full_row, today=today)
+        del received
+        tokens = seal.key_tokens([r.key for r in checked.rows])
+        await _repeats_of_earlier_chunks(pg, checked, tokens)
+        if checked.problems or (checked.warnings and not batch.confirm_uscc_warnings):
+            _refuse(checked, batch.confirm_uscc_warnings, rows_read=progress.rows_received)
+        progress.warnings += len(checked.warnings)
+        if checked.rows:
+            with cycle_collection_paused():
+                await _stage(
+                    uow,
+                    pg,
+                    resource,
+                    sources,
+                    checked.rows,
+                    tokens,
+                    progress,
+                    sender=sender,
+                    batch_id=batch.batch_id,
+                    now=now,
+                    hash_key=hash_key,
+                    seal=seal,
+                )
+            await uow.flush_events()  # the conflicts' events, in this transaction, out of memory
+        progress.rows_done += checked.count
+        await _report(run, progress, state, total, batch.batch_id)
+    if progress.rows_done == 0:
+        raise ValidationFailed("批次中没有数据行。", "The batch has no rows.", code="empty_batch")
+    if not await run.begin_applying():
+        raise BatchCancelled(batch.batch_id)
+    await switch_in(pg, progress.ops, code=code, batch_id=batch.batch_id, sender=sender, now=now)
+    counts = progress.counts
     await uow.execute(
         text(
             "INSERT INTO batch (resource_code, batch_id, provider_code, principal, format, rows, inserted, updated, "
@@ -269,12 +394,12 @@ async def ingest(
         ),
         {
             "c": code,
-            "b": batch_id,
-            "p": principal.department,
-            "who": principal.subject,
-            "f": fmt,
-            "n": len(checked.rows),
-            "warn": len(checked.warnings),
+            "b": batch.batch_id,
+            "p": sender,
+            "who": principal,
+            "f": batch.fmt,
+            "n": progress.rows_done,
+            "warn": progress.warnings,
             "at": now,
             **counts,
         },
@@ -284,53 +409,96 @@ async def ingest(
     )
     uow.emit(
         BATCH_INGESTED,
-        f"{code}#{batch_id}",
+        f"{code}#{batch.batch_id}",
         BatchIngested(
-            batch_id=batch_id,
+            batch_id=batch.batch_id,
             resource_code=code,
-            provider_code=principal.department,
+            provider_code=sender,
             inserted=counts["ins"],
             updated=counts["upd"],
             deleted=counts["del"],
             unchanged=counts["same"],
             conflicts=counts["conf"],
-            rows=len(checked.rows),
+            rows=progress.rows_done,
             at=now,
         ),
     )
-    return {
-        "batch_id": batch_id,
+    result = {
+        "batch_id": batch.batch_id,
+        "run_id": str(run.id),
         "resource_code": code,
-        "provider_code": principal.department,
-        "format": fmt,
-        "rows": len(checked.rows),
+        "provider_code": sender,
+        "format": batch.fmt,
+        "rows": progress.rows_done,
         "inserted": counts["ins"],
         "updated": counts["upd"],
         "deleted": counts["del"],
         "unchanged": counts["same"],
         "conflicts": counts["conf"],
-        "uscc_warnings_confirmed": len(checked.warnings),
+        "uscc_warnings_confirmed": progress.warnings,
         "received_at": now,
         "replayed": False,
     }
+    await finish_done(uow, run.id, result)
+    return result
 
 
-def _refuse(checked: Checked, confirmed: bool) -> None:
+async def _report(run: RunTracker, progress: Progress, state: str, total: int | None, batch_id: str) -> None:
+    asked = await run.report(
+        state=state,
+        rows_received=progress.rows_received,
+        rows_done=progress.rows_done,
+        rows_total=total,
+        bytes_received=progress.bytes_received,
+    )
+    if asked:
+        raise BatchCancelled(batch_id)
+
+
+async def _repeats_of_earlier_chunks(pg: Any, checked: Checked, tokens: dict[str, str]) -> None:
+    """A key already staged by an earlier chunk of this batch is that row's problem, as within a chunk."""
+    if not checked.rows:
+        return
+    first = {
+        r["record_key"]: r["n"]
+        for r in await pg.fetch(
+            "SELECT record_key, n FROM incoming_key WHERE record_key = ANY($1::text[])", list(tokens.values())
+        )
+    }
+    if first:
+        kept = []
+        for row in checked.rows:
+            earlier = first.get(tokens[row.key])
+            if earlier is None:
+                kept.append(row)
+            else:
+                checked.problems.append(_repeated(row.row, earlier))
+        checked.rows = kept
+        checked.problems.sort(key=lambda p: p.row)
+    await pg.copy_records_to_table(
+        "incoming_key", records=[(tokens[r.key], r.row) for r in checked.rows], columns=["record_key", "n"]
+    )
+
+
+def _refuse(checked: Checked, confirmed: bool, *, rows_read: int) -> None:
     problems = [p.as_dict() for p in checked.problems[:MAX_REPORTED_PROBLEMS]]
     warnings = [w.as_dict() for w in checked.warnings[:MAX_REPORTED_PROBLEMS]]
     details = {
-        "rows": checked.count,
+        "rows": rows_read,
         "error_count": len(checked.problems),
         "errors": problems,
         "warning_count": len(checked.warnings),
         "warnings": warnings if not confirmed else [],
     }
     if checked.problems:
+        first = checked.problems[0]
+        where = f"第 {first.row} 行" + (f"（信息项 {first.item}）" if first.item else "")
+        where_en = f"row {first.row}" + (f", item {first.item}" if first.item else "")
         raise ValidationFailed(
-            f"批次有 {len(checked.problems)} 处错误，整批未入库；请按 details.errors 逐行修改后重新报送。",
-            f"The batch has {len(checked.problems)} problems and was not applied; fix the rows in details.errors.",
+            f"批次有错误，整批未入库：{where}：{first.zh}；请按 details.errors 逐行修改后重新报送。",
+            f"The batch has problems and was not applied: {where_en}: {first.en}; fix the rows in details.errors.",
             code="batch_rejected",
-            details=details,
+            details={**details, "first_error": first.as_dict()},
         )
     raise ValidationFailed(
         f"批次有 {len(checked.warnings)} 个统一社会信用代码校验码不符；确认无误请带 confirm_uscc_warnings=true 重新报送。",
@@ -341,24 +509,27 @@ def _refuse(checked: Checked, confirmed: bool) -> None:
     )
 
 
-async def _apply(
+async def _stage(
     uow: UnitOfWork,
+    pg: Any,
     resource: HostedResource,
     sources: dict[str, str],
     rows: list[CheckedRow],
+    tokens: dict[str, str],
+    progress: Progress,
     *,
     sender: str,
     batch_id: str,
     now: datetime,
     hash_key: bytes,
     seal: ResourceSeal,
-) -> dict[str, int]:
-    pg = await driver(uow)
+) -> None:
+    """One chunk compared with the stored records (versions, single-source merge, unchanged rows) and copied
+    into the staging table; its conflicts are written and their events raised."""
     code = resource.code
     keys = [r.key for r in rows]
     # Each key sealed once under the current key: for the lookup, for a new row, and (when the subject is the
     # key, as for ID numbers) for the subject too; a stored key that is one of them opens without decrypting.
-    tokens = seal.key_tokens(keys)
     plain_of = {token: plain for plain, token in tokens.items()}
     # Stored under the token it was written with (a key rotated since still finds, and updates, its row).
     stored_key: dict[str, str] = {}
@@ -391,8 +562,9 @@ async def _apply(
     staged: list[list[Any]] = []  # n, stored key, subject, data (sealed below), version, op, changed items
     to_seal: list[dict[str, Any]] = []
     conflicts: list[tuple[Any, ...]] = []
-    counts = {"ins": 0, "upd": 0, "del": 0, "same": 0, "conf": 0}
-    for n, row in enumerate(rows):
+    counts = progress.counts
+    for row in rows:
+        n = row.row
         before = existing.get(row.key)
         subject = subjects.get(row.subject) if row.subject is not None else None
         if row.op == "delete":
@@ -449,7 +621,8 @@ async def _apply(
         for entry in staged:
             if entry[5] != "delete":
                 entry[3] = dumps(next(sealed)).decode()
-        await write_staged(pg, staged, code=code, batch_id=batch_id, sender=sender, now=now)
+            progress.ops.add(entry[5])
+        await pg.copy_records_to_table("incoming_record", records=staged)
     if conflicts:
         await pg.executemany(
             "INSERT INTO conflict (id, resource_code, record_key, item, authoritative_provider, authoritative_value, "
@@ -471,38 +644,41 @@ async def _apply(
                     candidate_provider=sender,
                 ),
             )
-        counts["conf"] = len(conflicts)
-    return counts
+        counts["conf"] += len(conflicts)
 
 
-async def write_staged(
-    pg: Any, staged: list[list[Any]], *, code: str, batch_id: str, sender: str, now: datetime
-) -> None:
-    """The batch's changes, copied once into a staging table, then applied set-based: the change log first (its
-    `before` is the stored row, read in the same statement), then the records updated, inserted and deleted."""
+async def create_staging(pg: Any) -> None:
+    """The batch's staging: temporary tables of its own transaction (ON COMMIT DROP), so a batch that fails, is
+    cancelled or loses its process leaves no staged row anywhere: PostgreSQL drops them with the transaction."""
     await pg.execute(
         "CREATE TEMP TABLE incoming_record (n integer, record_key text, subject text, data jsonb, version integer, "
         "op text, changed_items text[]) ON COMMIT DROP"
     )
-    await pg.copy_records_to_table("incoming_record", records=staged)
-    ops = {entry[5] for entry in staged}
-    # A batch of only new records has no `before` to read.
-    before = "NULL" if ops == {"insert"} else "r.data"
-    joined = (
-        ""
-        if ops == {"insert"}
-        else (" LEFT JOIN record r ON s.op <> 'insert' AND r.resource_code = $1 AND r.record_key = s.record_key")
-    )
-    await pg.execute(
-        "INSERT INTO record_change (resource_code, record_key, subject, op, changed_items, before, after, batch_id, "
-        f"source, provider_code, at) SELECT $1, s.record_key, s.subject, s.op, s.changed_items, {before}, s.data, "
-        f"$2, $3, $4, $5 FROM incoming_record s{joined} ORDER BY s.n",
-        code,
-        batch_id,
-        f"batch:{batch_id}",
-        sender,
-        now,
-    )
+    # Every key of the batch so far (sealed tokens, never a clear ID number), for keys repeated across chunks.
+    await pg.execute("CREATE TEMP TABLE incoming_key (record_key text PRIMARY KEY, n integer) ON COMMIT DROP")
+
+
+async def switch_in(pg: Any, ops: set[str], *, code: str, batch_id: str, sender: str, now: datetime) -> None:
+    """The staged changes applied set-based: the change log first (its `before` is the stored row, read in the
+    same statement), then the records updated, inserted and deleted."""
+    if ops:
+        # A batch of only new records has no `before` to read.
+        before = "NULL" if ops == {"insert"} else "r.data"
+        joined = (
+            ""
+            if ops == {"insert"}
+            else (" LEFT JOIN record r ON s.op <> 'insert' AND r.resource_code = $1 AND r.record_key = s.record_key")
+        )
+        await pg.execute(
+            "INSERT INTO record_change (resource_code, record_key, subject, op, changed_items, before, after, "
+            f"batch_id, source, provider_code, at) SELECT $1, s.record_key, s.subject, s.op, s.changed_items, {before}, "
+            f"s.data, $2, $3, $4, $5 FROM incoming_record s{joined} ORDER BY s.n",
+            code,
+            batch_id,
+            f"batch:{batch_id}",
+            sender,
+            now,
+        )
     if "update" in ops:
         await pg.execute(
             "UPDATE record r SET subject = s.subject, data = s.data, version = s.version, updated_at = $2, "
@@ -528,7 +704,7 @@ async def write_staged(
             "WHERE s.op = 'delete' AND r.resource_code = $1 AND r.record_key = s.record_key",
             code,
         )
-    await pg.execute("DROP TABLE incoming_record")
+    await pg.execute("DROP TABLE incoming_record, incoming_key")
 
 
 def _in_order(resource: HostedResource, names: Any) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from govshare_common.db import UnitOfWork
 
 from exchange_svc.guard import require_resource
-from exchange_svc.ingest import lock_resource
+from exchange_svc.ingest import try_lock_resource
 from exchange_svc.sealing import SEALED, ResourceSeal, Sealer
 
 log = logging.getLogger("govshare.exchange.reseal")
@@ -66,7 +66,8 @@ async def _reseal_resource(uow: UnitOfWork, seal: ResourceSeal) -> int:
     }
     keyed = [_stale(seal, "record_key", token=True)] if seal.key_protected else []
     subject = [_stale(seal, "subject", token=True)] if seal.subject_protected else []
-    await lock_resource(uow, seal.code)
+    if not await try_lock_resource(uow, seal.code):
+        return 0  # a batch is writing this resource (for minutes, if it is large): resealed on a later run
     stale_records = " OR ".join([*keyed, *subject, _stale(seal, "data", token=False)])
     rows = (
         await uow.execute(

@@ -29,6 +29,12 @@ _IDLE = int(CALLER_IDLE_SECONDS)
 NOWHERE = "http://127.0.0.1:1"
 MAX_BODY_MB = 10
 MAX_BULK_MB = 256
+# Ingest batches stream through exchange-svc in bounded memory (chunk by chunk), so their size is a disk's, not a
+# service's; a 10 M-row population library is about 2 GB. The answer comes once the whole batch is switched
+# in, which for such a batch takes minutes after its last byte.
+MAX_BATCH_GB = 64
+BATCH_READ_TIMEOUT_S = 3600.0
+BATCH_SEND_TIMEOUT_S = 300.0
 # How long a service may take to answer, by service (exports stream for long).
 READ_TIMEOUTS = {"catalog": 10.0, "request": 10.0, "exchange": 60.0, "audit": 30.0, "console": 5.0, "gateway": 30.0}
 DECISION_PATH = "/_door/decide"  # the gateway's decision endpoint; in nginx, the cache in front of it (door.js)
@@ -178,6 +184,14 @@ def render(layout: DoorLayout) -> str:
     )
     area_locations = "\n".join(_area_location(area.name, area.service, timeouts) for area in AREAS.values())
     named = "\n".join(_pass_location(name, timeouts) for name in services if name != "console")
+    # exchange-svc reads a batch's next rows once it has staged a chunk, which on a busy machine can take longer
+    # than the door's usual wait for a write to go through.
+    named += "\n" + _pass_location(
+        "exchange",
+        {"exchange": BATCH_READ_TIMEOUT_S},
+        name="batch",
+        send_timeout=f"\n            proxy_send_timeout {_ms(BATCH_SEND_TIMEOUT_S)};",
+    )
     coalesced = "\n".join(
         f"""    map $door_decided_{h} $door_log_{h} {{
         "" $upstream_http_x_govshare_{h};
@@ -468,12 +482,18 @@ def _decision_settings() -> str:
 def _area_location(area: str, service: str, timeouts: Mapping[str, float]) -> str:
     bulk = ""
     if service == "exchange":
-        # Ingest batches and file uploads stream through, up to the bulk limit.
+        # File uploads stream through up to the bulk limit; ingest batches up to the batch limit, answered late.
         bulk = f"""
-        location ~ ^/api/v1/{area}/.*/(batches|files)$ {{
+        location ~ ^/api/v1/{area}/.*/files$ {{
             client_max_body_size {MAX_BULK_MB}m;
 {_decision_settings()}
             try_files /.door-pass @pass_{service};
+        }}
+        location ~ ^/api/v1/{area}/.*/batches$ {{
+            client_max_body_size {MAX_BATCH_GB}g;
+            client_body_timeout {_ms(BATCH_SEND_TIMEOUT_S)};
+{_decision_settings()}
+            try_files /.door-pass @batch_{service};
         }}"""
     return f"""        location /api/v1/{area}/ {{
 {_decision_settings()}
@@ -485,10 +505,10 @@ def _area_location(area: str, service: str, timeouts: Mapping[str, float]) -> st
         }}{bulk}"""
 
 
-def _pass_location(service: str, timeouts: Mapping[str, float]) -> str:
+def _pass_location(service: str, timeouts: Mapping[str, float], *, name: str = "pass", send_timeout: str = "") -> str:
     # Reached after the decision allowed the call; the client's rate is taken here, in memory all nginx
     # workers share, so it holds however many decision processes there are and whether the decision was cached.
-    return f"""        location @pass_{service} {{
+    return f"""        location @{name}_{service} {{
             if ($door_decided_rate_wait != 0) {{
                 return 418;
             }}
@@ -496,7 +516,7 @@ def _pass_location(service: str, timeouts: Mapping[str, float]) -> str:
             error_page 418 = @rate_limited;
 {_proxy_headers()}
             proxy_set_header Authorization $door_upstream_authorization;
-            proxy_read_timeout {_ms(timeouts.get(service, 30.0))};
+            proxy_read_timeout {_ms(timeouts.get(service, 30.0))};{send_timeout}
             proxy_pass http://svc_{service};
         }}"""
 

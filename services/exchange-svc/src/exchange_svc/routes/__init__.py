@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from exchange_svc.routes import (
+    batches,
     conflicts,
     connectors,
     disputes,
@@ -18,6 +19,7 @@ from exchange_svc.routes import (
 
 routers: list[APIRouter] = [
     records.router,
+    batches.router,
     subscriptions.router,
     conflicts.router,
     disputes.router,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from govshare_common.errors import Forbidden, ValidationFailed, field_error
-from govshare_common.service import UoW
+from govshare_common.service import UoW, database_dsn
 
 from exchange_svc import ingest, queries
 from exchange_svc.domain.freshness import due_at
@@ -60,10 +60,9 @@ def _format(fmt: str | None, content_type: str | None) -> str:
     return fmt
 
 
-@router.post(f"{RESOURCE}/batches", summary="报送数据批次（JSON Lines 或 CSV，整批入库或整批退回）")
+@router.post(f"{RESOURCE}/batches", summary="报送数据批次（JSON Lines 或 CSV，分块流式校验，整批入库或整批退回）")
 async def post_batch(
     request: Request,
-    uow: UoW,
     code: str,
     principal: Sender,
     sealer: Sealing,
@@ -72,17 +71,28 @@ async def post_batch(
     confirm_uscc_warnings: Annotated[bool, Query(description="确认统一社会信用代码校验码不符的值无误")] = False,
     x_govshare_batch_id: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
+    settings = request.app.state.settings
     return await ingest.ingest(
-        uow,
+        request.app.state.db,
         principal,
-        code=code,
-        batch_id=_batch_id(batch_id, x_govshare_batch_id),
-        fmt=_format(format, request.headers.get("content-type")),
-        chunks=request.stream(),
-        confirm_uscc_warnings=confirm_uscc_warnings,
+        ingest.BatchRequest(
+            code=code,
+            batch_id=_batch_id(batch_id, x_govshare_batch_id),
+            fmt=_format(format, request.headers.get("content-type")),
+            confirm_uscc_warnings=confirm_uscc_warnings,
+            bytes_total=_declared_length(request.headers.get("content-length")),
+            chunk_rows=settings.ingest_chunk_rows,
+        ),
+        request.stream(),
+        dsn=database_dsn(settings),
         hash_key=hash_key(request),
         sealer=sealer,
     )
+
+
+def _declared_length(value: str | None) -> int | None:
+    """The body's declared length, for the time left while rows are still counted (absent when chunked)."""
+    return int(value) if value and value.isdigit() else None
 
 
 @router.get(f"{RESOURCE}/batches", summary="本资源的报送批次（提供部门）")

@@ -6,8 +6,8 @@ from alembic import op
 
 from govshare_common.peer_register import DROP_TABLES, TABLES
 
-revision = "exchange_0007_cross_level"
-down_revision = "exchange_0006"
+revision = "exchange_0008"
+down_revision = "exchange_0007"
 
 
 def upgrade() -> None:
