@@ -200,7 +200,10 @@ async def test_a_cancelled_batch_leaves_nothing_and_only_its_provider_may_cancel
             assert answer.status_code == 409 and error_shape(answer)["code"] == "batch_cancelled"
         ended = await eventually(lambda: _ended(x, "c-1"))
         assert ended["state"] == "cancelled" and ended["error"]["code"] == "batch_cancelled"
-        assert await x.counts() == before
+        # Nothing of the batch; the one event is the provider's cancel, for the audit log.
+        assert await x.counts() == {**before, "outbox": before["outbox"] + 1}
+        (cancelled,) = await x.events("exchange.batch.cancel_requested")
+        assert (cancelled["batch_id"], cancelled["run_id"]) == ("c-1", run["id"])
         assert await leftovers(x) == {"staging": 0, "in_batch": 0}
         # An ended batch cannot be cancelled again.
         late = await x.http.post(f"{API}/batches/{run['id']}/cancel", headers=x.system(PSB))

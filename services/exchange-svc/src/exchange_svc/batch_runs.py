@@ -5,8 +5,9 @@ shows it while the batch's own transaction is still open) and holds a session ad
 long as it lives: a run whose lock anyone can take has lost its process (SIGKILL, a crash), and the sweep
 marks it failed with code `interrupted` and ends the database session that still held its transaction, if
 PostgreSQL has not yet noticed — the staging tables are that transaction's temporary tables, gone with it.
-Progress rows are operational state, not the record: they emit no event (a cancelled or failed batch leaves
-none), and the batch that is switched in is recorded with its `exchange.batch.ingested` as before.
+Progress rows are operational state, not the record: their progress emits no event, and a failed batch leaves
+none; the provider's cancel is its own act and is recorded (`exchange.batch.cancel_requested`, in the audit log
+like any change), and the batch that is switched in is recorded with its `exchange.batch.ingested` as before.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from govshare_common.outbox import lock_key
 
+from exchange_svc import events
 from exchange_svc.domain.batch_progress import (
     CANCELLABLE,
     FAILED,
@@ -251,7 +253,10 @@ async def request_cancel(uow: UnitOfWork, principal: Principal, run_id: uuid.UUI
     """The provider's own running batch only; the batch stops at its next chunk and leaves nothing."""
     row = (
         await uow.execute(
-            text("SELECT provider_code, state, cancel_requested_at FROM batch_run WHERE id = :id FOR UPDATE"),
+            text(
+                "SELECT provider_code, resource_code, batch_id, state, cancel_requested_at FROM batch_run "
+                "WHERE id = :id FOR UPDATE"
+            ),
             {"id": run_id},
         )
     ).one_or_none()
@@ -266,8 +271,21 @@ async def request_cancel(uow: UnitOfWork, principal: Principal, run_id: uuid.UUI
             details={"state": row.state},
         )
     if row.cancel_requested_at is None:
+        now = uow.clock.now()
         await uow.execute(
-            text("UPDATE batch_run SET cancel_requested_at = :at WHERE id = :id"), {"id": run_id, "at": uow.clock.now()}
+            text("UPDATE batch_run SET cancel_requested_at = :at WHERE id = :id"), {"id": run_id, "at": now}
+        )
+        uow.emit(
+            events.BATCH_CANCEL_REQUESTED,
+            row.resource_code,
+            events.BatchCancelRequested(
+                run_id=str(run_id),
+                batch_id=row.batch_id,
+                resource_code=row.resource_code,
+                provider_code=row.provider_code,
+                actor=principal.subject,
+                at=now,
+            ),
         )
     return await get_run(uow, principal, run_id)
 

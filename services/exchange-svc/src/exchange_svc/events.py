@@ -17,6 +17,7 @@ registry = EventRegistry()
 
 ACCESS = "exchange.access"
 BATCH_INGESTED = "exchange.batch.ingested"
+BATCH_CANCEL_REQUESTED = "exchange.batch.cancel_requested"
 RESOURCE_STALE = "exchange.resource.stale"
 DISPUTE_OPENED = "exchange.dispute.opened"
 DISPUTE_ANSWERED = "exchange.dispute.answered"
@@ -50,6 +51,15 @@ class Access(BaseModel):
     origin_platform: str | None = Field(
         default=None, description="a cross-level query: the platform that owns the resource and answered it"
     )
+
+
+class BatchCancelRequested(BaseModel):
+    run_id: str
+    batch_id: str
+    resource_code: str
+    provider_code: str
+    actor: str
+    at: datetime
 
 
 class BatchIngested(BaseModel):
@@ -155,6 +165,11 @@ class FileUploaded(BaseModel):
 
 registry.register(ACCESS, Access, "a query, export or feed read served hosted data")
 registry.register(BATCH_INGESTED, BatchIngested, "a provider's batch was applied (counts only)")
+registry.register(
+    BATCH_CANCEL_REQUESTED,
+    BatchCancelRequested,
+    "a provider asked to stop its running batch (nothing of it is applied)",
+)
 registry.register(RESOURCE_STALE, ResourceStale, "a hosted resource missed its update cycle")
 for _type, _what in (
     (DISPUTE_OPENED, "a consumer flagged a record's item"),
