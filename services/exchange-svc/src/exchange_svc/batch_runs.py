@@ -26,6 +26,7 @@ from govshare_common.clock import Clock
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from govshare_common.outbox import lock_key
+from govshare_common.text_input import printable
 
 from exchange_svc import events
 from exchange_svc.domain.batch_progress import (
@@ -159,12 +160,24 @@ class RunTracker:
             "WHERE id = $1 AND finished_at IS NULL",
             self.id,
             state,
-            json.dumps(error, ensure_ascii=False, default=str),
+            json.dumps(_storable(error), ensure_ascii=False, default=str),
             self.clock.now(),
         )
 
     async def close(self) -> None:
         await self.conn.close()  # the session ends: its advisory lock goes with it
+
+
+def _storable(value: Any) -> Any:
+    """The refusal as jsonb can hold it: a batch refused for a NUL or an undecodable byte quotes that text, and
+    jsonb takes neither, so such characters are kept escaped (as the access records keep them)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 async def finish_done(uow: UnitOfWork, run_id: uuid.UUID, result: dict[str, Any]) -> None:
