@@ -10,16 +10,63 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+
+import orjson
 
 GENESIS = bytes(32)
 
 
 # Key order is fixed by construction; the bytes are stored and hashed as written, never re-serialised.
+# The reference encoding is the standard library's; orjson writes the same bytes for JSON's own types (same
+# escapes, UTF-8 kept, compact) except floats below 1e-4 or from 1e16 up (repr writes an exponent there),
+# NaN and infinities, so a document holding anything else takes the reference encoder.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_SAME_IN_BOTH = frozenset({str, int, bool, type(None)})
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def _encoded_alike(value: Any) -> bool:
+    """True when orjson writes `value` exactly as the reference encoder does (ints past 64 bits and keys that
+    are not text make orjson raise, and then the reference encoder is used)."""
+    kind = type(value)
+    if kind in _SAME_IN_BOTH:
+        return True
+    if kind is float:
+        return value == 0.0 or 1e-4 <= abs(value) < 1e16  # NaN compares false
+    if kind is dict:
+        for item in value.values():
+            if type(item) not in _SAME_IN_BOTH and not _encoded_alike(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) not in _SAME_IN_BOTH and not _encoded_alike(item):
+                return False
+        return True
+    return False
+
+
+def encode_body(doc: dict[str, Any]) -> bytes:
+    """The entry bytes of a document: the reference encoding, produced by orjson wherever that is the same."""
+    if _encoded_alike(doc):
+        try:
+            return orjson.dumps(doc, default=_refuse, option=_ORJSON_OPTIONS)
+        except (orjson.JSONEncodeError, TypeError):
+            pass
+    return reference_body(doc)
+
+
+def reference_body(doc: dict[str, Any]) -> bytes:
+    return _ENCODER.encode(doc).encode()
 
 
 def canonical_body(
@@ -46,11 +93,37 @@ def canonical_body(
         "time": time.isoformat(),
         "data": data,
     }
-    return _ENCODER.encode(doc).encode()
+    return encode_body(doc)
 
 
 def link(prev_hash: bytes, body: bytes) -> bytes:
     return hashlib.sha256(prev_hash + body).digest()
+
+
+_digest = operator.methodcaller("digest")
+
+
+def run_intact(
+    first: int,
+    expected_prev: bytes,
+    positions: Sequence[int],
+    prev_hashes: Sequence[bytes],
+    messages: Sequence[bytes],
+    hashes: Sequence[bytes],
+) -> bool:
+    """Whether a run of entries in position order is what a Walk from `first` after `expected_prev` would pass,
+    checked list against list (each entry alone, so no Python step per entry): the positions are first,
+    first+1, ..., each entry's prev_hash is the stored hash before it (the first's is expected_prev), and
+    SHA-256 of each message (prev_hash ‖ body) is its stored hash. Together these are the Walk's induction.
+    False says only that something in the run is wrong; a Walk over it finds what and where."""
+    count = len(positions)
+    if list(positions) != list(range(first, first + count)):
+        return False
+    if count == 0:
+        return True
+    if prev_hashes[0] != expected_prev or list(prev_hashes[1:]) != list(hashes[:-1]):
+        return False
+    return list(map(_digest, map(hashlib.sha256, messages))) == list(hashes)
 
 
 ProblemKind = Literal["altered", "removed", "checkpoint_mismatch"]

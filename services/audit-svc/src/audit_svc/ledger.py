@@ -9,8 +9,11 @@ monthly partitions are made and dropped through the owner's two checking functio
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from govshare_common.events import Envelope
 
-from audit_svc.chain import GENESIS, Problem, Walk, canonical_body
+from audit_svc.chain import GENESIS, Problem, Walk, canonical_body, run_intact
 from audit_svc.domain import index_fields
 from audit_svc.signing import KeyStore, checkpoint_message, verify_signature
 
@@ -47,7 +50,8 @@ ENTRY_COLUMNS = (
     "prev_hash",
     "hash",
 )
-VERIFY_CHUNK = 20_000
+VERIFY_CHUNK = 20_000  # rows per fetch of the walk that names a problem
+VERIFY_RUN = 50_000  # entries per run of the list-at-a-time check
 
 
 async def grant_writer(conn: AsyncConnection, writer: str, schema: str) -> None:
@@ -139,56 +143,16 @@ class Ledger:
         recorded_at = max(now, head.recorded_at) if head.recorded_at else now
         await self.ensure_month(conn, recorded_at)
 
-        prev = bytes(head.hash)
-        position = int(head.position)
-        stamp = recorded_at.isoformat()
-        entries: list[tuple[Any, ...]] = []
-        subjects: list[tuple[str, int, datetime]] = []
-        for env in fresh:
-            position += 1
-            source = env.source_service
-            body = canonical_body(
-                position=position,
-                recorded_at=stamp,
-                source=source,
-                seq=env.seq,
-                event_id=env.id,
-                type_=env.type,
-                subject=env.subject,
-                time=env.time,
-                data=env.data,
-            )
-            digest = _sha256(prev + body)
-            idx = index_fields(env.type, env.data)
-            entries.append(
-                (
-                    position,
-                    recorded_at,
-                    source,
-                    env.seq,
-                    env.id,
-                    env.type,
-                    env.time,
-                    idx.department,
-                    idx.provider,
-                    idx.resource,
-                    idx.grant_id,
-                    idx.actor,
-                    body,
-                    prev,
-                    digest,
-                )
-            )
-            subjects.extend((s, position, recorded_at) for s in dict.fromkeys(idx.subjects))
-            prev = digest
-
+        chain = _Chaining(prev=bytes(head.hash), position=int(head.position), recorded_at=recorded_at)
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        await driver.copy_records_to_table("audit_entry", records=entries, columns=ENTRY_COLUMNS)
-        if subjects:
+        # The rows are made while COPY sends them: PostgreSQL writes the first ones while the rest are hashed.
+        await driver.copy_records_to_table("audit_entry", records=chain.entries(fresh), columns=ENTRY_COLUMNS)
+        if chain.subjects:
             await driver.copy_records_to_table(
-                "audit_subject", records=subjects, columns=("subject_hash", "position", "recorded_at")
+                "audit_subject", records=chain.subjects, columns=("subject_hash", "position", "recorded_at")
             )
+        position, prev = chain.position, chain.prev
         await conn.execute(
             text("UPDATE audit_head SET position = :p, hash = :h, recorded_at = :r"),
             {"p": position, "h": prev, "r": recorded_at},
@@ -236,10 +200,57 @@ class Ledger:
         return list(unique.values())
 
 
-def _sha256(data: bytes) -> bytes:
-    import hashlib
+@dataclass
+class _Chaining:
+    """Turns a batch into entry rows in position order, each hash following the one before."""
 
-    return hashlib.sha256(data).digest()
+    prev: bytes
+    position: int
+    recorded_at: datetime
+    subjects: list[tuple[str, int, datetime]] = field(default_factory=list)
+
+    def entries(self, envelopes: Sequence[Envelope]) -> Iterator[tuple[Any, ...]]:
+        prev, position, recorded_at = self.prev, self.position, self.recorded_at
+        stamp = recorded_at.isoformat()
+        subjects = self.subjects
+        sha256 = hashlib.sha256
+        for env in envelopes:
+            position += 1
+            source = env.source_service
+            body = canonical_body(
+                position=position,
+                recorded_at=stamp,
+                source=source,
+                seq=env.seq,
+                event_id=env.id,
+                type_=env.type,
+                subject=env.subject,
+                time=env.time,
+                data=env.data,
+            )
+            digest = sha256(prev + body).digest()
+            idx = index_fields(env.type, env.data)
+            yield (
+                position,
+                recorded_at,
+                source,
+                env.seq,
+                env.id,
+                env.type,
+                env.time,
+                idx.department,
+                idx.provider,
+                idx.resource,
+                idx.grant_id,
+                idx.actor,
+                body,
+                prev,
+                digest,
+            )
+            if idx.subjects:
+                subjects.extend((s, position, recorded_at) for s in dict.fromkeys(idx.subjects))
+            prev = digest
+        self.prev, self.position = prev, position
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------
@@ -348,42 +359,114 @@ class Verification:
         }
 
 
-async def verify(engine: AsyncEngine, *, first: int | None = None, last: int | None = None) -> Verification:
-    """Walk entries first..last (default: everything kept) in one snapshot, streamed in chunks from a
-    server-side cursor, and report the first entry that was altered or removed."""
-    async with engine.connect() as sa_conn:
+async def verify(
+    engine: AsyncEngine, *, first: int | None = None, last: int | None = None, run: int = VERIFY_RUN
+) -> Verification:
+    """Check entries first..last (default: everything kept) in one snapshot and report the first entry that was
+    altered or removed.
+
+    Runs of `run` entries are checked list at a time (`chain.run_intact`), each run fetched as arrays on one of
+    two connections sharing the snapshot, so PostgreSQL reads the next run while this one is hashed. The first
+    run that is not intact is walked entry by entry (`chain.Walk`, from the last hash confirmed before it) to
+    name the problem and its position, as a walk of the whole range would.
+    """
+    async with engine.connect() as sa_conn, engine.connect() as sa_ahead:
         driver = (await sa_conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        ahead = (await sa_ahead.get_raw_connection()).driver_connection
+        assert driver is not None and ahead is not None
         async with driver.transaction(isolation="repeatable_read", readonly=True):
-            head = await driver.fetchrow("SELECT position FROM audit_head")
-            kept = await driver.fetchrow("SELECT coalesce(max(last_position), 0) AS dropped FROM audit_partition_drop")
-            start = max(first or 1, int(kept["dropped"]) + 1)
-            end = min(last or int(head["position"]), int(head["position"]))
-            if end < start:
-                return Verification(True, start, end, 0, "entry", 0, None)
-            anchor, expected_prev, problem = await _anchor(driver, start)
-            checkpoints, problem = await _signed_checkpoints(driver, start, end, problem)
-            walk = Walk(next_position=start, expected_prev=expected_prev, checkpoints=checkpoints)
-            if problem is None and start - 1 in checkpoints:
-                # A checkpoint right before the range (e.g. signed just before retention dropped it) anchors it.
-                if checkpoints[start - 1] != expected_prev:
-                    problem = Problem(start, "checkpoint_mismatch", "does not follow the signed checkpoint before it")
-                walk.checkpoints_matched += 1
-            if problem is None:
-                cursor = await driver.cursor(
-                    "SELECT position, hash, body FROM audit_entry WHERE position BETWEEN $1 AND $2 ORDER BY position",
-                    start,
-                    end,
-                )
-                while True:
-                    rows = await cursor.fetch(VERIFY_CHUNK)
-                    if not rows or not walk.feed(rows):
-                        break
-                walk.finish(end)
-                problem = walk.problem
-            if problem is None and anchor == "retention" and walk.checkpoints_matched == 0:
-                problem = Problem(start, "checkpoint_mismatch", "no signed checkpoint in range confirms the start")
-            return Verification(problem is None, start, end, walk.checked, anchor, walk.checkpoints_matched, problem)
+            snapshot = await driver.fetchval("SELECT pg_export_snapshot()")
+            async with ahead.transaction(isolation="repeatable_read", readonly=True):
+                await ahead.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                return await _verify_in_snapshot(driver, ahead, first, last, run)
+
+
+async def _verify_in_snapshot(driver: Any, ahead: Any, first: int | None, last: int | None, run: int) -> Verification:
+    for connection in (driver, ahead):
+        # Runs are read in position order along the primary key (the log is written in that order), never
+        # sorted after a scan of the whole month.
+        await connection.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+    head = await driver.fetchrow("SELECT position FROM audit_head")
+    kept = await driver.fetchrow("SELECT coalesce(max(last_position), 0) AS dropped FROM audit_partition_drop")
+    start = max(first or 1, int(kept["dropped"]) + 1)
+    end = min(last or int(head["position"]), int(head["position"]))
+    if end < start:
+        return Verification(True, start, end, 0, "entry", 0, None)
+    anchor, expected_prev, problem = await _anchor(driver, start)
+    checkpoints, problem = await _signed_checkpoints(driver, start, end, problem)
+    walk = Walk(next_position=start, expected_prev=expected_prev, checkpoints=checkpoints)
+    if problem is None and start - 1 in checkpoints:
+        # A checkpoint right before the range (e.g. signed just before retention dropped it) anchors it.
+        if checkpoints[start - 1] != expected_prev:
+            problem = Problem(start, "checkpoint_mismatch", "does not follow the signed checkpoint before it")
+        walk.checkpoints_matched += 1
+    while problem is None and walk.next_position <= end:
+        await _check_runs(driver, ahead, walk, end, run)
+        if walk.next_position <= end:
+            await _walk_through(driver, walk, end, past=walk.next_position + run - 1)
+        problem = walk.problem
+    if problem is None and anchor == "retention" and walk.checkpoints_matched == 0:
+        problem = Problem(start, "checkpoint_mismatch", "no signed checkpoint in range confirms the start")
+    return Verification(problem is None, start, end, walk.checked, anchor, walk.checkpoints_matched, problem)
+
+
+_RUN_QUERY = (
+    "SELECT array_agg(position ORDER BY position) AS positions, array_agg(prev_hash ORDER BY position) AS prevs, "
+    "array_agg(prev_hash || body ORDER BY position) AS messages, array_agg(hash ORDER BY position) AS hashes "
+    "FROM audit_entry WHERE position BETWEEN $1 AND $2"
+)
+
+
+async def _check_runs(driver: Any, ahead: Any, walk: Walk, end: int, run: int) -> None:
+    """Advance `walk` over the intact runs from its next position; it stops before the first run that is not."""
+    connections = (driver, ahead)
+    signed_at = sorted(walk.checkpoints)
+
+    def fetch(at: int, turn: int) -> asyncio.Task[Any]:
+        return asyncio.ensure_future(connections[turn % 2].fetchrow(_RUN_QUERY, at, min(at + run - 1, end)))
+
+    turn = 0
+    pending = fetch(walk.next_position, turn)
+    while walk.next_position <= end:
+        at = walk.next_position
+        upto = min(at + run - 1, end)
+        rows = await pending
+        if upto < end:
+            turn += 1
+            pending = fetch(upto + 1, turn)
+            await asyncio.sleep(0)  # let the next query go out before this run is hashed
+        positions = rows["positions"] or []
+        hashes = rows["hashes"] or []
+        intact = len(positions) == upto - at + 1 and run_intact(
+            at, walk.expected_prev, positions, rows["prevs"] or [], rows["messages"] or [], hashes
+        )
+        signed = signed_at[bisect_left(signed_at, at) : bisect_right(signed_at, upto)] if intact else []
+        if not intact or any(hashes[p - at] != walk.checkpoints[p] for p in signed):
+            if upto < end:
+                await pending  # the connection is free again before the walk takes it
+            return
+        walk.checked += len(positions)
+        walk.checkpoints_matched += len(signed)
+        walk.expected_prev = hashes[-1]
+        walk.next_position = upto + 1
+
+
+async def _walk_through(driver: Any, walk: Walk, end: int, *, past: int) -> None:
+    """Walk entry by entry from walk.next_position until a problem is named or the walk has passed the entry
+    after `past` (the end of the run that was not intact: so a second copy of its last entry is seen too). A
+    walk that gets there found only a column the chain does not rest on changed, such as prev_hash."""
+    cursor = await driver.cursor(
+        "SELECT position, hash, body FROM audit_entry WHERE position BETWEEN $1 AND $2 ORDER BY position",
+        walk.next_position,
+        end,
+    )
+    while walk.next_position <= past + 1:
+        rows = await cursor.fetch(min(VERIFY_CHUNK, past + 2 - walk.next_position))
+        if not rows:
+            walk.finish(end)
+            return
+        if not walk.feed(rows):
+            return
 
 
 async def _anchor(driver: Any, start: int) -> tuple[str, bytes, Problem | None]:
