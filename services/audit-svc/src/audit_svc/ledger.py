@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -214,9 +215,10 @@ class _Chaining:
         stamp = recorded_at.isoformat()
         subjects = self.subjects
         sha256 = hashlib.sha256
+        services: dict[str, str] = {}
         for env in envelopes:
             position += 1
-            source = env.source_service
+            source = services.get(env.source) or services.setdefault(env.source, env.source_service)
             body = canonical_body(
                 position=position,
                 recorded_at=stamp,
@@ -365,7 +367,7 @@ async def verify(
     """Check entries first..last (default: everything kept) in one snapshot and report the first entry that was
     altered or removed.
 
-    Runs of `run` entries are checked list at a time (`chain.run_intact`), each run fetched as arrays on one of
+    Runs of `run` entries are checked list at a time (`chain.run_intact`), each run fetched on one of
     two connections sharing the snapshot, so PostgreSQL reads the next run while this one is hashed. The first
     run that is not intact is walked entry by entry (`chain.Walk`, from the last hash confirmed before it) to
     name the problem and its position, as a walk of the whole range would.
@@ -411,10 +413,11 @@ async def _verify_in_snapshot(driver: Any, ahead: Any, first: int | None, last: 
 
 
 _RUN_QUERY = (
-    "SELECT array_agg(position ORDER BY position) AS positions, array_agg(prev_hash ORDER BY position) AS prevs, "
-    "array_agg(prev_hash || body ORDER BY position) AS messages, array_agg(hash ORDER BY position) AS hashes "
-    "FROM audit_entry WHERE position BETWEEN $1 AND $2"
+    "SELECT position, prev_hash, body, hash FROM audit_entry WHERE position BETWEEN $1 AND $2 ORDER BY position"
 )
+
+
+_RUN_COLUMNS = tuple(operator.itemgetter(i) for i in range(4))
 
 
 async def _check_runs(driver: Any, ahead: Any, walk: Walk, end: int, run: int) -> None:
@@ -423,7 +426,7 @@ async def _check_runs(driver: Any, ahead: Any, walk: Walk, end: int, run: int) -
     signed_at = sorted(walk.checkpoints)
 
     def fetch(at: int, turn: int) -> asyncio.Task[Any]:
-        return asyncio.ensure_future(connections[turn % 2].fetchrow(_RUN_QUERY, at, min(at + run - 1, end)))
+        return asyncio.ensure_future(connections[turn % 2].fetch(_RUN_QUERY, at, min(at + run - 1, end)))
 
     turn = 0
     pending = fetch(walk.next_position, turn)
@@ -435,10 +438,9 @@ async def _check_runs(driver: Any, ahead: Any, walk: Walk, end: int, run: int) -
             turn += 1
             pending = fetch(upto + 1, turn)
             await asyncio.sleep(0)  # let the next query go out before this run is hashed
-        positions = rows["positions"] or []
-        hashes = rows["hashes"] or []
+        positions, prev_hashes, bodies, hashes = (list(map(column, rows)) for column in _RUN_COLUMNS)
         intact = len(positions) == upto - at + 1 and run_intact(
-            at, walk.expected_prev, positions, rows["prevs"] or [], rows["messages"] or [], hashes
+            at, walk.expected_prev, positions, prev_hashes, bodies, hashes
         )
         signed = signed_at[bisect_left(signed_at, at) : bisect_right(signed_at, upto)] if intact else []
         if not intact or any(hashes[p - at] != walk.checkpoints[p] for p in signed):
