@@ -103,27 +103,11 @@ def link(prev_hash: bytes, body: bytes) -> bytes:
 _digest = operator.methodcaller("digest")
 
 
-def run_intact(
-    first: int,
-    expected_prev: bytes,
-    positions: Sequence[int],
-    prev_hashes: Sequence[bytes],
-    bodies: Sequence[bytes],
-    hashes: Sequence[bytes],
-) -> bool:
-    """Whether a run of entries in position order is what a Walk from `first` after `expected_prev` would pass,
-    checked sequence against sequence (each entry alone, so no Python step per entry): the positions are first,
-    first+1, ..., each entry's prev_hash is the stored hash before it (the first's is expected_prev), and
-    SHA-256 of each prev_hash ‖ body is its stored hash. Together these are the Walk's induction. False says
-    only that something in the run is wrong; a Walk over it finds what and where."""
-    count = len(positions)
-    if tuple(positions) != tuple(range(first, first + count)):
-        return False
-    if count == 0:
-        return True
-    if prev_hashes[0] != expected_prev or tuple(prev_hashes[1:]) != tuple(hashes[:-1]):
-        return False
-    return list(map(_digest, map(hashlib.sha256, map(operator.add, prev_hashes, bodies)))) == list(hashes)
+def hashes_match(messages: Sequence[bytes], hashes: Sequence[bytes]) -> bool:
+    """Whether SHA-256 of each message (an entry's prev_hash ‖ body) is its stored hash, list against list (no
+    Python step per entry). With the run's links checked (each prev_hash the stored hash before it, positions
+    consecutive) this is what a Walk over the run checks."""
+    return list(map(_digest, map(hashlib.sha256, messages))) == list(hashes)
 
 
 ProblemKind = Literal["altered", "removed", "checkpoint_mismatch"]

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from govshare_common.events import Envelope
 
-from audit_svc.chain import GENESIS, Problem, Walk, canonical_body, run_intact
+from audit_svc.chain import GENESIS, Problem, Walk, canonical_body, hashes_match
 from audit_svc.domain import index_fields
 from audit_svc.signing import KeyStore, checkpoint_message, verify_signature
 
@@ -53,6 +53,9 @@ ENTRY_COLUMNS = (
 )
 VERIFY_CHUNK = 20_000  # rows per fetch of the walk that names a problem
 VERIFY_RUN = 50_000  # entries per run of the list-at-a-time check
+# Entries hashed between two turns of the event loop: each turn reads what PostgreSQL has sent of the next run
+# (about 256 KiB, some 350 entries), so it keeps reading on the other core while this run is hashed.
+HASH_SLICE = 256
 
 
 async def grant_writer(conn: AsyncConnection, writer: str, schema: str) -> None:
@@ -367,8 +370,9 @@ async def verify(
     """Check entries first..last (default: everything kept) in one snapshot and report the first entry that was
     altered or removed.
 
-    Runs of `run` entries are checked list at a time (`chain.run_intact`), each run fetched on one of
-    two connections sharing the snapshot, so PostgreSQL reads the next run while this one is hashed. The first
+    Runs of `run` entries are checked list at a time (links in SQL, `chain.hashes_match` for the hashes), each
+    run fetched on one of two connections sharing the snapshot, so PostgreSQL reads the next run while this one
+    is hashed. The first
     run that is not intact is walked entry by entry (`chain.Walk`, from the last hash confirmed before it) to
     name the problem and its position, as a walk of the whole range would.
     """
@@ -412,12 +416,16 @@ async def _verify_in_snapshot(driver: Any, ahead: Any, first: int | None, last: 
     return Verification(problem is None, start, end, walk.checked, anchor, walk.checkpoints_matched, problem)
 
 
+# A run as its messages (prev_hash ‖ body) and stored hashes, with whether each entry breaks the links: not the
+# position after the one before (the first: not the run's first position) or a prev_hash that is not the stored
+# hash before it (the first's: not $3, the hash the run must follow).
 _RUN_QUERY = (
-    "SELECT position, prev_hash, body, hash FROM audit_entry WHERE position BETWEEN $1 AND $2 ORDER BY position"
+    "SELECT prev_hash || body AS message, hash, CASE WHEN lag(position) OVER w IS NULL "
+    "THEN position <> $1 OR prev_hash <> $3 "
+    "ELSE position <> lag(position) OVER w + 1 OR prev_hash <> lag(hash) OVER w END AS broken "
+    "FROM audit_entry WHERE position BETWEEN $1 AND $2 WINDOW w AS (ORDER BY position) ORDER BY position"
 )
-
-
-_RUN_COLUMNS = tuple(operator.itemgetter(i) for i in range(4))
+_MESSAGE, _HASH, _BROKEN = (operator.itemgetter(i) for i in range(3))
 
 
 async def _check_runs(driver: Any, ahead: Any, walk: Walk, end: int, run: int) -> None:
@@ -425,29 +433,34 @@ async def _check_runs(driver: Any, ahead: Any, walk: Walk, end: int, run: int) -
     connections = (driver, ahead)
     signed_at = sorted(walk.checkpoints)
 
-    def fetch(at: int, turn: int) -> asyncio.Task[Any]:
-        return asyncio.ensure_future(connections[turn % 2].fetch(_RUN_QUERY, at, min(at + run - 1, end)))
+    def fetch(at: int, after: bytes, turn: int) -> asyncio.Task[Any]:
+        return asyncio.ensure_future(connections[turn % 2].fetch(_RUN_QUERY, at, min(at + run - 1, end), after))
 
     turn = 0
-    pending = fetch(walk.next_position, turn)
+    pending = fetch(walk.next_position, walk.expected_prev, turn)
     while walk.next_position <= end:
         at = walk.next_position
         upto = min(at + run - 1, end)
         rows = await pending
+        intact = len(rows) == upto - at + 1 and not any(map(_BROKEN, rows))
+        hashes = list(map(_HASH, rows))
         if upto < end:
+            # The next run must follow this one's last stored hash (which this run is checked to compute).
             turn += 1
-            pending = fetch(upto + 1, turn)
+            pending = fetch(upto + 1, hashes[-1] if hashes else b"", turn)
             await asyncio.sleep(0)  # let the next query go out before this run is hashed
-        positions, prev_hashes, bodies, hashes = (list(map(column, rows)) for column in _RUN_COLUMNS)
-        intact = len(positions) == upto - at + 1 and run_intact(
-            at, walk.expected_prev, positions, prev_hashes, bodies, hashes
-        )
+        messages = list(map(_MESSAGE, rows)) if intact else []
+        for i in range(0, len(messages), HASH_SLICE):
+            if not hashes_match(messages[i : i + HASH_SLICE], hashes[i : i + HASH_SLICE]):
+                intact = False
+                break
+            await asyncio.sleep(0)
         signed = signed_at[bisect_left(signed_at, at) : bisect_right(signed_at, upto)] if intact else []
         if not intact or any(hashes[p - at] != walk.checkpoints[p] for p in signed):
             if upto < end:
                 await pending  # the connection is free again before the walk takes it
             return
-        walk.checked += len(positions)
+        walk.checked += len(rows)
         walk.checkpoints_matched += len(signed)
         walk.expected_prev = hashes[-1]
         walk.next_position = upto + 1
