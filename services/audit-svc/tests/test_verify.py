@@ -1,6 +1,7 @@
-"""Verification checks the log a run of entries at a time and walks entry by entry only where a run is not
-intact: each kind of tampering is still found at its position, wherever it falls against the runs (first or
-last entry of a run, of the log, of a month), with the same count of entries checked before it."""
+"""Verification names each kind of tampering — an altered body, an altered stored hash, a removed entry, a
+reordered pair, a duplicated entry, a consistently rewritten tail — at its position, wherever it falls (the
+first or last entry of the log or of a month's partition, or between two fetches of the walk), with the count
+of entries checked before it; a range may start anywhere."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from contracts import ExchangeAccess, envelope
 
-RUN = 64  # small runs, so 1,000 entries make many run boundaries
+RUN = 64  # the walk fetches this many entries at a time here (20,000 in service), so 1,000 make many boundaries
 ENTRIES = 1_000
 MARCH, APRIL = datetime(2025, 3, 31, 23, tzinfo=UTC), datetime(2025, 4, 1, 1, tzinfo=UTC)
 FIRST_OF_APRIL = 601  # entries 1..600 are in March's partition, 601..1000 in April's
@@ -67,7 +68,7 @@ async def logged_over_two_months(audit: Any) -> AsyncIterator[Any]:
 
 async def report(a: Any, first: int | None = None, last: int = ENTRIES) -> dict[str, Any]:
     # Up to the last delivered entry: the service may log its own checkpoint event after it meanwhile.
-    return (await ledger.verify(a.app.state.db.engine, first=first, last=last, run=RUN)).as_dict()
+    return (await ledger.verify(a.app.state.db.engine, first=first, last=last)).as_dict()
 
 
 async def through_api(a: Any) -> dict[str, Any]:
@@ -78,6 +79,11 @@ async def through_api(a: Any) -> dict[str, Any]:
 
 def problem(result: dict[str, Any]) -> tuple[int, str] | None:
     return (result["problem"]["position"], result["problem"]["kind"]) if result["problem"] else None
+
+
+@pytest.fixture(autouse=True)
+def small_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger, "VERIFY_CHUNK", RUN)
 
 
 @pytest.fixture
@@ -106,7 +112,7 @@ async def _swap(conn: AsyncConnection, left: int) -> None:
         await conn.execute(text("UPDATE audit_entry SET position = :n WHERE position = :o"), {"n": new, "o": old})
 
 
-# Positions that fall on the edges: the first and last entry of the log, of a run, of a month.
+# Positions that fall on the edges: the first and last entry of the log, of a fetch, of a month.
 EDGES = (1, RUN, RUN + 1, 2 * RUN, FIRST_OF_APRIL - 1, FIRST_OF_APRIL, ENTRIES - 1, ENTRIES)
 
 
@@ -140,7 +146,7 @@ async def test_an_altered_body_or_hash_is_found_at_its_position_wherever_it_fall
                     {"h": bytes(original.hash), "p": target},
                 )
             assert (await report(a))["ok"] is True
-        # The service's own default (runs of 50,000) reports the same.
+        # Asked through the API, the same.
         async with owner.begin() as conn:
             await conn.execute(text("UPDATE audit_entry SET body = body || 'x'::bytea WHERE position = 700"))
         api = await through_api(a)
@@ -159,7 +165,7 @@ async def test_a_removed_entry_a_reordered_pair_and_a_duplicate_are_found_at_the
                 await _put(conn, kept)
             assert (await report(a))["ok"] is True
 
-        # Two neighbours swap places (a run boundary between them, then inside a run).
+        # Two neighbours swap places (a fetch boundary between them, then inside a fetch).
         for left in (RUN, 100):
             async with owner.begin() as conn:
                 await _swap(conn, left)
@@ -186,7 +192,7 @@ async def test_a_consistently_rewritten_tail_differs_from_the_signed_checkpoint_
         assert signed == ENTRIES
         assert (await report(a))["checkpoints_matched"] >= 1
 
-        # A range that starts and ends inside runs is anchored on the entry before it.
+        # A range that starts and ends inside fetches is anchored on the entry before it.
         middle = await report(a, first=RUN + 5, last=FIRST_OF_APRIL + 3)
         assert middle["ok"] is True and middle["checked"] == FIRST_OF_APRIL + 3 - (RUN + 5) + 1
         assert middle["anchor"] == "entry"
@@ -206,7 +212,7 @@ async def test_a_consistently_rewritten_tail_differs_from_the_signed_checkpoint_
         assert (found["ok"], problem(found), found["checked"]) == (False, (ENTRIES, "checkpoint_mismatch"), ENTRIES - 1)
         assert (await report(a, last=ENTRIES - 1))["ok"] is True
 
-        # A prev_hash column changed alone is no break of the chain (hashes rest on the hash before), as before.
+        # A prev_hash column changed alone is no break of the chain (each hash rests on the hash before it).
         async with owner.begin() as conn:
             await conn.execute(text("UPDATE audit_entry SET prev_hash = :h WHERE position = 300"), {"h": bytes(32)})
         rest = await report(a, last=ENTRIES - 1)

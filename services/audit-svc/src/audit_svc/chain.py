@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -98,16 +97,6 @@ def canonical_body(
 
 def link(prev_hash: bytes, body: bytes) -> bytes:
     return hashlib.sha256(prev_hash + body).digest()
-
-
-_digest = operator.methodcaller("digest")
-
-
-def hashes_match(messages: Sequence[bytes], hashes: Sequence[bytes]) -> bool:
-    """Whether SHA-256 of each message (an entry's prev_hash ‖ body) is its stored hash, list against list (no
-    Python step per entry). With the run's links checked (each prev_hash the stored hash before it, positions
-    consecutive) this is what a Walk over the run checks."""
-    return list(map(_digest, map(hashlib.sha256, messages))) == list(hashes)
 
 
 ProblemKind = Literal["altered", "removed", "checkpoint_mismatch"]

@@ -9,11 +9,8 @@ monthly partitions are made and dropped through the owner's two checking functio
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import operator
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from govshare_common.events import Envelope
 
-from audit_svc.chain import GENESIS, Problem, Walk, canonical_body, hashes_match
+from audit_svc.chain import GENESIS, Problem, Walk, canonical_body
 from audit_svc.domain import index_fields
 from audit_svc.signing import KeyStore, checkpoint_message, verify_signature
 
@@ -51,11 +48,7 @@ ENTRY_COLUMNS = (
     "prev_hash",
     "hash",
 )
-VERIFY_CHUNK = 20_000  # rows per fetch of the walk that names a problem
-VERIFY_RUN = 50_000  # entries per run of the list-at-a-time check
-# Entries hashed between two turns of the event loop: each turn reads what PostgreSQL has sent of the next run
-# (about 256 KiB, some 350 entries), so it keeps reading on the other core while this run is hashed.
-HASH_SLICE = 256
+VERIFY_CHUNK = 20_000
 
 
 async def grant_writer(conn: AsyncConnection, writer: str, schema: str) -> None:
@@ -364,124 +357,42 @@ class Verification:
         }
 
 
-async def verify(
-    engine: AsyncEngine, *, first: int | None = None, last: int | None = None, run: int = VERIFY_RUN
-) -> Verification:
-    """Check entries first..last (default: everything kept) in one snapshot and report the first entry that was
-    altered or removed.
-
-    Runs of `run` entries are checked list at a time (links in SQL, `chain.hashes_match` for the hashes), each
-    run fetched on one of two connections sharing the snapshot, so PostgreSQL reads the next run while this one
-    is hashed. The first
-    run that is not intact is walked entry by entry (`chain.Walk`, from the last hash confirmed before it) to
-    name the problem and its position, as a walk of the whole range would.
-    """
-    async with engine.connect() as sa_conn, engine.connect() as sa_ahead:
+async def verify(engine: AsyncEngine, *, first: int | None = None, last: int | None = None) -> Verification:
+    """Walk entries first..last (default: everything kept) in one snapshot, streamed in chunks from a
+    server-side cursor, and report the first entry that was altered or removed."""
+    async with engine.connect() as sa_conn:
         driver = (await sa_conn.get_raw_connection()).driver_connection
-        ahead = (await sa_ahead.get_raw_connection()).driver_connection
-        assert driver is not None and ahead is not None
+        assert driver is not None
         async with driver.transaction(isolation="repeatable_read", readonly=True):
-            snapshot = await driver.fetchval("SELECT pg_export_snapshot()")
-            async with ahead.transaction(isolation="repeatable_read", readonly=True):
-                await ahead.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                return await _verify_in_snapshot(driver, ahead, first, last, run)
-
-
-async def _verify_in_snapshot(driver: Any, ahead: Any, first: int | None, last: int | None, run: int) -> Verification:
-    for connection in (driver, ahead):
-        # Runs are read in position order along the primary key (the log is written in that order), never
-        # sorted after a scan of the whole month.
-        await connection.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
-    head = await driver.fetchrow("SELECT position FROM audit_head")
-    kept = await driver.fetchrow("SELECT coalesce(max(last_position), 0) AS dropped FROM audit_partition_drop")
-    start = max(first or 1, int(kept["dropped"]) + 1)
-    end = min(last or int(head["position"]), int(head["position"]))
-    if end < start:
-        return Verification(True, start, end, 0, "entry", 0, None)
-    anchor, expected_prev, problem = await _anchor(driver, start)
-    checkpoints, problem = await _signed_checkpoints(driver, start, end, problem)
-    walk = Walk(next_position=start, expected_prev=expected_prev, checkpoints=checkpoints)
-    if problem is None and start - 1 in checkpoints:
-        # A checkpoint right before the range (e.g. signed just before retention dropped it) anchors it.
-        if checkpoints[start - 1] != expected_prev:
-            problem = Problem(start, "checkpoint_mismatch", "does not follow the signed checkpoint before it")
-        walk.checkpoints_matched += 1
-    while problem is None and walk.next_position <= end:
-        await _check_runs(driver, ahead, walk, end, run)
-        if walk.next_position <= end:
-            await _walk_through(driver, walk, end, past=walk.next_position + run - 1)
-        problem = walk.problem
-    if problem is None and anchor == "retention" and walk.checkpoints_matched == 0:
-        problem = Problem(start, "checkpoint_mismatch", "no signed checkpoint in range confirms the start")
-    return Verification(problem is None, start, end, walk.checked, anchor, walk.checkpoints_matched, problem)
-
-
-# A run as its messages (prev_hash ‖ body) and stored hashes, with whether each entry breaks the links: not the
-# position after the one before (the first: not the run's first position) or a prev_hash that is not the stored
-# hash before it (the first's: not $3, the hash the run must follow).
-_RUN_QUERY = (
-    "SELECT prev_hash || body AS message, hash, CASE WHEN lag(position) OVER w IS NULL "
-    "THEN position <> $1 OR prev_hash <> $3 "
-    "ELSE position <> lag(position) OVER w + 1 OR prev_hash <> lag(hash) OVER w END AS broken "
-    "FROM audit_entry WHERE position BETWEEN $1 AND $2 WINDOW w AS (ORDER BY position) ORDER BY position"
-)
-_MESSAGE, _HASH, _BROKEN = (operator.itemgetter(i) for i in range(3))
-
-
-async def _check_runs(driver: Any, ahead: Any, walk: Walk, end: int, run: int) -> None:
-    """Advance `walk` over the intact runs from its next position; it stops before the first run that is not."""
-    connections = (driver, ahead)
-    signed_at = sorted(walk.checkpoints)
-
-    def fetch(at: int, after: bytes, turn: int) -> asyncio.Task[Any]:
-        return asyncio.ensure_future(connections[turn % 2].fetch(_RUN_QUERY, at, min(at + run - 1, end), after))
-
-    turn = 0
-    pending = fetch(walk.next_position, walk.expected_prev, turn)
-    while walk.next_position <= end:
-        at = walk.next_position
-        upto = min(at + run - 1, end)
-        rows = await pending
-        intact = len(rows) == upto - at + 1 and not any(map(_BROKEN, rows))
-        hashes = list(map(_HASH, rows))
-        if upto < end:
-            # The next run must follow this one's last stored hash (which this run is checked to compute).
-            turn += 1
-            pending = fetch(upto + 1, hashes[-1] if hashes else b"", turn)
-            await asyncio.sleep(0)  # let the next query go out before this run is hashed
-        messages = list(map(_MESSAGE, rows)) if intact else []
-        for i in range(0, len(messages), HASH_SLICE):
-            if not hashes_match(messages[i : i + HASH_SLICE], hashes[i : i + HASH_SLICE]):
-                intact = False
-                break
-            await asyncio.sleep(0)
-        signed = signed_at[bisect_left(signed_at, at) : bisect_right(signed_at, upto)] if intact else []
-        if not intact or any(hashes[p - at] != walk.checkpoints[p] for p in signed):
-            if upto < end:
-                await pending  # the connection is free again before the walk takes it
-            return
-        walk.checked += len(rows)
-        walk.checkpoints_matched += len(signed)
-        walk.expected_prev = hashes[-1]
-        walk.next_position = upto + 1
-
-
-async def _walk_through(driver: Any, walk: Walk, end: int, *, past: int) -> None:
-    """Walk entry by entry from walk.next_position until a problem is named or the walk has passed the entry
-    after `past` (the end of the run that was not intact: so a second copy of its last entry is seen too). A
-    walk that gets there found only a column the chain does not rest on changed, such as prev_hash."""
-    cursor = await driver.cursor(
-        "SELECT position, hash, body FROM audit_entry WHERE position BETWEEN $1 AND $2 ORDER BY position",
-        walk.next_position,
-        end,
-    )
-    while walk.next_position <= past + 1:
-        rows = await cursor.fetch(min(VERIFY_CHUNK, past + 2 - walk.next_position))
-        if not rows:
-            walk.finish(end)
-            return
-        if not walk.feed(rows):
-            return
+            head = await driver.fetchrow("SELECT position FROM audit_head")
+            kept = await driver.fetchrow("SELECT coalesce(max(last_position), 0) AS dropped FROM audit_partition_drop")
+            start = max(first or 1, int(kept["dropped"]) + 1)
+            end = min(last or int(head["position"]), int(head["position"]))
+            if end < start:
+                return Verification(True, start, end, 0, "entry", 0, None)
+            anchor, expected_prev, problem = await _anchor(driver, start)
+            checkpoints, problem = await _signed_checkpoints(driver, start, end, problem)
+            walk = Walk(next_position=start, expected_prev=expected_prev, checkpoints=checkpoints)
+            if problem is None and start - 1 in checkpoints:
+                # A checkpoint right before the range (e.g. signed just before retention dropped it) anchors it.
+                if checkpoints[start - 1] != expected_prev:
+                    problem = Problem(start, "checkpoint_mismatch", "does not follow the signed checkpoint before it")
+                walk.checkpoints_matched += 1
+            if problem is None:
+                cursor = await driver.cursor(
+                    "SELECT position, hash, body FROM audit_entry WHERE position BETWEEN $1 AND $2 ORDER BY position",
+                    start,
+                    end,
+                )
+                while True:
+                    rows = await cursor.fetch(VERIFY_CHUNK)
+                    if not rows or not walk.feed(rows):
+                        break
+                walk.finish(end)
+                problem = walk.problem
+            if problem is None and anchor == "retention" and walk.checkpoints_matched == 0:
+                problem = Problem(start, "checkpoint_mismatch", "no signed checkpoint in range confirms the start")
+            return Verification(problem is None, start, end, walk.checked, anchor, walk.checkpoints_matched, problem)
 
 
 async def _anchor(driver: Any, start: int) -> tuple[str, bytes, Problem | None]:
