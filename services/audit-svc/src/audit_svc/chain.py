@@ -15,11 +15,57 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
+
 GENESIS = bytes(32)
 
 
 # Key order is fixed by construction; the bytes are stored and hashed as written, never re-serialised.
+# The reference encoding is the standard library's; orjson writes the same bytes for JSON's own types (same
+# escapes, UTF-8 kept, compact) except floats below 1e-4 or from 1e16 up (repr writes an exponent there),
+# NaN and infinities, so a document holding anything else takes the reference encoder.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_SAME_IN_BOTH = frozenset({str, int, bool, type(None)})
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def _encoded_alike(value: Any) -> bool:
+    """True when orjson writes `value` exactly as the reference encoder does (ints past 64 bits and keys that
+    are not text make orjson raise, and then the reference encoder is used)."""
+    kind = type(value)
+    if kind in _SAME_IN_BOTH:
+        return True
+    if kind is float:
+        return value == 0.0 or 1e-4 <= abs(value) < 1e16  # NaN compares false
+    if kind is dict:
+        for item in value.values():
+            if type(item) not in _SAME_IN_BOTH and not _encoded_alike(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) not in _SAME_IN_BOTH and not _encoded_alike(item):
+                return False
+        return True
+    return False
+
+
+def encode_body(doc: dict[str, Any]) -> bytes:
+    """The entry bytes of a document: the reference encoding, produced by orjson wherever that is the same."""
+    if _encoded_alike(doc):
+        try:
+            return orjson.dumps(doc, default=_refuse, option=_ORJSON_OPTIONS)
+        except (orjson.JSONEncodeError, TypeError):
+            pass
+    return reference_body(doc)
+
+
+def reference_body(doc: dict[str, Any]) -> bytes:
+    return _ENCODER.encode(doc).encode()
 
 
 def canonical_body(
@@ -46,7 +92,7 @@ def canonical_body(
         "time": time.isoformat(),
         "data": data,
     }
-    return _ENCODER.encode(doc).encode()
+    return encode_body(doc)
 
 
 def link(prev_hash: bytes, body: bytes) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from govshare_common.errors import AppError, Conflict, ValidationFailed, field_error
 from govshare_common.profiles import Profile
@@ -21,8 +21,7 @@ from govshare_common.workdays import CHINA_TZ
 # --- what an audit entry is indexed by ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class EntryIndex:
+class EntryIndex(NamedTuple):  # a tuple: one is made for every entry appended
     department: str | None  # the department that acted or used (consumer)
     provider: str | None  # the department whose data it concerns
     resource: str | None

@@ -9,8 +9,9 @@ monthly partitions are made and dropped through the owner's two checking functio
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,56 +140,16 @@ class Ledger:
         recorded_at = max(now, head.recorded_at) if head.recorded_at else now
         await self.ensure_month(conn, recorded_at)
 
-        prev = bytes(head.hash)
-        position = int(head.position)
-        stamp = recorded_at.isoformat()
-        entries: list[tuple[Any, ...]] = []
-        subjects: list[tuple[str, int, datetime]] = []
-        for env in fresh:
-            position += 1
-            source = env.source_service
-            body = canonical_body(
-                position=position,
-                recorded_at=stamp,
-                source=source,
-                seq=env.seq,
-                event_id=env.id,
-                type_=env.type,
-                subject=env.subject,
-                time=env.time,
-                data=env.data,
-            )
-            digest = _sha256(prev + body)
-            idx = index_fields(env.type, env.data)
-            entries.append(
-                (
-                    position,
-                    recorded_at,
-                    source,
-                    env.seq,
-                    env.id,
-                    env.type,
-                    env.time,
-                    idx.department,
-                    idx.provider,
-                    idx.resource,
-                    idx.grant_id,
-                    idx.actor,
-                    body,
-                    prev,
-                    digest,
-                )
-            )
-            subjects.extend((s, position, recorded_at) for s in dict.fromkeys(idx.subjects))
-            prev = digest
-
+        chain = _Chaining(prev=bytes(head.hash), position=int(head.position), recorded_at=recorded_at)
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        await driver.copy_records_to_table("audit_entry", records=entries, columns=ENTRY_COLUMNS)
-        if subjects:
+        # The rows are made while COPY sends them: PostgreSQL writes the first ones while the rest are hashed.
+        await driver.copy_records_to_table("audit_entry", records=chain.entries(fresh), columns=ENTRY_COLUMNS)
+        if chain.subjects:
             await driver.copy_records_to_table(
-                "audit_subject", records=subjects, columns=("subject_hash", "position", "recorded_at")
+                "audit_subject", records=chain.subjects, columns=("subject_hash", "position", "recorded_at")
             )
+        position, prev = chain.position, chain.prev
         await conn.execute(
             text("UPDATE audit_head SET position = :p, hash = :h, recorded_at = :r"),
             {"p": position, "h": prev, "r": recorded_at},
@@ -236,10 +197,58 @@ class Ledger:
         return list(unique.values())
 
 
-def _sha256(data: bytes) -> bytes:
-    import hashlib
+@dataclass
+class _Chaining:
+    """Turns a batch into entry rows in position order, each hash following the one before."""
 
-    return hashlib.sha256(data).digest()
+    prev: bytes
+    position: int
+    recorded_at: datetime
+    subjects: list[tuple[str, int, datetime]] = field(default_factory=list)
+
+    def entries(self, envelopes: Sequence[Envelope]) -> Iterator[tuple[Any, ...]]:
+        prev, position, recorded_at = self.prev, self.position, self.recorded_at
+        stamp = recorded_at.isoformat()
+        subjects = self.subjects
+        sha256 = hashlib.sha256
+        services: dict[str, str] = {}
+        for env in envelopes:
+            position += 1
+            source = services.get(env.source) or services.setdefault(env.source, env.source_service)
+            body = canonical_body(
+                position=position,
+                recorded_at=stamp,
+                source=source,
+                seq=env.seq,
+                event_id=env.id,
+                type_=env.type,
+                subject=env.subject,
+                time=env.time,
+                data=env.data,
+            )
+            digest = sha256(prev + body).digest()
+            idx = index_fields(env.type, env.data)
+            yield (
+                position,
+                recorded_at,
+                source,
+                env.seq,
+                env.id,
+                env.type,
+                env.time,
+                idx.department,
+                idx.provider,
+                idx.resource,
+                idx.grant_id,
+                idx.actor,
+                body,
+                prev,
+                digest,
+            )
+            if idx.subjects:
+                subjects.extend((s, position, recorded_at) for s in dict.fromkeys(idx.subjects))
+            prev = digest
+        self.prev, self.position = prev, position
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------
