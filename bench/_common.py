@@ -76,3 +76,17 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     doc = {"bench": name, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"), **result}
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
     return path
+
+
+def postgres_cpu(pid: int) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster, its live children and the ones it reaped."""
+    import psutil
+
+    server = psutil.Process(pid)
+    total = sum(server.cpu_times()[:4])
+    for child in server.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return total

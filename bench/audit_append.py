@@ -37,7 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import machine_info, write_result  # noqa: E402
+from _common import machine_info, postgres_cpu, write_result  # noqa: E402
 
 NAME = "audit_append"
 GOAL_APPEND_PER_SECOND = 100_000
@@ -80,20 +80,6 @@ def _envelopes(start: int, count: int, at: datetime) -> list[Any]:
             )
         )
     return out
-
-
-def postgres_cpu(pid: int) -> float:
-    """CPU seconds of the PostgreSQL server so far: the postmaster, its live children and the ones it reaped."""
-    import psutil
-
-    server = psutil.Process(pid)
-    total = sum(server.cpu_times()[:4])
-    for child in server.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 class Phase:

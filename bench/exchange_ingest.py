@@ -42,7 +42,7 @@ from urllib.parse import quote
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import machine_info, write_result  # noqa: E402
+from _common import machine_info, postgres_cpu, write_result  # noqa: E402
 
 NAME = "exchange_ingest"
 CODE = "101001/000001"
@@ -253,20 +253,6 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
         broker.stop()
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-def postgres_cpu(pid: int) -> float:
-    """CPU seconds of the PostgreSQL server so far: the postmaster, its live children and the ones it reaped."""
-    import psutil
-
-    server = psutil.Process(pid)
-    total = sum(server.cpu_times()[:4])
-    for child in server.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 async def raw_copy(url: str, rows: list[dict[str, Any]]) -> float:
