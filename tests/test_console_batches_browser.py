@@ -73,6 +73,10 @@ async def test_the_batches_page_shows_a_running_batch_move_to_done(platform, tmp
         code = await publish(http, RESOURCE, dept_admin=psb, platform_admin=bearer(admin_token))
 
         async def hosted() -> bool:
+            # The door's decision must know the resource is published too (it learns it from the catalog's
+            # events on its own): a batch it refused would wait here for the paced body, never answered.
+            if code not in p.apps["gateway"].state.live.resources:
+                return False
             r = await http.get("/api/v1/exchange/resources", headers=psb)
             return r.status_code == 200 and any(i["code"] == code for i in r.json()["items"])
 
