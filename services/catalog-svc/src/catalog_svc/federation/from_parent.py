@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from govshare_common.db import UnitOfWork
 
-from catalog_svc.events import CHANGES_MIRRORED, ChangesMirrored, MirroredChange, ResourceSnapshot
+from catalog_svc.events import MirroredChange, ResourceSnapshot
 from catalog_svc.federation import store
-from catalog_svc.federation.mirror import mirrored_rows, origin_of, put_live, take_out
+from catalog_svc.federation.mirror import mirrored_rows, origin_of, page_done, put_live, take_out
 
 
 async def apply(uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any]) -> int:
@@ -68,17 +68,4 @@ async def apply(uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any]) -> 
         )
     await put_live(uow, upserts, published)
     await take_out(uow, tombstones, peer, actor=actor, now=now)
-    cursor = int(page["next"])
-    if applied or refused:
-        uow.emit(
-            CHANGES_MIRRORED,
-            peer["division_code"],
-            ChangesMirrored(
-                peer=peer["division_code"],
-                after=int(page["after"]),
-                cursor=cursor,
-                changes=applied,
-                refused=sorted(refused),
-            ),
-        )
-    return cursor
+    return page_done(uow, peer, page, applied, refused)

@@ -89,6 +89,13 @@ async def apply(uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any]) -> 
     await take_out(uow, tombstones, peer, actor=actor, now=now)
     # Passed on in our own feed, for the platform above us.
     await store.record_changes(uow.conn, fed)
+    return page_done(uow, peer, page, applied, refused)
+
+
+def page_done(
+    uow: UnitOfWork, peer: dict[str, Any], page: dict[str, Any], applied: list[MirroredChange], refused: set[str]
+) -> int:
+    """The page's event (what was applied and refused) when it changed anything; the cursor it moves to."""
     cursor = int(page["next"])
     if applied or refused:
         uow.emit(
