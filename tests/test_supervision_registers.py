@@ -134,6 +134,14 @@ async def test_xiangyang_reports_on_their_due_dates_published_evaluation_and_int
             for s in (await http.get(f"{SUPERVISION}/systems", headers=psb)).json()["items"]
             if s["name"] == "人口信息管理系统"
         )
+
+        # audit-svc learns the publication from the catalog's events: wait until it has, then read the metrics.
+        async def shared_known() -> bool:
+            metrics = (await http.get(f"{SUPERVISION}/metrics", headers=admin)).json()
+            psb_row = next((d for d in metrics["departments"] if d["department_code"] == PSB.code), None)
+            return bool(psb_row and psb_row["shared_resources"])
+
+        await eventually(shared_known, timeout=30.0)
         metrics = (await http.get(f"{SUPERVISION}/metrics", headers=admin)).json()
         by_dept = {d["department_code"]: d for d in metrics["departments"]}
         assert (
