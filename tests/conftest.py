@@ -79,18 +79,28 @@ async def other_platform(
 ) -> AsyncIterator[Callable[..., Any]]:
     """A second platform in the same test, as separate as two sites are: its own database, topics, master
     secret and home (federation's tests: `platform` is the city, `other_platform` the district)."""
+    async with separate_platform(
+        postgres, broker, tmp_path / "other", "other-platform-test-secret-fedcba9876543210"
+    ) as start:
+        yield start
+
+
+@asynccontextmanager
+async def separate_platform(
+    postgres: EmbeddedPostgres, broker: Broker, home: Path, master_secret: str
+) -> AsyncIterator[Callable[..., Any]]:
+    """A platform starter over a database, topics and master secret of its own (one site of a federation)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = postgres.create_database(name)
     urls = await provision(url, lambda login: f"test-{login}-password")
     prefix = f"t{uuid.uuid4().hex[:10]}"
-    home = tmp_path / "other"
 
     def build(**overrides: object) -> Settings:
         values: dict[str, object] = {
             "database_url": url,
             "kafka_bootstrap_servers": broker.bootstrap_servers,
             "topic_prefix": prefix,
-            "master_secret": "other-platform-test-secret-fedcba9876543210",
+            "master_secret": master_secret,
             "catchup_interval_seconds": 0.5,
             "log_json": False,
             "home": str(home / "home"),

@@ -98,7 +98,8 @@ async def test_the_citys_cross_level_resources_and_only_those_are_found_by_the_d
             assert item["origin"] == {"division_code": CITY, "name": "常州市", "level": "prefecture_city"}
             assert (item["provider_code"], item["provider_name"]) == (CITY_CIVIL_CODE, CITY_CIVIL_NAME)
             r = await chttp.get(f"/api/v1/catalog/resources/{shared}", headers=city_admin)
-            assert item["code"] == r.json()["code"]  # the code the city gave it
+            # listed under the code a district department applies and queries by; the city's own code beside it
+            assert (item["code"], item["origin_code"]) == (f"{CITY}:{r.json()['code']}", r.json()["code"])
             assert await eventually(lambda: found_at_district("最低生活保障"), timeout=10) == [shared]
             # the one not shared across levels was published before it and passed over: never at the district
             assert (await listed_at_district())["total"] == 1

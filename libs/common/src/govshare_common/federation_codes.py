@@ -12,6 +12,17 @@ def mirrored_code(origin_division: str, code: str) -> str:
     return f"{origin_division}:{code}"
 
 
+def shown_here(snapshot: Mapping[str, Any], origin: Mapping[str, Any]) -> dict[str, Any]:
+    """A peer's resource as this platform's catalog lists it: under the code its departments apply and query by
+    (qualified by the origin), the origin's own code kept beside it as `origin_code`."""
+    return {
+        **snapshot,
+        "origin": dict(origin),
+        "code": mirrored_code(str(origin["division_code"]), str(snapshot["code"])),
+        "origin_code": snapshot["code"],
+    }
+
+
 def next_hop(origin: str, via: str | None, peers: Mapping[str, Mapping[str, Any]]) -> str | None:
     """The peer a request or query about `origin`'s resource goes to next, hop by hop along the tree of parent
     and child relations: the owner itself when it is a registered peer; else the peer the resource's mirror came

@@ -304,7 +304,8 @@ LISTED = (
     "open_to_public",
     "publish_date",
     "version",
-    "origin",  # a child platform's resource mirrored here: that platform (None for this platform's own)
+    "origin",  # a peer platform's resource mirrored here: that platform (None for this platform's own)
+    "origin_code",  # … and its code there (`code` is the one used here: `<origin division>:<origin code>`)
 )
 
 

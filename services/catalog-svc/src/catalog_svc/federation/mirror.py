@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from govshare_common.db import UnitOfWork
-from govshare_common.federation_codes import mirrored_code
+from govshare_common.federation_codes import shown_here
 
 from catalog_svc import search
 from catalog_svc import store as catalog_store
@@ -122,7 +122,8 @@ async def mirrored_rows(
     now: datetime,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A peer's live resource as rows of this catalog: the resource (with its origin) and its published row."""
-    code = mirrored_code(origin["division_code"], snapshot["code"])
+    shown = shown_here(snapshot, origin)
+    code = shown["code"]
     upsert = {
         "resource_id": snapshot["id"],
         "provider_code": snapshot["provider_code"],
@@ -141,8 +142,7 @@ async def mirrored_rows(
     document = change.get("document")
     if not isinstance(document, str) or len(document) > MAX_DOCUMENT or not _SEARCH_DOCUMENT.match(document):
         document = await index_document(ResourceSnapshot.model_validate(snapshot))
-    shown = {**snapshot, "origin": origin, "code": code}
-    return upsert, catalog_store.published_row(shown, document) | {"snapshot": {**snapshot, "origin": origin}}
+    return upsert, catalog_store.published_row(shown, document)
 
 
 async def put_live(uow: UnitOfWork, upserts: list[dict[str, Any]], published: list[dict[str, Any]]) -> None:
