@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,18 @@ import httpx
 import pytest
 from gateway_helpers import bearer, department_user, setup_department, uscc
 from published_resources import RESOURCE
+from sqlalchemy import text
 from test_federation import district_publisher, publish, withdraw
-from test_federation_requests import resident_id
+from test_federation_requests import APPLICATION, nth_working_day_after, resident_id
 
 from conftest import separate_platform
 from govshare_common.testing import eventually
+from govshare_common.workdays import CHINA_TZ
 
 from catalog_svc.demo import PSB
+
+# One worker runs the whole module, so the three platforms start once (`make test` distributes by group).
+pytestmark = pytest.mark.xdist_group("federation-relay")
 
 CITY, ZHONGLOU, TIANNING = "320400", "320404", "320402"
 SERVICES = ("gateway", "catalog", "request", "exchange", "audit")
@@ -177,3 +183,128 @@ async def test_a_districts_cross_level_resource_reaches_its_sibling_through_the_
 
     await eventually(gone, timeout=30)
     assert await shown_at(net.city, net.city.admin, "钟楼区常住人口基本信息") is None
+
+
+# --- 2. a request forwarded hop by hop ----------------------------------------------------------------------
+
+
+async def request_at(site: Site, request_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    r = await site.http.get(f"/api/v1/requests/{request_id}", headers=headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def rows(site: Site, service: str, sql: str, **params: Any) -> list[dict[str, Any]]:
+    async with site.p.apps[service].state.db.engine.connect() as conn:
+        return [dict(r._mapping) for r in await conn.execute(text(sql), params)]
+
+
+async def apply_at_tianning(net: Network, code: str, **body: Any) -> dict[str, Any]:
+    """天宁区民政局 applies at home by the code its catalog lists, once request-svc knows where it lives."""
+
+    async def applied() -> dict[str, Any] | None:
+        r = await net.tianning.http.post(
+            "/api/v1/requests", json={**APPLICATION, "resource_code": code, **body}, headers=net.civil
+        )
+        if r.status_code == 422 and r.json()["details"]["fields"][0]["code"] == "unknown_resource":
+            return None  # the mirror has not reached request-svc yet
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    return await eventually(applied, timeout=30)
+
+
+async def test_a_request_goes_through_the_city_is_decided_at_the_owner_and_every_change_comes_back(
+    network: Network,
+) -> None:
+    net = network
+    await zhonglou_resource(net, "钟楼区户籍人口信息（核验）", cross_level=True)
+    item = await eventually(lambda: shown_at(net.tianning, net.civil, "钟楼区户籍人口信息（核验）"), timeout=30)
+
+    made = await apply_at_tianning(net, item["code"])  # the code the listing shows is the one to apply by
+    assert made["state"] in ("forwarding", "submitted") and made["origin_platform"] == ZHONGLOU
+    today = datetime.now(CHINA_TZ).date()
+
+    async def submitted() -> dict[str, Any] | None:
+        shown = await request_at(net.tianning, made["id"], net.civil)
+        return shown if shown["state"] == "submitted" and shown["profile"] else None
+
+    home = await eventually(submitted, timeout=30)
+    # due when 钟楼区's profile says (5 working days, real calendar), not 天宁区's or the city's 10
+    assert home["due_date"] == nth_working_day_after(today, 5).isoformat()
+    assert (home["profile"], home["provider_code"]) == ("zhonglou", PSB.code)
+    assert home["resource_name"] == "钟楼区户籍人口信息（核验）"
+
+    # at 钟楼区: an ordinary request to its 公安局 from 天宁区民政局, come through the city, under its own rules
+    r = await net.zhonglou.http.get("/api/v1/requests", params={"role": "provider"}, headers=net.psb)
+    assert r.status_code == 200, r.text
+    (there,) = [i for i in r.json()["items"] if i["consumer_code"] == TIANNING_CIVIL]
+    assert home["origin_request_id"] == there["id"]  # 天宁区 names the owner's request, not the city's relay
+    assert (there["consumer_platform"], there["due_date"], there["profile"]) == (CITY, home["due_date"], "zhonglou")
+    (received,) = await rows(
+        net.zhonglou, "request", "SELECT data FROM outbox WHERE type = 'request.received' AND subject = :k", k=there["id"]
+    )
+    assert (received["data"]["applicant_platform"], received["data"]["from_peer"]) == (TIANNING, CITY)
+
+    # the city relays: its record names both ends and goes on to 钟楼区, never back to 天宁区
+    (relay,) = await rows(
+        net.city,
+        "request",
+        "SELECT id::text, state, consumer_code, consumer_platform, next_hop, origin_platform, origin_request_id "
+        "FROM share_request",
+    )
+    assert (relay["consumer_code"], relay["consumer_platform"]) == (TIANNING_CIVIL, TIANNING)
+    assert (relay["next_hop"], relay["origin_platform"], relay["origin_request_id"]) == (
+        ZHONGLOU,
+        ZHONGLOU,
+        there["id"],
+    )
+    (forwarded,) = await rows(
+        net.city, "request", "SELECT data FROM outbox WHERE type = 'request.forwarded' AND subject = :k", k=relay["id"]
+    )
+    assert (forwarded["data"]["applicant_platform"], forwarded["data"]["next_hop"]) == (TIANNING, ZHONGLOU)
+    # … and the city's own workflow cannot act on what it only relays
+    r = await net.city.http.post(f"/api/v1/requests/{relay['id']}/approve", json={}, headers=net.city.admin)
+    assert r.status_code == 409 and r.json()["code"] == "cross_level_request", r.text
+
+    # decided at 钟楼区, narrowed to one item: the decision and the grant come back through the city
+    r = await net.zhonglou.http.post(
+        f"/api/v1/requests/{there['id']}/approve", json={"items": ["XM"], "comment": "同意核验姓名"}, headers=net.psb
+    )
+    assert r.status_code == 200, r.text
+
+    async def approved() -> dict[str, Any] | None:
+        shown = await request_at(net.tianning, made["id"], net.civil)
+        return shown if shown["state"] == "approved" else None
+
+    home = await eventually(approved, timeout=30)
+    assert home["decision_reason"] == "同意核验姓名"
+    grant = home["origin_status"]["grant"]
+    assert grant["status"] == "active" and grant["items"] == ["XM"]
+    assert [h["action"] for h in home["history"]] == ["forwarded", "forwarded", "submitted", "approved"]
+    # the grant is 钟楼区's: the city holds none, for anyone
+    assert await rows(net.city, "request", "SELECT id FROM share_grant") == []
+    assert await rows(net.tianning, "request", "SELECT id FROM share_grant") == []
+
+    # revoked at 钟楼区: 天宁区's record says so, with the reason, through the city
+    r = await net.zhonglou.http.post(
+        f"/api/v1/grants/{grant['id']}/revoke", json={"reason": "核验事项已办结"}, headers=net.psb
+    )
+    assert r.status_code == 200, r.text
+
+    async def revoked() -> dict[str, Any] | None:
+        g = (await request_at(net.tianning, made["id"], net.civil))["origin_status"]["grant"]
+        return g if g["status"] == "revoked" else None
+
+    assert (await eventually(revoked, timeout=30))["end_reason"] == "核验事项已办结"
+
+    # an application 钟楼区's rules refuse comes back refused through the city, and leaves nothing there
+    bad = await apply_at_tianning(net, item["code"], items=["NO_SUCH_ITEM"])
+
+    async def refused() -> dict[str, Any] | None:
+        shown = await request_at(net.tianning, bad["id"], net.civil)
+        return shown if shown["state"] == "forward_refused" else None
+
+    refusal = (await eventually(refused, timeout=30))["origin_status"]["refusal"]
+    assert refusal["code"] == "validation_failed" and refusal["details"]["fields"][0]["code"] == "unknown_items"
+    assert len(await rows(net.zhonglou, "request", "SELECT id FROM share_request")) == 1

@@ -318,7 +318,8 @@ def report(row: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]
     relayed = row.get("origin_status") or {}
     return {
         "request_id": row["peer_request_id"],
-        "origin_request_id": row["id"],
+        # A relay names the owner's request once the owner has reported it (its own relay record until then).
+        "origin_request_id": relayed.get("origin_request_id") or row["id"],
         "origin_platform": row.get("origin_platform"),
         "state": row["state"],
         "due_date": row["due_date"],
@@ -334,4 +335,6 @@ def report(row: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]
         "grant": grant if grant is not None else relayed.get("grant"),
         "history": history,
         "version": row["version"],
+        # A relay passes on the owner's refusal of the application, in the owner's error shape.
+        "refusal": relayed.get("refusal"),
     }

@@ -9,6 +9,7 @@ workflow's own (in the error shape); nothing of a refused application stays.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,8 @@ from request_svc import events, flows, store
 from request_svc.domain import Application
 from request_svc.federation import forwarding
 from request_svc.federation import store as fed_store
+
+log = logging.getLogger("govshare.request.federation")
 
 
 def _bad_applicant(field: str, zh: str, en: str) -> ValidationFailed:
@@ -104,6 +107,13 @@ async def receive(
         if mirrored is not None:
             request_id = await forwarding.forward(
                 uow, principal, mirrored, application, applicant=applicant, from_peer=from_peer
+            )
+            log.info(
+                "relaying request %s of platform %s (%s here) towards %s",
+                from_peer["request_id"],
+                peer,
+                request_id,
+                origin,
             )
             return 201, await shown_to_peer(uow, request_id)
     # A savepoint: a refused application leaves nothing (the nonce of the call is kept, the rest rolls back).
