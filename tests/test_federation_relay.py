@@ -14,21 +14,34 @@ city (001 Art.8).
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
-from gateway_helpers import bearer, department_user, setup_department, uscc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from gateway_helpers import access_events, bearer, department_user, setup_department, uscc
 from published_resources import RESOURCE
 from sqlalchemy import text
 from test_federation import district_publisher, publish, withdraw
-from test_federation_requests import APPLICATION, nth_working_day_after, resident_id
+from test_federation_requests import (
+    APPLICATION,
+    auditor,
+    nth_working_day_after,
+    resident_id,
+    until_ok,
+    until_ok_or_refused,
+)
 
 from conftest import separate_platform
+from govshare_common.message_signatures import sign_request
 from govshare_common.testing import eventually
 from govshare_common.workdays import CHINA_TZ
 
@@ -242,7 +255,10 @@ async def test_a_request_goes_through_the_city_is_decided_at_the_owner_and_every
     assert home["origin_request_id"] == there["id"]  # 天宁区 names the owner's request, not the city's relay
     assert (there["consumer_platform"], there["due_date"], there["profile"]) == (CITY, home["due_date"], "zhonglou")
     (received,) = await rows(
-        net.zhonglou, "request", "SELECT data FROM outbox WHERE type = 'request.received' AND subject = :k", k=there["id"]
+        net.zhonglou,
+        "request",
+        "SELECT data FROM outbox WHERE type = 'request.received' AND subject = :k",
+        k=there["id"],
     )
     assert (received["data"]["applicant_platform"], received["data"]["from_peer"]) == (TIANNING, CITY)
 
@@ -308,3 +324,145 @@ async def test_a_request_goes_through_the_city_is_decided_at_the_owner_and_every
     refusal = (await eventually(refused, timeout=30))["origin_status"]["refusal"]
     assert refusal["code"] == "validation_failed" and refusal["details"]["fields"][0]["code"] == "unknown_items"
     assert len(await rows(net.zhonglou, "request", "SELECT id FROM share_request")) == 1
+
+
+# --- 3. an online query relayed by the city -----------------------------------------------------------------
+
+PEER_RECORDS = "/api/v1/exchange/federation/peer-records"
+
+
+async def traced(site: Site, headers: dict[str, str]) -> list[dict[str, Any]] | None:
+    r = await site.http.post("/api/v1/audit/trace/subject", json={"identifier": PERSON}, headers=headers)
+    assert r.status_code == 200, r.text
+    return [h for h in r.json()["items"] if h["type"] == "exchange.access"] or None
+
+
+async def test_a_query_relayed_by_the_city_is_masked_by_the_owners_grant_audited_at_every_platform_and_revocable(
+    network: Network,
+) -> None:
+    net = network
+    _rid, origin_code = await zhonglou_resource(net, "钟楼区户籍人口信息（查询）", cross_level=True)
+    line = json.dumps({"GMSFHM": PERSON, "XM": "李四光", "HJDZ": "常州市钟楼区西新桥2号", "MZ": "01"})
+    await until_ok(
+        lambda: net.zhonglou.http.post(
+            f"/api/v1/exchange/resources/{quote(origin_code, safe='')}/batches",
+            params={"batch_id": "relay-1", "format": "jsonl"},
+            content=line.encode() + b"\n",
+            headers=net.psb,
+        )
+    )
+    item = await eventually(lambda: shown_at(net.tianning, net.civil, "钟楼区户籍人口信息（查询）"), timeout=30)
+    code = item["code"]  # the code the listing shows is the one to query by
+    records = f"/api/v1/exchange/federation/records/{quote(code, safe='')}"
+    ask = {**net.civil, "X-Govshare-Purpose": "data_verification"}
+
+    # before any grant the owner refuses; its refusal comes back through the city as it gave it
+    r = await until_ok_or_refused(lambda: net.tianning.http.get(records, params={"subject": PERSON}, headers=ask))
+    assert r.status_code == 403 and r.json()["code"] == "no_grant", r.text
+    assert r.json()["details"]["origin_platform"] == ZHONGLOU and r.json()["details"]["origin_trace_id"]
+
+    made = await apply_at_tianning(net, code)
+
+    async def received() -> str | None:
+        shown = await request_at(net.tianning, made["id"], net.civil)
+        return shown["origin_request_id"] if shown["state"] == "submitted" and shown["profile"] else None
+
+    there = await eventually(received, timeout=30)
+    r = await net.zhonglou.http.post(
+        f"/api/v1/requests/{there}/approve", json={"items": ["XM", "GMSFHM"]}, headers=net.psb
+    )
+    assert r.status_code == 200, r.text
+
+    # 天宁区's department asks its own door; 钟楼区 answers by its grant, through the city: two items, masked
+    r = await until_ok(lambda: net.tianning.http.get(records, params={"subject": PERSON}, headers=ask))
+    answer = r.json()
+    assert (answer["origin_platform"], answer["resource_code"], answer["total"]) == (ZHONGLOU, code, 1)
+    data = answer["items"][0]["data"]
+    assert set(data) == {"XM", "GMSFHM"}  # the address and ethnicity were not granted
+    assert data["XM"] != "李四光" and data["XM"].startswith("李")
+    assert data["GMSFHM"] != PERSON and "*" in data["GMSFHM"]
+
+    # each platform on the way writes its own access: a trace by the ID number finds it at both ends …
+    tn_auditor = await auditor(net.tianning.p, net.tianning.http, TIANNING_CIVIL, "tn_auditor")
+    (hit,) = await eventually(lambda: traced(net.tianning, tn_auditor), timeout=30)
+    assert (hit["data"]["basis"], hit["data"]["origin_platform"], hit["data"]["via_platform"]) == (
+        "cross_level",
+        ZHONGLOU,
+        CITY,
+    )
+    assert (hit["data"]["department_code"], hit["data"]["resource_code"], hit["data"]["rows"]) == (
+        TIANNING_CIVIL,
+        code,
+        1,
+    )
+    zl_auditor = await auditor(net.zhonglou.p, net.zhonglou.http, PSB.code, "zl_auditor")
+    (hit,) = await eventually(lambda: traced(net.zhonglou, zl_auditor), timeout=30)
+    assert hit["data"]["principal"].startswith(f"peer:{TIANNING}:")  # the asking department's platform
+    assert (hit["data"]["department_code"], hit["data"]["resource_code"]) == (TIANNING_CIVIL, origin_code)
+    # … and the city's is a relay naming both ends
+    (relay,) = [
+        e["data"]
+        for e in await rows(net.city, "exchange", "SELECT data FROM outbox WHERE type = 'exchange.access'")
+        if e["data"]["rows"] == 1
+    ]
+    assert (relay["basis"], relay["consumer_platform"], relay["origin_platform"]) == ("relay", TIANNING, ZHONGLOU)
+    assert (relay["department_code"], relay["resource_code"]) == (TIANNING_CIVIL, code)
+    assert relay["grant_id"] == answer["grant_id"]
+
+    # revoked at 钟楼区: 天宁区's next queries are refused, through the city
+    r = await net.zhonglou.http.post(
+        f"/api/v1/grants/{answer['grant_id']}/revoke", json={"reason": "核验已办结"}, headers=net.psb
+    )
+    assert r.status_code == 200, r.text
+
+    async def stopped() -> httpx.Response | None:
+        r = await net.tianning.http.get(records, params={"subject": PERSON}, headers=ask)
+        return r if r.status_code == 403 else None
+
+    r = await eventually(stopped, timeout=10)
+    assert r.json()["code"] == "no_grant" and r.json()["details"]["origin_platform"] == ZHONGLOU
+
+    # relays the city did not sign for: forged, from an unknown platform, replayed — refused and recorded
+    query = urlencode(
+        [("resource", origin_code), ("consumer", TIANNING_CIVIL), ("origin", ZHONGLOU), ("subject", PERSON)]
+    )
+    path = f"{PEER_RECORDS}?{query}"
+    url = f"{net.city.p.urls['gateway']}{path}"
+    tianning_key = net.tianning.p.apps["exchange"].state.federation_identity.key
+
+    def signed(key: Ed25519PrivateKey, keyid: str, nonce: str | None = None) -> dict[str, str]:
+        return sign_request(
+            method="GET",
+            target_uri=url,
+            body=b"",
+            key=key,
+            keyid=keyid,
+            created=int(time.time()),
+            idempotency_key=uuid.uuid4().hex,
+            **({"nonce": nonce} if nonce else {}),
+        )
+
+    once = signed(tianning_key, TIANNING, nonce=uuid.uuid4().hex)
+    r = await net.city.http.get(path, headers=once)
+    assert r.status_code == 403 and r.json()["code"] == "no_grant", r.text  # a true relay: the owner's answer
+    refusals = {
+        "forged": (signed(Ed25519PrivateKey.generate(), TIANNING), "signature_invalid"),
+        "unknown": (signed(Ed25519PrivateKey.generate(), "110000"), "peer_unknown"),
+        "replayed": (once, "nonce_replayed"),
+    }
+    for what, (headers, refused_code) in refusals.items():
+        r = await net.city.http.get(path, headers=headers)
+        assert r.status_code == 401, (what, r.text)
+        assert r.json()["code"] == refused_code and r.json()["trace_id"], (what, r.text)
+
+    async def recorded() -> dict[str, dict[str, Any]] | None:
+        found = [a for a in await access_events(net.city.p.apps["gateway"]) if a["route"].startswith(PEER_RECORDS)]
+        denied = {a["reason"]: a for a in found if a["outcome"] == "denied"}
+        return denied if {c for _, c in refusals.values()} <= set(denied) else None
+
+    denied = await eventually(recorded, timeout=20)
+    assert denied["signature_invalid"]["principal"] == f"peer:{TIANNING}"
+    assert all(denied[c]["status"] == 401 for _, c in refusals.values())
+    # nothing the refused calls asked reached the owner: 钟楼区 recorded only the queries the city relayed
+    owner_accesses = await rows(net.zhonglou, "exchange", "SELECT data FROM outbox WHERE type = 'exchange.access'")
+    assert [e["data"]["rows"] for e in owner_accesses] == [1]

@@ -4,8 +4,10 @@ the answer by it, so a revocation at the owner stops the next query at once.
 
 Each platform writes its own `exchange.access` (here: what was asked, of which platform, with the owner's
 grant; there: the owner's ordinary query access naming the peer), so a trace by ID number on either side finds
-the cross-level access. A query travels the same route as a cross-level request (one hop tested; a platform
-between does not relay queries yet).
+the cross-level access. A query travels the same route as a cross-level request, hop by hop
+(`federation_codes.next_hop`): a platform between (a city between two of its districts) relays it signed to the
+next hop, never back the way it came, passes the owner's answer or refusal on as the owner gave it, and writes
+its own relay access naming both ends; it holds no grant and decides nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import urlencode
 from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, NotFound
-from govshare_common.federation_codes import next_hop
+from govshare_common.federation_codes import mirrored_code, next_hop
 from govshare_common.identifiers import hash_identifier
 from govshare_common.peer_client import PeerClient, PeerUnavailable
 from govshare_common.peer_guard import PEER_KIND
@@ -38,6 +40,15 @@ def _not_mirrored(code: str) -> NotFound:
     )
 
 
+def _not_configured() -> AppError:
+    return AppError(
+        "本平台尚未配置平台身份，不能跨平台查询。",
+        "This platform has no identity configured; it cannot query across levels.",
+        code="federation_not_configured",
+        status=409,
+    )
+
+
 async def ask_owner(
     uow: UnitOfWork,
     principal: Principal,
@@ -54,52 +65,25 @@ async def ask_owner(
     if found is None or found["withdrawn"]:
         raise _not_mirrored(code)
     if client is None:
-        raise AppError(
-            "本平台尚未配置平台身份，不能跨平台查询。",
-            "This platform has no identity configured; it cannot query across levels.",
-            code="federation_not_configured",
-            status=409,
-        )
-    registered = await peers(uow.conn)
-    hop = next_hop(found["origin_division"], found["via_peer"], registered)
-    if hop is None or hop != found["origin_division"]:
-        raise AppError(
-            f"该信息资源属于平台 {found['origin_division']}，与本平台之间没有直接的对端关系。",
-            f"The resource belongs to platform {found['origin_division']}, not a direct peer of this platform.",
-            code="no_route_to_origin",
-            status=409,
-        )
-    params: list[tuple[str, str]] = [
-        ("resource", found["origin_code"]),
-        ("consumer", principal.department or ""),
-        ("principal", principal.subject),
-    ]
-    if purpose:
-        params.append(("purpose", purpose))
-    params += [("subject", s) for s in subjects] + [("key", k) for k in keys]
-    try:
-        answer = await client.send(
-            registered[hop], "GET", f"{PEER_RECORDS_PATH}?{urlencode(params)}", idempotency_key=uuid.uuid4().hex
-        )
-    except PeerUnavailable as exc:
-        raise AppError(
-            f"信息资源所属平台 {hop} 暂时无法应答，请稍后重试。",
-            f"The owner platform {hop} cannot answer now; try again later.",
-            code="peer_unavailable",
-            status=503,
-            details={"origin_platform": hop, "error": str(exc)[:300]},
-        ) from None
-    if answer.status != 200:
-        body = answer.body
-        # The owner's refusal, passed on as it gave it (no grant, revoked, unknown purpose …).
-        raise AppError(
-            str(body.get("message") or ""),
-            str(body.get("message") or ""),
-            code=str(body.get("code") or "refused_by_owner"),
-            status=answer.status,
-            details={**(body.get("details") or {}), "origin_platform": hop, "origin_trace_id": body.get("trace_id")},
-        )
-    served = answer.body
+        raise _not_configured()
+    origin = str(found["origin_division"])
+    hop, served = await _ask_next_hop(
+        uow,
+        client,
+        origin=origin,
+        via=found["via_peer"],
+        came_from=None,
+        params=_query_params(
+            resource=found["origin_code"],
+            consumer=principal.department or "",
+            asker=principal.subject,
+            purpose=purpose,
+            subjects=subjects,
+            keys=keys,
+            origin=origin,
+            consumer_platform=None,
+        ),
+    )
     access_id = str(uuid.uuid4())
     uow.emit(
         ACCESS,
@@ -117,10 +101,150 @@ async def ask_owner(
             subjects_hashed=sorted({hash_identifier(s, key=hash_key) for s in subjects if s.strip()}),
             at=uow.clock.now(),
             basis="cross_level",
-            origin_platform=hop,
+            origin_platform=origin,
+            via_platform=hop if hop != origin else None,
         ),
     )
-    return {**served, "origin_platform": hop, "resource_code": code}
+    return {**served, "origin_platform": origin, "resource_code": code}
+
+
+async def relay(
+    uow: UnitOfWork,
+    peer: dict[str, Any],
+    client: PeerClient | None,
+    *,
+    origin: str,
+    resource: str,
+    consumer: str,
+    asker: str,
+    consumer_platform: str | None,
+    purpose: str | None,
+    subjects: list[str],
+    keys: list[str],
+    hash_key: bytes,
+) -> dict[str, Any]:
+    """A peer's query of a resource another platform owns, passed on towards its owner: the owner's answer as
+    it gave it, and this platform's relay access (the department and its platform, the owner) recorded."""
+    code = mirrored_code(origin, resource)
+    found = await mirrored(uow.conn, code)
+    if found is None or found["withdrawn"]:
+        raise _not_mirrored(code)
+    if client is None:
+        raise _not_configured()
+    applicant_platform = consumer_platform or str(peer["division_code"])
+    hop, served = await _ask_next_hop(
+        uow,
+        client,
+        origin=origin,
+        via=found["via_peer"],
+        came_from=str(peer["division_code"]),
+        params=_query_params(
+            resource=resource,
+            consumer=consumer,
+            asker=asker,
+            purpose=purpose,
+            subjects=subjects,
+            keys=keys,
+            origin=origin,
+            consumer_platform=applicant_platform,
+        ),
+    )
+    access_id = str(uuid.uuid4())
+    uow.emit(
+        ACCESS,
+        access_id,
+        Access(
+            access_id=access_id,
+            kind="query",
+            department_code=consumer or None,
+            principal=f"peer:{applicant_platform}:{asker}"[:200],
+            grant_id=served.get("grant_id"),
+            resource_code=code,
+            purpose=purpose,
+            rows=int(served.get("total") or 0),
+            subjects_hashed=sorted({hash_identifier(s, key=hash_key) for s in subjects if s.strip()}),
+            at=uow.clock.now(),
+            basis="relay",
+            origin_platform=origin,
+            consumer_platform=applicant_platform,
+            via_platform=hop if hop != origin else None,
+        ),
+    )
+    return served
+
+
+def _query_params(
+    *,
+    resource: str,
+    consumer: str,
+    asker: str,
+    purpose: str | None,
+    subjects: list[str],
+    keys: list[str],
+    origin: str,
+    consumer_platform: str | None,
+) -> list[tuple[str, str]]:
+    """The query as the next hop is asked it: everything in the signed URI."""
+    params: list[tuple[str, str]] = [("resource", resource), ("consumer", consumer), ("principal", asker)]
+    if purpose:
+        params.append(("purpose", purpose))
+    params.append(("origin", origin))
+    if consumer_platform:
+        params.append(("consumer_platform", consumer_platform))
+    return params + [("subject", s) for s in subjects] + [("key", k) for k in keys]
+
+
+async def _ask_next_hop(
+    uow: UnitOfWork,
+    client: PeerClient,
+    *,
+    origin: str,
+    via: str | None,
+    came_from: str | None,
+    params: list[tuple[str, str]],
+) -> tuple[str, dict[str, Any]]:
+    """(the peer asked, the owner's answer), the owner's refusal raised as it gave it."""
+    registered = await peers(uow.conn)
+    if came_from is not None:
+        registered.pop(came_from, None)  # never back the way it came
+    hop = next_hop(origin, via, registered)
+    if hop is None:
+        raise AppError(
+            f"该信息资源属于平台 {origin}，本平台与其之间没有可转发查询的对端平台。",
+            f"The resource belongs to platform {origin}; no registered peer leads there.",
+            code="no_route_to_origin",
+            status=409,
+            details={"origin_platform": origin},
+        )
+    try:
+        answer = await client.send(
+            registered[hop], "GET", f"{PEER_RECORDS_PATH}?{urlencode(params)}", idempotency_key=uuid.uuid4().hex
+        )
+    except PeerUnavailable as exc:
+        raise AppError(
+            f"信息资源所属平台 {origin} 暂时无法应答（经 {hop}），请稍后重试。",
+            f"The owner platform {origin} cannot answer now (asked through {hop}); try again later.",
+            code="peer_unavailable",
+            status=503,
+            details={"origin_platform": origin, "next_hop": hop, "error": str(exc)[:300]},
+        ) from None
+    if answer.status != 200:
+        body = answer.body
+        given = body.get("details") if isinstance(body.get("details"), dict) else {}
+        # The owner's refusal, passed on as it gave it (no grant, revoked, unknown purpose …); a relay's names the
+        # owner already, and a refusal by the hop itself names that hop.
+        raise AppError(
+            str(body.get("message") or ""),
+            str(body.get("message") or ""),
+            code=str(body.get("code") or "refused_by_owner"),
+            status=answer.status,
+            details={
+                **given,
+                "origin_platform": given.get("origin_platform") or hop,
+                "origin_trace_id": given.get("origin_trace_id") or body.get("trace_id"),
+            },
+        )
+    return hop, answer.body
 
 
 async def answer_peer(
@@ -130,16 +254,20 @@ async def answer_peer(
     resource: str,
     consumer: str,
     asker: str,
+    consumer_platform: str | None,
     purpose: str | None,
     subjects: list[str],
     keys: list[str],
     hash_key: bytes,
     sealer: Sealer,
 ) -> dict[str, Any]:
-    """A peer's query for one of its departments: the ordinary query, by the grant that department holds here
-    through that peer (`via_peer`), its access recorded naming the peer."""
+    """A peer's query for one of its departments, or relayed by it for a department further on
+    (`consumer_platform`): the ordinary query, by the grant that department holds here through that peer
+    (`via_peer`: the grant was issued to a request that came through it), its access recorded naming the
+    department's platform and the peer it came through."""
+    direct = consumer_platform in (None, peer["division_code"])
     principal = Principal(
-        subject=f"peer:{peer['division_code']}:{asker}"[:200],
+        subject=f"peer:{consumer_platform if not direct else peer['division_code']}:{asker}"[:200],
         kind=PEER_KIND,
         department=consumer or None,
         roles=frozenset({"dept_system"}),

@@ -47,9 +47,15 @@ class Access(BaseModel):
     rows: int
     subjects_hashed: list[str]
     at: datetime
-    basis: str = Field(description="why it was allowed: provider | unconditional | grant | cross_level")
+    basis: str = Field(description="why it was allowed: provider | unconditional | grant | cross_level | relay")
     origin_platform: str | None = Field(
         default=None, description="a cross-level query: the platform that owns the resource and answered it"
+    )
+    via_platform: str | None = Field(
+        default=None, description="a cross-level query through a platform in between: the peer it was sent to"
+    )
+    consumer_platform: str | None = Field(
+        default=None, description="a relayed query (basis relay): the platform of the department that asked"
     )
 
 

@@ -1,5 +1,6 @@
 """Cross-level online query (issue 16 item 5): a department's query of another platform's resource, asked of
-its owner; and a peer platform's signed query for one of its departments, answered by the grant it holds here."""
+its owner; and a peer platform's signed query for one of its departments, answered by the grant it holds here —
+or, for a resource owned further on, relayed to the next hop."""
 
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ async def peer_records(
     consumer: Annotated[str, Query(min_length=1, max_length=18, description="对端平台部门的统一社会信用代码")],
     principal: Annotated[str, Query(max_length=200)] = "",
     purpose: Annotated[str | None, Query(max_length=64)] = None,
+    origin: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="信息资源所属平台（行政区划代码）")] = None,
+    consumer_platform: Annotated[
+        str | None, Query(pattern=r"^[0-9]{6}$", description="经转发时：查询部门所属平台")
+    ] = None,
     subject: Subjects = None,
     key: Keys = None,
 ) -> Response:
@@ -58,21 +63,37 @@ async def peer_records(
     call = await verify_by_register(uow, request, relations=("parent", "child"))
     try:
         async with uow.conn.begin_nested():
-            status, answer = (
-                200,
-                await cross_level.answer_peer(
+            if origin is not None and origin != me.division_code:
+                # Owned elsewhere: relayed towards its owner (this platform is between).
+                served = await cross_level.relay(
+                    uow,
+                    call.peer,
+                    getattr(request.app.state, "peer_client", None),
+                    origin=origin,
+                    resource=resource,
+                    consumer=consumer,
+                    asker=principal,
+                    consumer_platform=consumer_platform,
+                    purpose=purpose,
+                    subjects=subject or [],
+                    keys=key or [],
+                    hash_key=hash_key(request),
+                )
+            else:
+                served = await cross_level.answer_peer(
                     uow,
                     call.peer,
                     resource=resource,
                     consumer=consumer,
                     asker=principal,
+                    consumer_platform=consumer_platform,
                     purpose=purpose,
                     subjects=subject or [],
                     keys=key or [],
                     hash_key=hash_key(request),
                     sealer=sealer,
-                ),
-            )
+                )
+            status, answer = 200, served
     except AppError as exc:
         status, answer = refusal(request, exc)
     return signed_json(me, call, status, answer, now=uow.clock.now())
