@@ -230,7 +230,8 @@ async def _ask_next_hop(
         ) from None
     if answer.status != 200:
         body = answer.body
-        given = body.get("details") if isinstance(body.get("details"), dict) else {}
+        details = body.get("details")
+        given: dict[str, Any] = details if isinstance(details, dict) else {}
         # The owner's refusal, passed on as it gave it (no grant, revoked, unknown purpose …); a relay's names the
         # owner already, and a refusal by the hop itself names that hop.
         raise AppError(
