@@ -1,5 +1,5 @@
 """Pulling each peer's change feed (a child's whole catalog; from the parent, what it shares across levels):
-signed requests to the peer's door, its signed answers checked, each page
+signed requests to the peer's door and its signed answers checked (`govshare_common.peer_client`), each page
 applied in one transaction with the cursor, so a page is mirrored exactly when its cursor moves.
 
 Runs as a background loop in every replica; a per-child lock taken in the page's transaction makes one replica
@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from typing import Any
 
-import httpx
-
 from govshare_common.db import Database
-from govshare_common.message_signatures import SignatureRefused, new_nonce, sign_request, verify_response
-from govshare_common.platform_identity import PlatformIdentity, parse_public_key
+from govshare_common.peer_client import PeerClient, PeerUnavailable
+from govshare_common.platform_identity import PlatformIdentity
 
 from catalog_svc.federation import from_parent, mirror, store
 
@@ -42,10 +39,11 @@ class Puller:
         self.me = me
         self.interval = interval
         self.wake = asyncio.Event()
-        self.http = httpx.AsyncClient(timeout=30.0, verify=verify_tls)
+        # A page of 1,000 resources with their search documents takes longer than a request or a query.
+        self.client = PeerClient(me, db.clock, verify_tls=verify_tls, timeout=30.0)
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.client.close()
 
     async def run(self) -> None:
         while True:
@@ -111,43 +109,22 @@ class Puller:
             return True
 
     async def fetch(self, peer: dict[str, Any]) -> dict[str, Any]:
-        url = f"{peer['base_url'].rstrip('/')}{FEED_PATH}?after={int(peer['cursor'])}&limit={PAGE}"
-        nonce = new_nonce()
-        headers = sign_request(
-            method="GET",
-            target_uri=url,
-            body=b"",
-            key=self.me.key,
-            keyid=self.me.keyid,
-            created=int(self.db.clock.now().timestamp()),
-            idempotency_key=f"feed-{peer['division_code']}-{int(peer['cursor'])}-{uuid.uuid4().hex[:8]}",
-            nonce=nonce,
-        )
         try:
-            resp = await self.http.get(url, headers=headers)
-        except httpx.HTTPError as exc:
-            raise PullFailed(f"unreachable: {type(exc).__name__}: {exc}") from None
-        public_key = parse_public_key(peer["public_key"])
-        assert public_key is not None
-        if resp.status_code != 200:
-            raise PullFailed(f"answered {resp.status_code}: {resp.text[:300]}")
-        try:
-            verify_response(
-                status=resp.status_code,
-                headers=resp.headers,
-                body=resp.content,
-                public_key=public_key,
-                keyid=peer["division_code"],
-                nonce=nonce,
-                now=self.db.clock.now().timestamp(),
+            answer = await self.client.send(
+                peer,
+                "GET",
+                f"{FEED_PATH}?after={int(peer['cursor'])}&limit={PAGE}",
+                idempotency_key=f"feed-{peer['division_code']}-{int(peer['cursor'])}-{uuid.uuid4().hex[:8]}",
             )
-        except SignatureRefused as exc:
-            raise PullFailed(f"answer refused: {exc.code}: {exc.en}") from None
+        except PeerUnavailable as exc:
+            raise PullFailed(str(exc)) from None
+        page = answer.body
+        if answer.status != 200:
+            raise PullFailed(f"answered {answer.status}: {page.get('code')}: {page.get('message')}")
         try:
-            page = json.loads(resp.content)
             int(page["head"]), int(page["next"]), int(page["after"])
             if not isinstance(page["changes"], list):
                 raise TypeError("changes")
         except (ValueError, KeyError, TypeError) as exc:
             raise PullFailed(f"answer not a change feed page: {exc}") from None
-        return page  # type: ignore[no-any-return]
+        return page
