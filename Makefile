@@ -106,7 +106,7 @@ run: $(STAMP) console
 	$(RUN) govshare up --demo $(ARGS)
 
 test: $(STAMP) console $(CHROMIUM)
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
+	$(RUN) pytest -n $(TEST_WORKERS) $(ARGS)
 
 # Import rules live in [tool.importlinter] in pyproject.toml (see docs/import-rules.md).
 # Every check runs even when an earlier one fails; the target fails if any did.

@@ -47,9 +47,6 @@ from govshare_common.workdays import CHINA_TZ
 
 from catalog_svc.demo import PSB
 
-# One worker runs the whole module, so the three platforms start once (`make test` distributes by group).
-pytestmark = pytest.mark.xdist_group("federation-relay")
-
 CITY, ZHONGLOU, TIANNING = "320400", "320404", "320402"
 SERVICES = ("gateway", "catalog", "request", "exchange", "audit")
 COMMON: dict[str, Any] = {"federation_pull_interval_seconds": 0.2}
@@ -153,7 +150,7 @@ async def zhonglou_resource(net: Network, name: str, **changes: Any) -> tuple[st
 # --- 1. the catalog passed on to the sibling ----------------------------------------------------------------
 
 
-async def test_a_districts_cross_level_resource_reaches_its_sibling_through_the_city_and_leaves_with_its_withdrawal(
+async def a_districts_cross_level_resource_reaches_its_sibling_through_the_city_and_leaves_with_its_withdrawal(
     network: Network,
 ) -> None:
     net = network
@@ -227,11 +224,11 @@ async def apply_at_tianning(net: Network, code: str, **body: Any) -> dict[str, A
     return await eventually(applied, timeout=30)
 
 
-async def test_a_request_goes_through_the_city_is_decided_at_the_owner_and_every_change_comes_back(
+async def a_request_goes_through_the_city_is_decided_at_the_owner_and_every_change_comes_back(
     network: Network,
 ) -> None:
     net = network
-    await zhonglou_resource(net, "钟楼区户籍人口信息（核验）", cross_level=True)
+    _rid, origin_code = await zhonglou_resource(net, "钟楼区户籍人口信息（核验）", cross_level=True)
     item = await eventually(lambda: shown_at(net.tianning, net.civil, "钟楼区户籍人口信息（核验）"), timeout=30)
 
     made = await apply_at_tianning(net, item["code"])  # the code the listing shows is the one to apply by
@@ -267,7 +264,8 @@ async def test_a_request_goes_through_the_city_is_decided_at_the_owner_and_every
         net.city,
         "request",
         "SELECT id::text, state, consumer_code, consumer_platform, next_hop, origin_platform, origin_request_id "
-        "FROM share_request",
+        "FROM share_request WHERE peer_request_id = :id",
+        id=made["id"],
     )
     assert (relay["consumer_code"], relay["consumer_platform"]) == (TIANNING_CIVIL, TIANNING)
     assert (relay["next_hop"], relay["origin_platform"], relay["origin_request_id"]) == (
@@ -323,7 +321,10 @@ async def test_a_request_goes_through_the_city_is_decided_at_the_owner_and_every
 
     refusal = (await eventually(refused, timeout=30))["origin_status"]["refusal"]
     assert refusal["code"] == "validation_failed" and refusal["details"]["fields"][0]["code"] == "unknown_items"
-    assert len(await rows(net.zhonglou, "request", "SELECT id FROM share_request")) == 1
+    made_there = await rows(
+        net.zhonglou, "request", "SELECT id FROM share_request WHERE resource_code = :c", c=origin_code
+    )
+    assert len(made_there) == 1
 
 
 # --- 3. an online query relayed by the city -----------------------------------------------------------------
@@ -337,7 +338,7 @@ async def traced(site: Site, headers: dict[str, str]) -> list[dict[str, Any]] | 
     return [h for h in r.json()["items"] if h["type"] == "exchange.access"] or None
 
 
-async def test_a_query_relayed_by_the_city_is_masked_by_the_owners_grant_audited_at_every_platform_and_revocable(
+async def a_query_relayed_by_the_city_is_masked_by_the_owners_grant_audited_at_every_platform_and_revocable(
     network: Network,
 ) -> None:
     net = network
@@ -466,3 +467,11 @@ async def test_a_query_relayed_by_the_city_is_masked_by_the_owners_grant_audited
     # nothing the refused calls asked reached the owner: 钟楼区 recorded only the queries the city relayed
     owner_accesses = await rows(net.zhonglou, "exchange", "SELECT data FROM outbox WHERE type = 'exchange.access'")
     assert [e["data"]["rows"] for e in owner_accesses] == [1]
+
+
+async def test_two_districts_reach_each_other_through_their_city(network: Network) -> None:
+    """One test, so the three platforms start once however pytest-xdist spreads tests over workers (a
+    module-scoped fixture would start once per worker that runs one of the module's tests)."""
+    await a_districts_cross_level_resource_reaches_its_sibling_through_the_city_and_leaves_with_its_withdrawal(network)
+    await a_request_goes_through_the_city_is_decided_at_the_owner_and_every_change_comes_back(network)
+    await a_query_relayed_by_the_city_is_masked_by_the_owners_grant_audited_at_every_platform_and_revocable(network)
