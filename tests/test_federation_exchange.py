@@ -3,8 +3,9 @@ module: 常州市 (the city, the consumer) and 钟楼区 (the district, which ow
 city's 民政局 two items, the name masked and the ID number in clear).
 
 consumer → its own door → its own exchange-svc → the district's door (a signed call) → the district's
-exchange-svc, which checks its grant at every call and masks by it; each side writes its own access. The
-revocation test is last: it ends the grant the others use.
+exchange-svc, which checks its grant at every call and masks by it; each side writes its own access. Each test
+stands on its own (xdist may split the module between its workers, each then starting its own pair); the
+revocation test is last in the file: it ends the grant the others use.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from gateway_helpers import access_events
+from gateway_helpers import access_events, bearer
 from sqlalchemy import text
 from test_federation import CITY, DISTRICT, DISTRICT_SETTINGS, district_publisher, peer_up, publish, resource
 from test_federation_requests import (
@@ -46,6 +47,7 @@ PEOPLE = {
     resident_id("32040419771224789"): "王五岳",
 }
 NEWCOMER = resident_id("32040420010615321")  # arrives at the district after the city subscribed
+AWAY = resident_id("32040419660909147")  # arrives while the district's door is down
 PURPOSE = "data_verification"
 SUBSCRIPTIONS = "/api/v1/exchange/federation/subscriptions"
 EXPORTS = "/api/v1/exchange/federation/exports"
@@ -223,14 +225,14 @@ async def test_a_subscriber_loses_nothing_while_the_owners_door_is_down(pair: Pa
             r = await direct.post(
                 f"/api/v1/exchange/resources/{quote(pair.origin_code, safe='')}/batches",
                 params={"batch_id": "while-away", "format": "jsonl"},
-                content=row(NEWCOMER, "赵六"),
+                content=row(AWAY, "钱七"),
                 headers=pair.psb,
             )
             assert r.status_code in (200, 201), r.text
     finally:
         pair.district.door.start()
     r = await until_ok(lambda: changes(pair, sub["id"]))
-    assert [(i["op"], i["data"]["GMSFHM"], i["data"]["XM"]) for i in r.json()["items"]] == [("update", NEWCOMER, "赵*")]
+    assert [(i["op"], i["data"]["GMSFHM"], i["data"]["XM"]) for i in r.json()["items"]] == [("insert", AWAY, "钱*")]
 
 
 async def test_the_city_exports_the_districts_resource_masked_watermarked_and_resumable(pair: Pair) -> None:
@@ -268,6 +270,12 @@ async def test_the_city_exports_the_districts_resource_masked_watermarked_and_re
     assert r.status_code == 200, r.text
     (traced,) = r.json()["items"]
     assert traced["department_code"] == CITY_CIVIL and traced["principal"].startswith(f"peer:{CITY}:")
+    # … and at the city, the department's export made for it there
+    city_admin = bearer(await pair.city.token())
+    r = await pair.chttp.post("/api/v1/exchange/exports/trace", content=rows[1]["_wm"].encode(), headers=city_admin)
+    assert r.status_code == 200, r.text
+    (traced,) = r.json()["items"]
+    assert (traced["id"], traced["origin_platform"], traced["department_code"]) == (export["id"], DISTRICT, CITY_CIVIL)
 
     # each side's trail finds the export by an ID number in it
     person = next(iter(PEOPLE))

@@ -308,4 +308,9 @@ async def trace(uow: UnitOfWork, content: bytes) -> dict[str, Any]:
         )
     rows = await uow.execute(text("SELECT * FROM export WHERE fingerprint = ANY(:f) ORDER BY created_at"), {"f": found})
     items = [view(r) | {"fingerprint": r.fingerprint} for r in rows]
+    # A department's cross-level export carries the owner platform's watermark; this platform knows whose it was.
+    elsewhere = await uow.execute(
+        text("SELECT * FROM cross_level_export WHERE fingerprint = ANY(:f) ORDER BY created_at"), {"f": found}
+    )
+    items += [view(r) | {"fingerprint": r.fingerprint, "origin_platform": r.origin_platform} for r in elsewhere]
     return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "fingerprints": found}
