@@ -11,6 +11,7 @@ per page (basis `cross_level`), as the owner writes its own.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy import text
 
 from govshare_common.auth import Principal
 from govshare_common.db import Database, UnitOfWork
-from govshare_common.errors import NotFound, ValidationFailed
+from govshare_common.errors import AppError, NotFound, ValidationFailed
 from govshare_common.identifiers import hash_identifier
 from govshare_common.peer_client import PeerClient
 from govshare_common.record_ids import is_uuid
@@ -38,6 +39,7 @@ from exchange_svc.owner_calls import call_owner, owner_of, peer_principal, regis
 from exchange_svc.sealing import Sealer
 
 PEER_EXPORTS_PATH = "/api/v1/exchange/federation/peer-exports"
+log = logging.getLogger("govshare.exchange.cross_level_exports")
 # The owner's export made for an idempotency key is always the same one, so a retried call makes nothing twice.
 _OWNER_IDS = uuid.UUID("3c1b8e4e-6a2d-4f0b-b3f5-0d9e2a7c5b41")
 
@@ -180,13 +182,18 @@ async def stream(
             yield str(served["content"]).encode()
         if served["done"]:
             return
-        served = await call_owner(
-            client,
-            peer,
-            "GET",
-            _page_at_owner(export, principal, int(served["sent"])),
-            idempotency_key=uuid.uuid4().hex,
-        )
+        try:
+            served = await call_owner(
+                client,
+                peer,
+                "GET",
+                _page_at_owner(export, principal, int(served["sent"])),
+                idempotency_key=uuid.uuid4().hex,
+            )
+        except AppError as exc:
+            # The answer has begun: it can only end short. What was sent is recorded; the department resumes there.
+            log.warning("cross-level export %s ended short at the owner's refusal: %s", export.id, exc.code)
+            return
 
 
 async def _record(
