@@ -22,10 +22,11 @@ from govshare_common.errors import NotFound, ValidationFailed
 from govshare_common.identifiers import hash_identifier
 from govshare_common.record_ids import is_uuid
 
-from exchange_svc.domain.access import Decision, shape
+from exchange_svc.domain.access import Decision, shaper
 from exchange_svc.domain.resources import HostedResource
 from exchange_svc.events import EXPORT_COMPLETED, EXPORT_CREATED, ExportCompleted, ExportCreated
 from exchange_svc.guard import authorize, emit_access
+from exchange_svc.ingest import driver
 from exchange_svc.sealing import Sealer, dumps
 
 PAGE = 1000
@@ -134,26 +135,33 @@ async def stream(
     sent = offset
     after: str | None = None  # the last record key sent: each page after the first starts there (not OFFSET,
     # which reads every row before it again: quadratic in the size of the library)
+    shaped = shaper(resource, decision)
     while True:
         async with db.unit_of_work() as uow:
+            # The stored JSON as text, parsed by orjson as the row is opened (not once by the driver's json and
+            # copied again); the page through the driver's connection, in the unit of work's transaction.
+            pg = await driver(uow)
             if after is None:
-                query, params = (
-                    "SELECT record_key, subject, data FROM record WHERE resource_code = :c ORDER BY record_key "
-                    "LIMIT :limit OFFSET :offset",
-                    {"c": resource.code, "limit": PAGE, "offset": sent},
+                rows = await pg.fetch(
+                    "SELECT record_key, subject, data::text AS data FROM record WHERE resource_code = $1 "
+                    "ORDER BY record_key LIMIT $2 OFFSET $3",
+                    resource.code,
+                    PAGE,
+                    sent,
                 )
             else:
-                query, params = (
-                    "SELECT record_key, subject, data FROM record WHERE resource_code = :c AND record_key > :k "
-                    "ORDER BY record_key LIMIT :limit",
-                    {"c": resource.code, "limit": PAGE, "k": after},
+                rows = await pg.fetch(
+                    "SELECT record_key, subject, data::text AS data FROM record WHERE resource_code = $1 "
+                    "AND record_key > $2 ORDER BY record_key LIMIT $3",
+                    resource.code,
+                    after,
+                    PAGE,
                 )
-            rows = (await uow.execute(text(query), params)).all()
             if rows:
-                after = rows[-1].record_key
+                after = rows[-1]["record_key"]
             out = []
             for r in rows:
-                data = shape(seal.open(r.data), resource, decision)
+                data = shaped(seal.open(r["data"]))
                 if fmt == "csv":
                     out.append(_csv_line([_cell(data.get(c)) for c in columns] + [export.fingerprint]))
                 else:
@@ -169,7 +177,7 @@ async def stream(
                     decision=decision,
                     purpose=export.purpose,
                     rows=len(rows),
-                    subjects=[seal.open_subject(r.subject) for r in rows],
+                    subjects=[seal.open_subject(r["subject"]) for r in rows],
                     hash_key=hash_key,
                 )
             await _progress(uow, export, sent, done)
