@@ -223,17 +223,17 @@ async def _counted(chunks: AsyncIterator[bytes], progress: Progress) -> AsyncIte
 
 
 async def _chunked(
-    rows: AsyncIterator[tuple[int, dict[str, Any] | RowProblem]], size: int
+    blocks: AsyncIterator[list[tuple[int, dict[str, Any] | RowProblem]]], size: int
 ) -> AsyncIterator[tuple[list[tuple[int, dict[str, Any] | RowProblem]], bool]]:
     """The parsed rows in chunks of `size`, each with whether it is the last (one chunk read ahead)."""
     pending: list[tuple[int, dict[str, Any] | RowProblem]] = []
     ready: list[tuple[int, dict[str, Any] | RowProblem]] | None = None
-    async for entry in rows:
-        pending.append(entry)
-        if len(pending) >= size:
+    async for block in blocks:
+        pending.extend(block)
+        while len(pending) >= size:
             if ready is not None:
                 yield ready, False
-            ready, pending = pending, []
+            ready, pending = pending[:size], pending[size:]
     if pending:
         if ready is not None:
             yield ready, False
@@ -347,8 +347,8 @@ async def _run(
     today = china_date(uow.clock)
     full_row = sender == resource.provider_code
     progress = Progress()
-    rows = parsing.rows(batch.fmt, _counted(chunks, progress))
-    async for received, last in _chunked(rows, batch.chunk_rows):
+    blocks = parsing.blocks(batch.fmt, _counted(chunks, progress))
+    async for received, last in _chunked(blocks, batch.chunk_rows):
         progress.rows_received += len(received)
         state = VALIDATING if last else RECEIVING
         total = progress.rows_received if last else None
