@@ -23,10 +23,11 @@ from govshare_common.errors import NotFound, ValidationFailed
 from govshare_common.identifiers import hash_identifier
 from govshare_common.record_ids import is_uuid
 
-from exchange_svc.domain.access import Decision, shape
+from exchange_svc.domain.access import Decision, shaper
 from exchange_svc.domain.resources import HostedResource
 from exchange_svc.events import EXPORT_COMPLETED, EXPORT_CREATED, ExportCompleted, ExportCreated
 from exchange_svc.guard import authorize, emit_access
+from exchange_svc.ingest import driver
 from exchange_svc.queries import subject_shown
 from exchange_svc.sealing import Sealer, dumps
 
@@ -216,28 +217,35 @@ async def page(
     columns = list(decision.items)
     fmt = export.format
     out = [_csv_line([*columns, WATERMARK])] if fmt == "csv" and sent == 0 else []
+    shaped = shaper(resource, decision)
+    # The stored JSON as text, parsed by orjson as the row is opened (not once by the driver's json and copied
+    # again); the page through the driver's connection, in the unit of work's transaction.
+    pg = await driver(uow)
     if after is None:
-        query, params = (
-            "SELECT record_key, subject, data FROM record WHERE resource_code = :c ORDER BY record_key "
-            "LIMIT :limit OFFSET :offset",
-            {"c": resource.code, "limit": PAGE, "offset": sent},
+        rows = await pg.fetch(
+            "SELECT record_key, subject, data::text AS data FROM record WHERE resource_code = $1 "
+            "ORDER BY record_key LIMIT $2 OFFSET $3",
+            resource.code,
+            PAGE,
+            sent,
         )
     else:
-        query, params = (
-            "SELECT record_key, subject, data FROM record WHERE resource_code = :c AND record_key > :k "
-            "ORDER BY record_key LIMIT :limit",
-            {"c": resource.code, "limit": PAGE, "k": after},
+        rows = await pg.fetch(
+            "SELECT record_key, subject, data::text AS data FROM record WHERE resource_code = $1 "
+            "AND record_key > $2 ORDER BY record_key LIMIT $3",
+            resource.code,
+            after,
+            PAGE,
         )
-    rows = (await uow.execute(text(query), params)).all()
     for r in rows:
-        data = shape(seal.open(r.data), resource, decision)
+        data = shaped(seal.open(r["data"]))
         if fmt == "csv":
             out.append(_csv_line([_cell(data.get(c)) for c in columns] + [export.fingerprint]))
         else:
             out.append(dumps({**data, WATERMARK: export.fingerprint}) + b"\n")
     sent += len(rows)
     done = len(rows) < PAGE or sent >= export.total_rows
-    subjects = [seal.open_subject(r.subject) for r in rows]
+    subjects = [seal.open_subject(r["subject"]) for r in rows]
     if rows:
         emit_access(
             uow,
@@ -256,7 +264,7 @@ async def page(
         rows=len(rows),
         sent=sent,
         done=done,
-        last_key=rows[-1].record_key if rows else after,
+        last_key=rows[-1]["record_key"] if rows else after,
         subjects=[subject_shown(resource, s, decision) for s in subjects],
     )
 
