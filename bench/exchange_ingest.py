@@ -195,6 +195,7 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
                     export = await http.post(f"{path}/exports", json={"format": "jsonl"}, headers=reader)
                     export.raise_for_status()
                     t0, exported = time.perf_counter(), 0
+                    c0, p0 = time.process_time(), postgres_cpu(pg.pid)
                     async with http.stream(
                         "GET", f"{path}/exports/{export.json()['id']}/download", headers=reader
                     ) as download:
@@ -203,7 +204,8 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
                             if line:
                                 assert '"_wm":"gx' in line.replace(" ", "")
                                 exported += 1
-                    export_s = time.perf_counter() - t0
+                    export_s, export_cpu = time.perf_counter() - t0, time.process_time() - c0
+                    export_pg_cpu = postgres_cpu(pg.pid) - p0
                     assert exported == n_rows
                     rng = random.Random(7)
                     subjects = [rng.choice(rows)["GMSFHM"] for _ in range(n_queries + 20)]
@@ -237,6 +239,9 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
             "ratio_to_copy": round(min(n_rows / insert_s, n_rows / update_s) / (n_rows / copy_s), 3),
             "export_seconds": round(export_s, 2),
             "export_rows_per_s": round(n_rows / export_s),
+            "export_cpu_s": round(export_cpu, 2),
+            "export_postgres_cpu_s": round(export_pg_cpu, 2),
+            "export_rows_per_cpu_s": round(n_rows / (export_cpu + export_pg_cpu)),
             "inserted": r1.json()["inserted"],
             "updated": r2.json()["updated"],
             "queries": n_queries,
@@ -247,7 +252,8 @@ async def run(n_rows: int, n_queries: int) -> dict[str, Any]:
             "notes": "HTTP end to end against exchange-svc directly (no gateway), one request at a time; ingest "
             "includes validation of every value and check digit, COPY, upsert, change log and the event. "
             "ratio_to_copy: the slower of insert and update against a raw COPY of the same rows (copy_rows_per_s) "
-            "in the same run; export_rows_per_s: a granted consumer's JSON-lines export of all of them, every row watermarked, streamed over HTTP; *_cpu_s: this process's CPU (service and client) during each batch.",
+            "in the same run; export_rows_per_s: a granted consumer's JSON-lines export of all of them, every row watermarked, streamed over HTTP; *_cpu_s: this process's CPU (service and client) during each batch and the export; "
+            "*_postgres_cpu_s: the PostgreSQL server's (all its processes) in the same span.",
         }
     finally:
         broker.stop()

@@ -189,6 +189,27 @@ async def load_child(engine: Any, n: int) -> float:
     return time.perf_counter() - started
 
 
+def platform_cpu_s(postgres_pid: int) -> dict[str, float]:
+    """CPU seconds so far of this process (the bench's clients) and, apart, of everything serving them: the
+    services and doors this process started and PostgreSQL with its backends. The broker is left out (the
+    queries publish access events, but the broker's share is a few per cent). A latency is only as good as the
+    machine is quiet; CPU per call is what the path costs whatever else runs."""
+    import psutil
+
+    me = psutil.Process()
+    own = sum(me.cpu_times()[:2])
+    served = postgres_cpu_s(postgres_pid)
+    for proc in me.children(recursive=True):
+        if proc.pid == postgres_pid or "tansu" in proc.name():
+            continue
+        try:
+            times = proc.cpu_times()
+            served += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return {"client": own, "served": served}
+
+
 def postgres_cpu_s(pid: int) -> float:
     """CPU seconds used so far by this PostgreSQL server and its backends (meaningful where wall time is not: on
     a busy machine). A backend that ended meanwhile is counted by its parent's children times."""
@@ -414,9 +435,12 @@ async def run_cross_level(rate: float, seconds: float, *, processes: bool = True
 
         city_start = await starter("city", "bench-city-secret-0123456789abcdef-0123")
         district_start = await starter("district", "bench-district-secret-0123456789abcdef-01")
+        # The tests' settings but a platform's own pace for its background loops (pulls, the courier, the
+        # feeds' catch-up): at the tests' 0.2 s they would be a good part of what the machine does meanwhile.
+        paced = {"federation_pull_interval_seconds": 1.0, "catchup_interval_seconds": 2.0}
         async with (
-            city_start(*services, **CITY_SETTINGS) as city,
-            district_start(*services, profile="zhonglou", **DISTRICT_SETTINGS) as district,
+            city_start(*services, **{**CITY_SETTINGS, **paced}) as city,
+            district_start(*services, profile="zhonglou", **{**DISTRICT_SETTINGS, **paced}) as district,
             city.client(limits=LOAD_LIMITS) as chttp,
             district.client(limits=LOAD_LIMITS) as dhttp,
         ):
@@ -519,13 +543,31 @@ async def run_cross_level(rate: float, seconds: float, *, processes: bool = True
                 await _open_loop(caller(target), rate, 2.0)
             samples: dict[str, list[float]] = {t: [] for t in targets}
             statuses: dict[str, dict[int, int]] = {t: {} for t in targets}
+            cpu: dict[str, dict[str, float]] = {t: {"client": 0.0, "served": 0.0} for t in targets}
+            # What both platforms burn with no call at all (pulls, relays, catch-up loops), per second, to take
+            # out of each target's CPU per call.
+            idle_started, before = time.perf_counter(), platform_cpu_s(pg.pid)
+            await asyncio.sleep(5.0)
+            after = platform_cpu_s(pg.pid)
+            idle_per_s = (after["served"] - before["served"]) / (time.perf_counter() - idle_started)
+            walls: dict[str, float] = dict.fromkeys(targets, 0.0)
             # one, cross, cross, one: drift over the run falls on both alike
             for target in ("one_platform", "cross_level", "cross_level", "one_platform"):
+                started, before = time.perf_counter(), platform_cpu_s(pg.pid)
                 got = await _open_loop(caller(target), rate, seconds / 2)
+                after = platform_cpu_s(pg.pid)
+                walls[target] += time.perf_counter() - started
+                for part in before:
+                    cpu[target][part] += after[part] - before[part]
                 samples[target] += got["latencies"]
                 for s, n in got["statuses"].items():
                     statuses[target][s] = statuses[target].get(s, 0) + n
-        result: dict[str, Any] = {"rate_per_s": rate, "seconds_per_target": seconds, "cross_level_answer": masked}
+        result: dict[str, Any] = {
+            "rate_per_s": rate,
+            "seconds_per_target": seconds,
+            "cross_level_answer": masked,
+            "idle_served_cpu_per_s": round(idle_per_s, 3),
+        }
         for target in targets:
             lat = samples[target]
             result[target] = {
@@ -535,6 +577,13 @@ async def run_cross_level(rate: float, seconds: float, *, processes: bool = True
                 "p90_ms": _pct(lat, 0.90),
                 "p99_ms": _pct(lat, 0.99),
                 "max_ms": round(max(lat) * 1000, 3),
+                # both platforms' services, doors and PostgreSQL, per call (the idle work of the background
+                # loops included, the same for both targets)
+                "served_cpu_ms_per_call": round(cpu[target]["served"] * 1000 / len(lat), 3),
+                "served_cpu_ms_per_call_less_idle": round(
+                    (cpu[target]["served"] - idle_per_s * walls[target]) * 1000 / len(lat), 3
+                ),
+                "client_cpu_ms_per_call": round(cpu[target]["client"] * 1000 / len(lat), 3),
             }
         added = round(result["cross_level"]["p99_ms"] - result["one_platform"]["p99_ms"], 3)
         # Only a run in which both targets kept up (every call answered 200, the median under a second: no
@@ -548,6 +597,11 @@ async def run_cross_level(rate: float, seconds: float, *, processes: bool = True
             "cross_level_added_p99_ms_saturated": None if kept_up else added,
             "cross_level_added_p50_ms": round(result["cross_level"]["p50_ms"] - result["one_platform"]["p50_ms"], 3),
             "cross_level_kept_up": kept_up,
+            "cross_level_added_cpu_ms_per_call": round(
+                result["cross_level"]["served_cpu_ms_per_call_less_idle"]
+                - result["one_platform"]["served_cpu_ms_per_call_less_idle"],
+                3,
+            ),
             "goal_cross_level_added_p99_ms": GOAL_ADDED_P99_MS,
             "cross_level_goal_met": (added <= GOAL_ADDED_P99_MS) if kept_up else None,
             "cross_level_services": "one process per service" if processes else "every service in this one process",

@@ -79,17 +79,31 @@ async def other_platform(
 ) -> AsyncIterator[Callable[..., Any]]:
     """A second platform in the same test, as separate as two sites are: its own database, topics, master
     secret and home (federation's tests: `platform` is the city, `other_platform` the district)."""
-    async with separate_platform(
-        postgres, broker, tmp_path / "other", "other-platform-test-secret-fedcba9876543210"
-    ) as start:
-        yield start
+    async with separate_site(postgres, broker, tmp_path / "other", "other-platform-test-secret-fedcba9876543210") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def module_sites(
+    postgres: EmbeddedPostgres, broker: Broker, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Callable[[str], Any]]:
+    """`module_sites("city")`: a platform starter as separate as `other_platform`'s, kept for the whole module, so
+    a module's tests share platforms started once (each name its own database, topics, master secret, home)."""
+    async with AsyncExitStack() as stack:
+
+        async def site(name: str) -> Callable[..., Any]:
+            home = tmp_path_factory.mktemp(name)
+            return await stack.enter_async_context(
+                separate_site(postgres, broker, home, f"{name}-platform-test-secret-0123456789abcdef")
+            )
+
+        yield site
 
 
 @asynccontextmanager
-async def separate_platform(
+async def separate_site(
     postgres: EmbeddedPostgres, broker: Broker, home: Path, master_secret: str
 ) -> AsyncIterator[Callable[..., Any]]:
-    """A platform starter over a database, topics and master secret of its own (one site of a federation)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = postgres.create_database(name)
     urls = await provision(url, lambda login: f"test-{login}-password")

@@ -40,7 +40,7 @@ from test_federation_requests import (
     until_ok_or_refused,
 )
 
-from conftest import separate_platform
+from conftest import separate_site
 from govshare_common.message_signatures import sign_request
 from govshare_common.testing import eventually
 from govshare_common.workdays import CHINA_TZ
@@ -105,9 +105,9 @@ async def network(postgres: Any, broker: Any, tmp_path_factory: pytest.TempPathF
     registers the city as its parent, the city registers both districts as children."""
     root = Path(tmp_path_factory.mktemp("relay"))
     async with (
-        separate_platform(postgres, broker, root / "city", "city-platform-test-secret-0123456789ab") as city_start,
-        separate_platform(postgres, broker, root / "zl", "zhonglou-platform-test-secret-0123456789") as zl_start,
-        separate_platform(postgres, broker, root / "tn", "tianning-platform-test-secret-0123456789") as tn_start,
+        separate_site(postgres, broker, root / "city", "city-platform-test-secret-0123456789ab") as city_start,
+        separate_site(postgres, broker, root / "zl", "zhonglou-platform-test-secret-0123456789") as zl_start,
+        separate_site(postgres, broker, root / "tn", "tianning-platform-test-secret-0123456789") as tn_start,
         city_start(*SERVICES, platform_division_code=CITY, **SITES[CITY], **COMMON) as city,
         zl_start(*SERVICES, platform_division_code=ZHONGLOU, **SITES[ZHONGLOU], **COMMON) as zhonglou,
         tn_start(*SERVICES, platform_division_code=TIANNING, **SITES[TIANNING], **COMMON) as tianning,

@@ -92,6 +92,10 @@ async def test_feed_serves_outbox_to_internal_callers_only(pipeline, items) -> N
             assert [e["seq"] for e in body["events"]] == [2, 3]
             assert body["events"][0]["source"] == "govshare/alpha"
             assert body["events"][0]["specversion"] == "1.0"
+            # the heads a reader compares its cursors with (each partition's newest seq): internal callers only too
+            assert (await http.get("/internal/events/heads")).status_code == 403
+            heads = (await http.get("/internal/events/heads", headers={HEADER: internal_token(keys, "t")})).json()
+            assert max(heads["heads"].values()) == 3
 
 
 async def test_broker_loss_loses_no_event_and_duplicates_none(pipeline, items, broker) -> None:

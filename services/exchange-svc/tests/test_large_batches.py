@@ -16,6 +16,8 @@ from exchange_helpers import API, CIVIL, HRSS, PSB, base_body, error_shape, json
 from govshare_common.identifiers import resident_id_check_char
 from govshare_common.testing import eventually
 
+from exchange_svc import ingest
+
 CHUNK = 50
 ROWS = 400  # eight chunks
 
@@ -303,3 +305,28 @@ async def test_a_csv_batch_of_many_chunks_keeps_the_single_source_rule_in_every_
         )
         assert own.json()["items"][0]["data"]["XM"] == everyone[170]["XM"]
         assert own.json()["items"][0]["data"]["LXDH"] == "13700000000"
+
+
+async def test_keys_that_share_a_fingerprint_are_told_apart_by_their_tokens(exchange, monkeypatch) -> None:
+    # Every staged key given the same fingerprint: each chunk's lookup finds every earlier key of the batch, and
+    # only the tokens say which of them is a repeat.
+    monkeypatch.setattr(ingest, "key_fingerprint", lambda token: 7)
+    async with exchange(ingest_chunk_rows=CHUNK) as x:
+        code = await x.publish(resource_body())
+        sent = await x.http.post(
+            path(code, "batches"), params={"batch_id": "fp-1"}, content=jsonl(people(ROWS)), headers=x.system(PSB)
+        )
+        assert sent.status_code == 200, sent.text
+        assert (sent.json()["rows"], sent.json()["inserted"]) == (ROWS, ROWS)
+
+        rows = people(ROWS, phone="13900139000")
+        rows[299] = dict(rows[49])  # a real repeat, five chunks after its first row
+        again = await x.http.post(
+            path(code, "batches"), params={"batch_id": "fp-2"}, content=jsonl(rows), headers=x.system(PSB)
+        )
+        assert again.status_code == 422, again.text
+        first = error_shape(again)["details"]["first_error"]
+        assert (first["row"], first["code"]) == (300, "duplicate_key") and "第 50 行" in first["reason"]
+        counts = await x.counts()
+        assert (counts["record"], counts["record_change"], counts["batch"]) == (ROWS, ROWS, 1)
+        assert await leftovers(x) == {"staging": 0, "in_batch": 0}

@@ -143,6 +143,15 @@ class FeedClient:
             int(body.get("pruned_through", 0)),
         )
 
+    async def heads(self, source: str) -> dict[int, int]:
+        """Every partition's head seq at the source (0 for one with no event yet)."""
+        resp = await self.http.get(
+            f"{self.urls[source].rstrip('/')}/internal/events/heads",
+            headers={HEADER: internal_token(self.keys, self.caller)},
+        )
+        resp.raise_for_status()
+        return {int(p): int(seq) for p, seq in resp.json()["heads"].items()}
+
     async def close(self) -> None:
         await self.http.aclose()
 
@@ -472,6 +481,9 @@ class _PartitionState:
     last_kafka: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     lag: int = 0
+    # The inbox cursor as this replica last read or moved it in a catch-up: while the source's head is not
+    # past it, a tick has nothing to fetch (Kafka's deliveries since only move the real cursor further on).
+    seen: int | None = None
 
 
 class ConsumerRunner:
@@ -652,6 +664,7 @@ class ConsumerRunner:
 
     async def _catch_up_all(self) -> None:
         now = time.monotonic()
+        heads: dict[str, dict[int, int] | None] = {}
         for source, partition in self._my_partitions():
             state = self._partition(source, partition)
             try:
@@ -659,6 +672,14 @@ class ConsumerRunner:
                     await self._drain(source, partition)
                 # While Kafka delivers a partition's events, the feed has nothing to add.
                 if now - state.last_kafka < self.catchup_interval:
+                    continue
+                # One call a source a tick says where there is anything to read at all: an idle platform's
+                # feeds are otherwise asked for every partition of every source, every tick.
+                if source not in heads:
+                    heads[source] = await self._heads(source)
+                head = (heads[source] or {}).get(partition, 0) if heads[source] is not None else None
+                if head is not None and state.seen is not None and head <= state.seen:
+                    state.lag = 0
                     continue
                 async with state.lock:
                     await self._catch_up(source, partition, state)
@@ -669,6 +690,13 @@ class ConsumerRunner:
                 log.log(level, "catch-up from %s partition %d failed: %s", source, partition, exc)
                 self._failing.add(source)
         self._set_lag_gauges()
+
+    async def _heads(self, source: str) -> dict[int, int] | None:
+        """The source's partition heads, or None (read each partition's feed then) when it cannot say."""
+        try:
+            return await self.inbox.feed.heads(source)
+        except Exception:
+            return None
 
     async def catch_up(self, source: str) -> int:
         """Read every partition of the source's feed until this service has handled all it has sequenced."""
@@ -682,17 +710,20 @@ class ConsumerRunner:
     async def _catch_up(self, source: str, partition: int, state: _PartitionState) -> int:
         total = 0
         cursor = await self.inbox.cursor(source, partition)
+        state.seen = cursor
         started = time.monotonic()
         while True:
             try:
                 page = await self.inbox.feed.fetch(source, after=cursor, partition=partition)
             except FeedGone:
+                state.seen = None
                 return total + await self._rebuild(source, partition)
             CATCH_UP_READS.labels(self.inbox.service, source).inc()
             state.lag = max(0, page.head - cursor)
             if not page.events:
                 return total
             result = await self.inbox.apply(source, page.events, partition=partition, via="feed")
+            state.seen = result.cursor
             total += result.handled
             if result.cursor <= cursor or page.events[-1].seq >= page.head:
                 state.lag = max(0, page.head - result.cursor)

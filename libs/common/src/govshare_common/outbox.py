@@ -115,6 +115,13 @@ async def feed_bounds(conn: AsyncConnection, partition: int | None = None) -> Fe
     return FeedBounds(head=int(row[0]), pruned_through=int(row[1]))
 
 
+async def partition_heads(conn: AsyncConnection) -> dict[int, int]:
+    """Each partition's newest sequenced event: what a reader compares its cursors with before asking for
+    events (a partition with none yet has no row, so 0)."""
+    rows = await conn.execute(text("SELECT partition, last_seq FROM outbox_partition_head"))
+    return {int(p): int(seq) for p, seq in rows}
+
+
 class OutboxRelay:
     """Publishes one service's outbox to its Kafka topic, in seq order, at least once.
 

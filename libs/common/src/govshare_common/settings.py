@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GOVSHARE_", extra="ignore")
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/govshare"
-    database_pool_size: int = 5
+    database_pool_size: int = 10
     # exchange-svc: rows of a batch checked and staged at a time (its memory is about this many rows, whatever
     # the file's size).
     ingest_chunk_rows: int = Field(default=20_000, ge=1, le=1_000_000)

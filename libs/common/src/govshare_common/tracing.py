@@ -60,6 +60,58 @@ def setup_tracing(service_name: str) -> None:
     HTTPXClientInstrumentor().instrument()
 
 
+_server_tracer = trace.get_tracer("govshare.http")
+# Probes and scrapes: a span each would be most of the spans and say nothing.
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/metrics"})
+
+
+class ServerSpanMiddleware:
+    """One server span per request, its parent the caller's `traceparent`, named by the route once routed.
+
+    In place of OpenTelemetry's ASGI instrumentation, which measured ≈ 400 µs of CPU a request here (a span for
+    every receive and send, the full semantic-convention attributes of each); this one costs ≈ 40 µs and keeps
+    what the platform uses: the trace id in error bodies and logs, propagation to the next call, and a span per
+    request with method, route and status where spans are collected.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        traceparent = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
+        parent = context_from_traceparent(traceparent.decode("latin-1")) if traceparent else None
+        method = scope["method"]
+        status = 500
+
+        async def send_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with _server_tracer.start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER) as span:
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                if span.is_recording():
+                    route = getattr(scope.get("route"), "path", None)
+                    if route:
+                        span.update_name(f"{method} {route}")
+                    span.set_attributes(
+                        {
+                            "http.request.method": method,
+                            "http.route": route or "",
+                            "url.path": scope["path"],
+                            "http.response.status_code": status,
+                        }
+                    )
+                    if status >= 500:
+                        span.set_status(trace.Status(trace.StatusCode.ERROR))
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()

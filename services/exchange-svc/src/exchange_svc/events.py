@@ -49,7 +49,8 @@ class Access(BaseModel):
     at: datetime
     basis: str = Field(description="why it was allowed: provider | unconditional | grant | cross_level | relay")
     origin_platform: str | None = Field(
-        default=None, description="a cross-level query: the platform that owns the resource and answered it"
+        default=None,
+        description="a cross-level query, feed read or export page: the platform that owns the resource and served it",
     )
     via_platform: str | None = Field(
         default=None, description="a cross-level query through a platform in between: the peer it was sent to"
@@ -122,6 +123,9 @@ class ExportCreated(BaseModel):
     resource_code: str
     total_rows: int
     format: str
+    origin_platform: str | None = Field(
+        default=None, description="cross-level: the platform that owns the resource (the owner keeps its own)"
+    )
 
 
 class ExportCompleted(BaseModel):
@@ -130,6 +134,9 @@ class ExportCompleted(BaseModel):
     resource_code: str
     rows: int
     fingerprint: str
+    origin_platform: str | None = Field(
+        default=None, description="cross-level: the platform that owns the resource (the owner keeps its own)"
+    )
 
 
 class SourceDeclared(BaseModel):
@@ -151,6 +158,9 @@ class SubscriptionChanged(BaseModel):
     department_code: str
     purpose: str
     state: str
+    origin_platform: str | None = Field(
+        default=None, description="cross-level: the platform that owns the resource (the owner keeps its own)"
+    )
 
 
 class ConnectorRegistered(BaseModel):

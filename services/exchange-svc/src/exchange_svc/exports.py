@@ -12,6 +12,7 @@ import io
 import re
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -22,10 +23,12 @@ from govshare_common.errors import NotFound, ValidationFailed
 from govshare_common.identifiers import hash_identifier
 from govshare_common.record_ids import is_uuid
 
-from exchange_svc.domain.access import Decision, shape
+from exchange_svc.domain.access import Decision, shaper
 from exchange_svc.domain.resources import HostedResource
 from exchange_svc.events import EXPORT_COMPLETED, EXPORT_CREATED, ExportCompleted, ExportCreated
 from exchange_svc.guard import authorize, emit_access
+from exchange_svc.ingest import driver
+from exchange_svc.queries import subject_shown
 from exchange_svc.sealing import Sealer, dumps
 
 PAGE = 1000
@@ -38,10 +41,31 @@ def fingerprint(export_id: str, key: bytes) -> str:
 
 
 async def create(
-    uow: UnitOfWork, principal: Principal, *, code: str, purpose: str | None, fmt: str, hash_key: bytes
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    code: str,
+    purpose: str | None,
+    fmt: str,
+    hash_key: bytes,
+    via_peer: str | None = None,
+    export_id: str | None = None,
 ) -> dict[str, Any]:
-    _, decision = await authorize(uow, principal, code, purpose)
-    export_id = str(uuid.uuid4())
+    """`via_peer`: a peer platform exports for one of its departments, by the grant it holds here through that
+    peer; `export_id` (derived from its idempotency key) makes its retry answer the export it started."""
+    _, decision = await authorize(uow, principal, code, purpose, via_peer=via_peer)
+    if export_id is not None:
+        made = (await uow.execute(text("SELECT * FROM export WHERE id = :id"), {"id": export_id})).one_or_none()
+        if made is not None and made.department_code == principal.department:
+            return {
+                "id": export_id,
+                "resource_code": made.resource_code,
+                "format": made.format,
+                "total_rows": made.total_rows,
+                "status": made.status,
+                "fingerprint": made.fingerprint,
+            }
+    export_id = export_id or str(uuid.uuid4())
     total = (await uow.execute(text("SELECT count(*) FROM record WHERE resource_code = :c"), {"c": code})).scalar_one()
     mark = fingerprint(export_id, hash_key)
     await uow.execute(
@@ -73,7 +97,14 @@ async def create(
             format=fmt,
         ),
     )
-    return {"id": export_id, "resource_code": code, "format": fmt, "total_rows": total, "status": "created"}
+    return {
+        "id": export_id,
+        "resource_code": code,
+        "format": fmt,
+        "total_rows": total,
+        "status": "created",
+        "fingerprint": mark,
+    }
 
 
 async def owned(uow: UnitOfWork, principal: Principal, export_id: str) -> Any:
@@ -103,14 +134,23 @@ def view(row: Any) -> dict[str, Any]:
 
 
 async def prepare_download(
-    uow: UnitOfWork, principal: Principal, *, code: str, export_id: str, purpose: str | None, offset: int
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    code: str,
+    export_id: str,
+    purpose: str | None,
+    offset: int,
+    via_peer: str | None = None,
 ) -> tuple[HostedResource, Decision, Any]:
     row = await owned(uow, principal, export_id)
-    if row.resource_code != code or row.department_code != principal.department:
+    # A peer's export is downloaded only through that peer, a department's here only here.
+    made_by_peer = row.principal.startswith(f"peer:{via_peer}:" if via_peer else "peer:")
+    if row.resource_code != code or row.department_code != principal.department or made_by_peer != bool(via_peer):
         raise NotFound("导出任务不存在。", "No such export.")
     if offset > row.total_rows:
         raise ValidationFailed("续传位置超出导出范围。", "The resume offset is past the export.", code="bad_cursor")
-    resource, decision = await authorize(uow, principal, code, None if purpose is None else purpose)
+    resource, decision = await authorize(uow, principal, code, None if purpose is None else purpose, via_peer=via_peer)
     return resource, decision, row
 
 
@@ -126,57 +166,107 @@ async def stream(
     sealer: Sealer,
 ) -> AsyncIterator[bytes]:
     """Rows in stored record-key order from `offset` (rows already received), a page per transaction."""
-    seal = sealer.for_resource(resource)
-    columns = list(decision.items)
-    fmt = export.format
-    if fmt == "csv" and offset == 0:
-        yield _csv_line([*columns, WATERMARK])
     sent = offset
     after: str | None = None  # the last record key sent: each page after the first starts there (not OFFSET,
     # which reads every row before it again: quadratic in the size of the library)
     while True:
         async with db.unit_of_work() as uow:
-            if after is None:
-                query, params = (
-                    "SELECT record_key, subject, data FROM record WHERE resource_code = :c ORDER BY record_key "
-                    "LIMIT :limit OFFSET :offset",
-                    {"c": resource.code, "limit": PAGE, "offset": sent},
-                )
-            else:
-                query, params = (
-                    "SELECT record_key, subject, data FROM record WHERE resource_code = :c AND record_key > :k "
-                    "ORDER BY record_key LIMIT :limit",
-                    {"c": resource.code, "limit": PAGE, "k": after},
-                )
-            rows = (await uow.execute(text(query), params)).all()
-            if rows:
-                after = rows[-1].record_key
-            out = []
-            for r in rows:
-                data = shape(seal.open(r.data), resource, decision)
-                if fmt == "csv":
-                    out.append(_csv_line([_cell(data.get(c)) for c in columns] + [export.fingerprint]))
-                else:
-                    out.append(dumps({**data, WATERMARK: export.fingerprint}) + b"\n")
-            sent += len(rows)
-            done = len(rows) < PAGE or sent >= export.total_rows
-            if rows:
-                emit_access(
-                    uow,
-                    kind="export",
-                    principal=principal,
-                    resource=resource,
-                    decision=decision,
-                    purpose=export.purpose,
-                    rows=len(rows),
-                    subjects=[seal.open_subject(r.subject) for r in rows],
-                    hash_key=hash_key,
-                )
-            await _progress(uow, export, sent, done)
-        if out:
-            yield b"".join(out)
-        if done:
+            served = await page(
+                uow,
+                principal,
+                resource=resource,
+                decision=decision,
+                export=export,
+                sent=sent,
+                after=after,
+                hash_key=hash_key,
+                sealer=sealer,
+            )
+        sent, after = served.sent, served.last_key
+        if served.content:
+            yield served.content
+        if served.done:
             return
+
+
+@dataclass(frozen=True)
+class Page:
+    content: bytes
+    rows: int
+    sent: int
+    done: bool
+    last_key: str | None
+    subjects: list[str | None]
+
+
+async def page(
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    resource: HostedResource,
+    decision: Decision,
+    export: Any,
+    sent: int,
+    after: str | None,
+    hash_key: bytes,
+    sealer: Sealer,
+) -> Page:
+    """One page of the export after `sent` rows (after record key `after` when known), its access and progress
+    written in `uow`; `subjects` are the rows' subjects as the grant shows them."""
+    seal = sealer.for_resource(resource)
+    columns = list(decision.items)
+    fmt = export.format
+    out = [_csv_line([*columns, WATERMARK])] if fmt == "csv" and sent == 0 else []
+    shaped = shaper(resource, decision)
+    # The stored JSON as text, parsed by orjson as the row is opened (not once by the driver's json and copied
+    # again); the page through the driver's connection, in the unit of work's transaction.
+    pg = await driver(uow)
+    if after is None:
+        rows = await pg.fetch(
+            "SELECT record_key, subject, data::text AS data FROM record WHERE resource_code = $1 "
+            "ORDER BY record_key LIMIT $2 OFFSET $3",
+            resource.code,
+            PAGE,
+            sent,
+        )
+    else:
+        rows = await pg.fetch(
+            "SELECT record_key, subject, data::text AS data FROM record WHERE resource_code = $1 "
+            "AND record_key > $2 ORDER BY record_key LIMIT $3",
+            resource.code,
+            after,
+            PAGE,
+        )
+    for r in rows:
+        data = shaped(seal.open(r["data"]))
+        if fmt == "csv":
+            out.append(_csv_line([_cell(data.get(c)) for c in columns] + [export.fingerprint]))
+        else:
+            out.append(dumps({**data, WATERMARK: export.fingerprint}) + b"\n")
+    sent += len(rows)
+    done = len(rows) < PAGE or sent >= export.total_rows
+    subjects = [seal.open_subject(r["subject"]) for r in rows]
+    if rows:
+        emit_access(
+            uow,
+            kind="export",
+            principal=principal,
+            resource=resource,
+            decision=decision,
+            purpose=export.purpose,
+            rows=len(rows),
+            subjects=subjects,
+            hash_key=hash_key,
+        )
+    await _progress(uow, export, sent, done)
+    return Page(
+        content=b"".join(out),
+        rows=len(rows),
+        sent=sent,
+        done=done,
+        last_key=rows[-1]["record_key"] if rows else after,
+        subjects=[subject_shown(resource, s, decision) for s in subjects],
+    )
 
 
 async def _progress(uow: UnitOfWork, export: Any, sent: int, done: bool) -> None:
@@ -226,4 +316,9 @@ async def trace(uow: UnitOfWork, content: bytes) -> dict[str, Any]:
         )
     rows = await uow.execute(text("SELECT * FROM export WHERE fingerprint = ANY(:f) ORDER BY created_at"), {"f": found})
     items = [view(r) | {"fingerprint": r.fingerprint} for r in rows]
+    # A department's cross-level export carries the owner platform's watermark; this platform knows whose it was.
+    elsewhere = await uow.execute(
+        text("SELECT * FROM cross_level_export WHERE fingerprint = ANY(:f) ORDER BY created_at"), {"f": found}
+    )
+    items += [view(r) | {"fingerprint": r.fingerprint, "origin_platform": r.origin_platform} for r in elsewhere]
     return {"items": items, "total": len(items), "limit": len(items), "offset": 0, "fingerprints": found}

@@ -34,11 +34,35 @@ async def head(uow: UnitOfWork, code: str) -> int:
 
 
 async def subscribe(
-    uow: UnitOfWork, principal: Principal, *, code: str, purpose: str | None, from_start: bool
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    code: str,
+    purpose: str | None,
+    from_start: bool,
+    via_peer: str | None = None,
+    sub_id: str | None = None,
 ) -> dict[str, Any]:
-    resource, _ = await authorize(uow, principal, code, purpose)
+    """`via_peer`: a peer platform subscribes for one of its departments, by the grant that department holds here
+    through it; `sub_id` (derived from its idempotency key) makes its retry answer the subscription it made."""
+    resource, _ = await authorize(uow, principal, code, purpose, via_peer=via_peer)
     assert purpose is not None or principal.department == resource.provider_code
-    sub_id = str(uuid.uuid4())
+    if sub_id is not None:
+        made = (
+            await uow.execute(
+                text("SELECT * FROM subscription WHERE id = :id AND department_code = :d"),
+                {"id": sub_id, "d": principal.department},
+            )
+        ).one_or_none()
+        if made is not None:
+            return {
+                "id": sub_id,
+                "resource_code": made.resource_code,
+                "cursor": made.cursor,
+                "status": made.status,
+                "created_at": made.created_at,
+            }
+    sub_id = sub_id or str(uuid.uuid4())
     cursor = 0 if from_start else await head(uow, code)
     now = uow.clock.now()
     await uow.execute(
@@ -70,7 +94,9 @@ async def subscribe(
     return {"id": sub_id, "resource_code": code, "cursor": cursor, "status": "active", "created_at": now}
 
 
-async def _subscription(uow: UnitOfWork, principal: Principal, code: str, sub_id: str, *, lock: bool = False) -> Any:
+async def _subscription(
+    uow: UnitOfWork, principal: Principal, code: str, sub_id: str, *, lock: bool = False, via_peer: str | None = None
+) -> Any:
     row = None
     try:
         uuid.UUID(sub_id)
@@ -85,7 +111,14 @@ async def _subscription(uow: UnitOfWork, principal: Principal, code: str, sub_id
                 {"id": sub_id, "c": code},
             )
         ).one_or_none()
-    if row is None or row.department_code != principal.department or row.status != "active":
+    # A peer's subscription is used only through that peer, a department's here only here.
+    made_by_peer = row is not None and row.principal.startswith(f"peer:{via_peer}:" if via_peer else "peer:")
+    if (
+        row is None
+        or row.department_code != principal.department
+        or row.status != "active"
+        or made_by_peer != (via_peer is not None)
+    ):
         raise NotFound("订阅不存在或已取消。", "No such active subscription.", code="unknown_subscription")
     return row
 
@@ -101,9 +134,10 @@ async def read(
     limit: int,
     hash_key: bytes,
     sealer: Sealer,
+    via_peer: str | None = None,
 ) -> dict[str, Any]:
-    sub = await _subscription(uow, principal, code, sub_id)
-    resource, decision = await authorize(uow, principal, code, purpose)
+    sub = await _subscription(uow, principal, code, sub_id, via_peer=via_peer)
+    resource, decision = await authorize(uow, principal, code, purpose, via_peer=via_peer)
     seal = sealer.for_resource(resource)
     cursor = sub.cursor if after is None else after
     granted = list(decision.items)
@@ -153,11 +187,15 @@ async def read(
         "offset": 0,
         "cursor": cursor,
         "next_cursor": items[-1]["seq"] if items else cursor,
+        "grant_id": decision.grant_id,
+        "masked_items": [n for n in decision.items if n not in decision.unmasked],
     }
 
 
-async def acknowledge(uow: UnitOfWork, principal: Principal, *, code: str, sub_id: str, cursor: int) -> dict[str, Any]:
-    sub = await _subscription(uow, principal, code, sub_id, lock=True)
+async def acknowledge(
+    uow: UnitOfWork, principal: Principal, *, code: str, sub_id: str, cursor: int, via_peer: str | None = None
+) -> dict[str, Any]:
+    sub = await _subscription(uow, principal, code, sub_id, lock=True, via_peer=via_peer)
     if cursor < sub.cursor or cursor > await head(uow, code):
         raise ValidationFailed(
             "确认位置须介于当前位置与最新变更之间。",
@@ -172,8 +210,10 @@ async def acknowledge(uow: UnitOfWork, principal: Principal, *, code: str, sub_i
     return {"id": sub_id, "cursor": cursor}
 
 
-async def cancel(uow: UnitOfWork, principal: Principal, *, code: str, sub_id: str) -> dict[str, Any]:
-    sub = await _subscription(uow, principal, code, sub_id, lock=True)
+async def cancel(
+    uow: UnitOfWork, principal: Principal, *, code: str, sub_id: str, via_peer: str | None = None
+) -> dict[str, Any]:
+    sub = await _subscription(uow, principal, code, sub_id, lock=True, via_peer=via_peer)
     await uow.execute(text("UPDATE subscription SET status = 'cancelled' WHERE id = :id"), {"id": sub_id})
     uow.emit(
         SUBSCRIPTION_CANCELLED,

@@ -223,17 +223,17 @@ async def _counted(chunks: AsyncIterator[bytes], progress: Progress) -> AsyncIte
 
 
 async def _chunked(
-    rows: AsyncIterator[tuple[int, dict[str, Any] | RowProblem]], size: int
+    blocks: AsyncIterator[list[tuple[int, dict[str, Any] | RowProblem]]], size: int
 ) -> AsyncIterator[tuple[list[tuple[int, dict[str, Any] | RowProblem]], bool]]:
     """The parsed rows in chunks of `size`, each with whether it is the last (one chunk read ahead)."""
     pending: list[tuple[int, dict[str, Any] | RowProblem]] = []
     ready: list[tuple[int, dict[str, Any] | RowProblem]] | None = None
-    async for entry in rows:
-        pending.append(entry)
-        if len(pending) >= size:
+    async for block in blocks:
+        pending.extend(block)
+        while len(pending) >= size:
             if ready is not None:
                 yield ready, False
-            ready, pending = pending, []
+            ready, pending = pending[:size], pending[size:]
     if pending:
         if ready is not None:
             yield ready, False
@@ -347,22 +347,24 @@ async def _run(
     today = china_date(uow.clock)
     full_row = sender == resource.provider_code
     progress = Progress()
-    rows = parsing.rows(batch.fmt, _counted(chunks, progress))
-    async for received, last in _chunked(rows, batch.chunk_rows):
+    blocks = parsing.blocks(batch.fmt, _counted(chunks, progress))
+    async for received, last in _chunked(blocks, batch.chunk_rows):
         progress.rows_received += len(received)
         state = VALIDATING if last else RECEIVING
         total = progress.rows_received if last else None
         if last:
             await _report(run, progress, state, total, batch.batch_id)
-        checked = check_chunk(received, resource, full_row=full_row, today=today)
-        del received
-        tokens = seal.key_tokens([r.key for r in checked.rows])
-        await _repeats_of_earlier_chunks(pg, checked, tokens)
-        if checked.problems or (checked.warnings and not batch.confirm_uscc_warnings):
-            _refuse(checked, batch.confirm_uscc_warnings, rows_read=progress.rows_received)
-        progress.warnings += len(checked.warnings)
-        if checked.rows:
-            with cycle_collection_paused():
+        # A received chunk's whole work (check, tokens, repeats, staging) without the cyclic collector: outside it,
+        # the collector walked the chunk's live rows again at every allocation burst (the key lists, the COPYs).
+        with cycle_collection_paused():
+            checked = check_chunk(received, resource, full_row=full_row, today=today)
+            del received
+            tokens = seal.key_tokens([r.key for r in checked.rows])
+            await _repeats_of_earlier_chunks(pg, checked, tokens)
+            if checked.problems or (checked.warnings and not batch.confirm_uscc_warnings):
+                _refuse(checked, batch.confirm_uscc_warnings, rows_read=progress.rows_received)
+            progress.warnings += len(checked.warnings)
+            if checked.rows:
                 await _stage(
                     uow,
                     pg,
@@ -377,6 +379,7 @@ async def _run(
                     hash_key=hash_key,
                     seal=seal,
                 )
+        if checked.rows:
             await uow.flush_events()  # the conflicts' events, in this transaction, out of memory
         progress.rows_done += checked.count
         await _report(run, progress, state, total, batch.batch_id)
@@ -455,14 +458,25 @@ async def _report(run: RunTracker, progress: Progress, state: str, total: int | 
         raise BatchCancelled(batch_id)
 
 
+def key_fingerprint(token: str) -> int:
+    """A staged key's 64-bit fingerprint: the process's string hash (the key table lives in one transaction of
+    one process, so the hash's per-process seed is no matter). Two keys may share one; their tokens tell."""
+    return hash(token)
+
+
 async def _repeats_of_earlier_chunks(pg: Any, checked: Checked, tokens: dict[str, str]) -> None:
-    """A key already staged by an earlier chunk of this batch is that row's problem, as within a chunk."""
+    """A key already staged by an earlier chunk of this batch is that row's problem, as within a chunk.
+
+    Keys are looked up by their fingerprint and confirmed by the token itself, so the index of every key so far
+    is one of small integers, not of 60-character tokens (a third of the PostgreSQL CPU)."""
     if not checked.rows:
         return
+    stored = [tokens[r.key] for r in checked.rows]
+    fingerprints = [key_fingerprint(t) for t in stored]
     first = {
         r["record_key"]: r["n"]
         for r in await pg.fetch(
-            "SELECT record_key, n FROM incoming_key WHERE record_key = ANY($1::text[])", list(tokens.values())
+            "SELECT record_key, n FROM incoming_key WHERE fingerprint = ANY($1::int8[])", fingerprints
         )
     }
     if first:
@@ -475,8 +489,12 @@ async def _repeats_of_earlier_chunks(pg: Any, checked: Checked, tokens: dict[str
                 checked.problems.append(_repeated(row.row, earlier))
         checked.rows = kept
         checked.problems.sort(key=lambda p: p.row)
+        stored = [tokens[r.key] for r in kept]
+        fingerprints = [key_fingerprint(t) for t in stored]
     await pg.copy_records_to_table(
-        "incoming_key", records=[(tokens[r.key], r.row) for r in checked.rows], columns=["record_key", "n"]
+        "incoming_key",
+        records=zip(fingerprints, stored, [r.row for r in checked.rows], strict=True),
+        columns=["fingerprint", "record_key", "n"],
     )
 
 
@@ -558,7 +576,7 @@ async def _stage(
             )
         }
     subjects = seal.subject_tokens([r.subject for r in rows if r.subject is not None], tokens)
-    in_order: dict[tuple[str, ...], list[str]] = {}
+    in_order: dict[tuple[str, ...], str] = {}
     staged: list[list[Any]] = []  # n, stored key, subject, data (sealed below), version, op, changed items
     to_seal: list[dict[str, Any]] = []
     conflicts: list[tuple[Any, ...]] = []
@@ -571,7 +589,7 @@ async def _stage(
             if before is None:
                 counts["same"] += 1
                 continue
-            staged.append([n, stored_key[row.key], subject, None, None, "delete", _in_order(resource, before[0])])
+            staged.append([n, stored_key[row.key], subject, None, None, "delete", _items_literal(resource, before[0])])
             counts["del"] += 1
             continue
         if before is None and own.issuperset(row.values):
@@ -608,7 +626,7 @@ async def _stage(
             data, changed = m.data, tuple(m.changed)
         ordered = in_order.get(changed)
         if ordered is None:
-            ordered = in_order[changed] = _in_order(resource, changed)
+            ordered = in_order[changed] = _items_literal(resource, changed)
         if before:
             staged.append([n, stored_key[row.key], subject, None, before[1] + 1, "update", ordered])
             counts["upd"] += 1
@@ -652,10 +670,17 @@ async def create_staging(pg: Any) -> None:
     cancelled or loses its process leaves no staged row anywhere: PostgreSQL drops them with the transaction."""
     await pg.execute(
         "CREATE TEMP TABLE incoming_record (n integer, record_key text, subject text, data jsonb, version integer, "
-        "op text, changed_items text[]) ON COMMIT DROP"
+        "op text, changed_items text) ON COMMIT DROP"
     )
     # Every key of the batch so far (sealed tokens, never a clear ID number), for keys repeated across chunks.
-    await pg.execute("CREATE TEMP TABLE incoming_key (record_key text PRIMARY KEY, n integer) ON COMMIT DROP")
+    await pg.execute(
+        "CREATE TEMP TABLE incoming_key (fingerprint int8, record_key text, n integer) ON COMMIT DROP; "
+        "CREATE INDEX ON incoming_key (fingerprint)"
+    )
+    # The switch sorts and hashes a batch's staged rows (the change log in row order, new records in key
+    # order, the stored rows they replace): in memory for the batches of a usual update cycle, not spilled to
+    # temporary files at the default 4 MB. For this transaction only.
+    await pg.execute("SET LOCAL work_mem = '128MB'")
 
 
 async def switch_in(pg: Any, ops: set[str], *, code: str, batch_id: str, sender: str, now: datetime) -> None:
@@ -671,7 +696,7 @@ async def switch_in(pg: Any, ops: set[str], *, code: str, batch_id: str, sender:
         )
         await pg.execute(
             "INSERT INTO record_change (resource_code, record_key, subject, op, changed_items, before, after, "
-            f"batch_id, source, provider_code, at) SELECT $1, s.record_key, s.subject, s.op, s.changed_items, {before}, "
+            f"batch_id, source, provider_code, at) SELECT $1, s.record_key, s.subject, s.op, s.changed_items::text[], {before}, "
             f"s.data, $2, $3, $4, $5 FROM incoming_record s{joined} ORDER BY s.n",
             code,
             batch_id,
@@ -680,14 +705,19 @@ async def switch_in(pg: Any, ops: set[str], *, code: str, batch_id: str, sender:
             now,
         )
     if "update" in ops:
+        # In key order, each stored row found through the primary key: the stored rows (written in key order)
+        # and both indexes' pages are then visited in turn, not at random as in the batch's row order or a hash
+        # join's — about a quarter less of PostgreSQL's CPU for the update, and fewer pages evicted dirty.
+        await pg.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         await pg.execute(
             "UPDATE record r SET subject = s.subject, data = s.data, version = s.version, updated_at = $2, "
-            "updated_by_batch = $3 FROM incoming_record s "
-            "WHERE s.op = 'update' AND r.resource_code = $1 AND r.record_key = s.record_key",
+            "updated_by_batch = $3 FROM (SELECT * FROM incoming_record WHERE op = 'update' ORDER BY record_key) s "
+            "WHERE r.resource_code = $1 AND r.record_key = s.record_key",
             code,
             now,
             batch_id,
         )
+        await pg.execute("SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
     if "insert" in ops:
         # In key order: each index page is visited once, in turn, not at random.
         await pg.execute(
@@ -711,3 +741,10 @@ def _in_order(resource: HostedResource, names: Any) -> list[str]:
     """Item names in catalog order, so a change reads the same however its row was written."""
     wanted = set(names)
     return [n for n in resource.item_names if n in wanted]
+
+
+def _items_literal(resource: HostedResource, names: Any) -> str:
+    """The changed items as a text[] literal, staged as text and cast by PostgreSQL: made once per distinct set
+    of items, where COPY would encode every row's array element by element again (a tenth of its cost)."""
+    quoted = (n.replace("\\", "\\\\").replace('"', '\\"') for n in _in_order(resource, names))
+    return "{" + ",".join(f'"{n}"' for n in quoted) + "}"

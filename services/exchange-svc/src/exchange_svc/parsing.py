@@ -1,4 +1,5 @@
-"""Reading a batch body as it arrives: JSON lines or CSV, row by row, without holding the raw body.
+"""Reading a batch body as it arrives: JSON lines or CSV, row by row, without holding the raw body; the rows of
+each received piece are handed on together.
 
 Rows are numbered from 1 in the order they come (a CSV header is not a row; a blank line is skipped but keeps
 the JSON-lines numbering aligned with line numbers). A line that cannot be read becomes a row problem, so the
@@ -62,11 +63,12 @@ async def _byte_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]
 _SCALARS = (str, int, bool, type(None))
 
 
-def _fast_row(line: bytes) -> dict[str, Any] | None:
+def _fast_row(line: bytes, *, unescaped: bool = False) -> dict[str, Any] | None:
     """The row a JSON line holds when it is a flat object of strings, integers, booleans and nulls without a
     NUL or a lone surrogate (what a batch almost always is), read by orjson; None when it needs the careful
-    reading below (orjson turns integers past 64 bits into floats, refuses NaN; either way json decides)."""
-    if _SUSPECT_ESCAPE.search(line):
+    reading below (orjson turns integers past 64 bits into floats, refuses NaN; either way json decides).
+    `unescaped`: the caller has seen that the line holds no such escape."""
+    if not unescaped and _SUSPECT_ESCAPE.search(line):
         return None
     try:
         row = orjson.loads(line)
@@ -96,20 +98,26 @@ def _careful_row(number: int, line: str) -> dict[str, Any] | RowProblem | None:
     return _text_problem(number, *found) if found else row
 
 
-async def jsonl_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
+async def jsonl_blocks(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[tuple[int, dict[str, Any] | RowProblem]]]:
+    """The rows of each received piece together: one step of the stream per piece, not per row, and the
+    escapes a line would need the careful reading for looked for once in the whole piece."""
     number = 0
     async for lines in _byte_lines(chunks):
+        unescaped = _SUSPECT_ESCAPE.search(b"\n".join(lines)) is None
+        block: list[tuple[int, dict[str, Any] | RowProblem]] = []
         for raw in lines:
             number += 1
             stripped = raw.strip()
             if not stripped:
                 continue
-            row: dict[str, Any] | RowProblem | None = _fast_row(stripped)
+            row: dict[str, Any] | RowProblem | None = _fast_row(stripped, unescaped=unescaped)
             if row is None:
                 row = _careful_row(number, raw.decode("utf-8", errors="replace"))
                 if row is None:
                     continue
-            yield number, row
+            block.append((number, row))
+        if block:
+            yield block
 
 
 def _text_problem(number: int, path: str, problem: str) -> RowProblem:
@@ -123,7 +131,8 @@ def _text_problem(number: int, path: str, problem: str) -> RowProblem:
     return RowProblem(number, item, problem, zh.removesuffix("。"), en.removesuffix("."))
 
 
-async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
+async def csv_blocks(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[tuple[int, dict[str, Any] | RowProblem]]]:
+    """The rows of each received piece together (as `jsonl_blocks`)."""
     header: list[str] | None = None
     number = 0
     pending = ""  # a record whose quoted field runs on over a line break
@@ -134,6 +143,7 @@ async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dic
             if pending.count('"') % 2 == 0:
                 records.append(pending.rstrip("\r"))
                 pending = ""
+        block: list[tuple[int, dict[str, Any] | RowProblem]] = []
         for fields in csv.reader(records):
             if header is None:
                 header = [h.strip() for h in fields]
@@ -142,24 +152,35 @@ async def csv_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dic
                 continue
             number += 1
             if len(fields) != len(header):
-                yield (
-                    number,
-                    RowProblem(
+                block.append(
+                    (
                         number,
-                        None,
-                        "columns",
-                        f"该行有 {len(fields)} 列，表头有 {len(header)} 列",
-                        f"the row has {len(fields)} columns, the header {len(header)}",
-                    ),
+                        RowProblem(
+                            number,
+                            None,
+                            "columns",
+                            f"该行有 {len(fields)} 列，表头有 {len(header)} 列",
+                            f"the row has {len(fields)} columns, the header {len(header)}",
+                        ),
+                    )
                 )
                 continue
             row = dict(zip(header, fields, strict=True))
             found = json_problem(row)
-            yield number, (_text_problem(number, *found) if found else row)
+            block.append((number, _text_problem(number, *found) if found else row))
+        if block:
+            yield block
     if pending:
         number += 1
-        yield number, RowProblem(number, None, "csv", "引号未闭合", "an unterminated quoted field")
+        yield [(number, RowProblem(number, None, "csv", "引号未闭合", "an unterminated quoted field"))]
 
 
-def rows(fmt: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
-    return csv_rows(chunks) if fmt == "csv" else jsonl_rows(chunks)
+def blocks(fmt: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[list[tuple[int, dict[str, Any] | RowProblem]]]:
+    return csv_blocks(chunks) if fmt == "csv" else jsonl_blocks(chunks)
+
+
+async def jsonl_rows(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, dict[str, Any] | RowProblem]]:
+    """The JSON-lines rows one at a time."""
+    async for block in jsonl_blocks(chunks):
+        for entry in block:
+            yield entry

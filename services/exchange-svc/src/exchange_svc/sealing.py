@@ -17,6 +17,7 @@ numbers, names, addresses, phone numbers — `domain.protection`) encrypted by t
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -42,8 +43,14 @@ class SealingError(RuntimeError):
     """A sealed value cannot be opened: its key is not in the keyring, or it was changed."""
 
 
+# URL-safe base64 by binascii and one translate (base64.urlsafe_* is three Python calls deep: a tenth of a row's
+# sealing cost, two to three times per row).
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
 def dumps(value: Any) -> bytes:
@@ -55,7 +62,7 @@ def dumps(value: Any) -> bytes:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return binascii.a2b_base64((text + "=" * (-len(text) % 4)).encode("ascii").translate(_FROM_URLSAFE))
 
 
 @dataclass(frozen=True)

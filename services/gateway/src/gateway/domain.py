@@ -69,7 +69,12 @@ AREAS: dict[str, Area] = {
             read_roles=DEPT_ROLES | {"platform_admin", "federation_peer"},
             write_roles=DEPT_ROLES | {"platform_admin"},
             anonymous_prefixes=("/api/v1/exchange/open/",),  # open data for the public (003 Art.27)
-            peer_prefixes=("/api/v1/exchange/federation/peer-records",),  # a peer's query, checked by exchange-svc
+            # A peer's query, subscription and export for its department, checked by exchange-svc.
+            peer_prefixes=(
+                "/api/v1/exchange/federation/peer-records",
+                "/api/v1/exchange/federation/peer-subscriptions",
+                "/api/v1/exchange/federation/peer-exports",
+            ),
             data_route=True,
         ),
         Area("audit", "audit", read_roles=frozenset({"auditor"}), write_roles=frozenset({"auditor"})),

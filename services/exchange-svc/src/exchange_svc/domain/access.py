@@ -10,6 +10,7 @@ grant names them in unmasked_items.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,26 +102,41 @@ MASKS = {
 }
 
 
+def _mask_of(item: Item) -> Callable[[str], str] | None:
+    rule = item.masking_rule
+    if rule == "none" and item.sensitivity == "personal":
+        rule = "full"  # personal data without a declared rule is never shown in clear by default
+    return MASKS.get(rule)
+
+
 def mask_value(item: Item, value: Any) -> Any:
     """The value as a consumer without unmasked access sees it."""
     if value is None:
         return None
-    rule = item.masking_rule
-    if rule == "none" and item.sensitivity == "personal":
-        rule = "full"  # personal data without a declared rule is never shown in clear by default
-    mask = MASKS.get(rule)
+    mask = _mask_of(item)
     return mask(str(value)) if mask else value
+
+
+def shaper(resource: HostedResource, decision: Decision) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """`shape` for many rows of one resource and decision: which item is shown how, worked out once."""
+    plan: list[tuple[str, Callable[[str], str] | None]] = []
+    for name in decision.items:
+        item = resource.item(name)
+        shown = decision.provider or name in decision.unmasked or item is None
+        plan.append((name, None if shown or item is None else _mask_of(item)))
+
+    def shaped(data: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, mask in plan:
+            if name not in data:
+                continue
+            value = data[name]
+            out[name] = value if mask is None or value is None else mask(str(value))
+        return out
+
+    return shaped
 
 
 def shape(data: dict[str, Any], resource: HostedResource, decision: Decision) -> dict[str, Any]:
     """The items `decision` covers, masked unless unmasked."""
-    out: dict[str, Any] = {}
-    for name in decision.items:
-        if name not in data:
-            continue
-        item = resource.item(name)
-        value = data[name]
-        out[name] = (
-            value if (decision.provider or name in decision.unmasked or item is None) else mask_value(item, value)
-        )
-    return out
+    return shaper(resource, decision)(data)

@@ -8,6 +8,8 @@ from exchange_svc.routes import (
     batches,
     conflicts,
     connectors,
+    cross_level_exports,
+    cross_level_subscriptions,
     disputes,
     exports,
     federation,
@@ -28,4 +30,6 @@ routers: list[APIRouter] = [
     connectors.router,
     open_data.router,
     federation.router,
+    cross_level_subscriptions.router,
+    cross_level_exports.router,
 ]
