@@ -20,7 +20,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -40,7 +39,6 @@ from test_federation_requests import (
     until_ok_or_refused,
 )
 
-from conftest import separate_site
 from govshare_common.message_signatures import sign_request
 from govshare_common.testing import eventually
 from govshare_common.workdays import CHINA_TZ
@@ -100,14 +98,11 @@ async def register(here: Site, there: Any, relation: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def network(postgres: Any, broker: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Network]:
+async def network(module_sites: Any) -> AsyncIterator[Network]:
     """The three platforms, started once for the module and peered as their offices would: each district
     registers the city as its parent, the city registers both districts as children."""
-    root = Path(tmp_path_factory.mktemp("relay"))
+    city_start, zl_start, tn_start = [await module_sites(name) for name in ("city", "zhonglou", "tianning")]
     async with (
-        separate_site(postgres, broker, root / "city", "city-platform-test-secret-0123456789ab") as city_start,
-        separate_site(postgres, broker, root / "zl", "zhonglou-platform-test-secret-0123456789") as zl_start,
-        separate_site(postgres, broker, root / "tn", "tianning-platform-test-secret-0123456789") as tn_start,
         city_start(*SERVICES, platform_division_code=CITY, **SITES[CITY], **COMMON) as city,
         zl_start(*SERVICES, platform_division_code=ZHONGLOU, **SITES[ZHONGLOU], **COMMON) as zhonglou,
         tn_start(*SERVICES, platform_division_code=TIANNING, **SITES[TIANNING], **COMMON) as tianning,

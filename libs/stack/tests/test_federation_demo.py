@@ -118,7 +118,7 @@ def test_two_platforms_peered_both_ways_with_the_catalog_cascading_up_and_down(g
 
         # the demo's cross-level request: made at the district, approved at the city, seen approved at home
         (city_item,) = [i for i in catalog(district_door, admin[DISTRICT]) if origin_of(i) == CITY]
-        asked_for = f"{CITY}:{city_item['code']}"  # the code request-svc knows a mirrored resource by
+        asked_for = city_item["code"]  # the district's listing shows it by the code a department applies with
         r = httpx.get(f"{district_door}/api/v1/requests", params={"resource_code": asked_for}, headers=department)
         assert r.status_code == 200, r.text
         (home,) = r.json()["items"]

@@ -18,35 +18,19 @@ from urllib.parse import urlencode
 
 from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
-from govshare_common.errors import AppError, NotFound
+from govshare_common.errors import AppError
 from govshare_common.federation_codes import mirrored_code, next_hop
 from govshare_common.identifiers import hash_identifier
-from govshare_common.peer_client import PeerClient, PeerUnavailable
+from govshare_common.peer_client import PeerClient
 from govshare_common.peer_guard import PEER_KIND
 from govshare_common.peer_register import mirrored, peers
 
 from exchange_svc import queries
 from exchange_svc.events import ACCESS, Access
+from exchange_svc.owner_calls import call_owner, no_identity, not_mirrored
 from exchange_svc.sealing import Sealer
 
 PEER_RECORDS_PATH = "/api/v1/exchange/federation/peer-records"
-
-
-def _not_mirrored(code: str) -> NotFound:
-    return NotFound(
-        f"本平台目录中没有来自其他平台的信息资源 {code}。",
-        f"No resource of another platform is known here as {code}.",
-        code="unknown_resource",
-    )
-
-
-def _not_configured() -> AppError:
-    return AppError(
-        "本平台尚未配置平台身份，不能跨平台查询。",
-        "This platform has no identity configured; it cannot query across levels.",
-        code="federation_not_configured",
-        status=409,
-    )
 
 
 async def ask_owner(
@@ -63,9 +47,9 @@ async def ask_owner(
     """The owner platform's answer to this department's query of its resource, as the owner shaped it."""
     found = await mirrored(uow.conn, code)
     if found is None or found["withdrawn"]:
-        raise _not_mirrored(code)
+        raise not_mirrored(code)
     if client is None:
-        raise _not_configured()
+        raise no_identity()
     origin = str(found["origin_division"])
     hop, served = await _ask_next_hop(
         uow,
@@ -128,9 +112,9 @@ async def relay(
     code = mirrored_code(origin, resource)
     found = await mirrored(uow.conn, code)
     if found is None or found["withdrawn"]:
-        raise _not_mirrored(code)
+        raise not_mirrored(code)
     if client is None:
-        raise _not_configured()
+        raise no_identity()
     applicant_platform = consumer_platform or str(peer["division_code"])
     hop, served = await _ask_next_hop(
         uow,
@@ -216,36 +200,15 @@ async def _ask_next_hop(
             status=409,
             details={"origin_platform": origin},
         )
-    try:
-        answer = await client.send(
-            registered[hop], "GET", f"{PEER_RECORDS_PATH}?{urlencode(params)}", idempotency_key=uuid.uuid4().hex
-        )
-    except PeerUnavailable as exc:
-        raise AppError(
-            f"信息资源所属平台 {origin} 暂时无法应答（经 {hop}），请稍后重试。",
-            f"The owner platform {origin} cannot answer now (asked through {hop}); try again later.",
-            code="peer_unavailable",
-            status=503,
-            details={"origin_platform": origin, "next_hop": hop, "error": str(exc)[:300]},
-        ) from None
-    if answer.status != 200:
-        body = answer.body
-        details = body.get("details")
-        given: dict[str, Any] = details if isinstance(details, dict) else {}
-        # The owner's refusal, passed on as it gave it (no grant, revoked, unknown purpose …); a relay's names the
-        # owner already, and a refusal by the hop itself names that hop.
-        raise AppError(
-            str(body.get("message") or ""),
-            str(body.get("message") or ""),
-            code=str(body.get("code") or "refused_by_owner"),
-            status=answer.status,
-            details={
-                **given,
-                "origin_platform": given.get("origin_platform") or hop,
-                "origin_trace_id": given.get("origin_trace_id") or body.get("trace_id"),
-            },
-        )
-    return hop, answer.body
+    served = await call_owner(
+        client,
+        registered[hop],
+        "GET",
+        f"{PEER_RECORDS_PATH}?{urlencode(params)}",
+        idempotency_key=uuid.uuid4().hex,
+        origin=origin,
+    )
+    return hop, served
 
 
 async def answer_peer(

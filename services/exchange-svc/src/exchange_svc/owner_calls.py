@@ -1,6 +1,7 @@
 """A call about a resource another platform owns, from this platform's side: where the owner is (a direct
-peer), the signed call to its door, and its refusal passed on as the owner gave it; and, on the owner's side,
-the principal a peer's department acts as. Used by the cross-level subscription and export."""
+peer, for a subscription or export), the signed call to its door or the next hop's, and its refusal passed on as
+it was given; and, on the owner's side, the principal a peer's department acts as. Used by the cross-level
+query, its relay, the cross-level subscription and export."""
 
 from __future__ import annotations
 
@@ -28,7 +29,15 @@ class Owner:
         return str(self.peer["division_code"])
 
 
-def _no_identity() -> AppError:
+def not_mirrored(code: str) -> NotFound:
+    return NotFound(
+        f"本平台目录中没有来自其他平台的信息资源 {code}。",
+        f"No resource of another platform is known here as {code}.",
+        code="unknown_resource",
+    )
+
+
+def no_identity() -> AppError:
     return AppError(
         "本平台尚未配置平台身份，不能跨平台交换数据。",
         "This platform has no identity configured; it cannot exchange data across levels.",
@@ -41,13 +50,9 @@ async def owner_of(uow: UnitOfWork, client: PeerClient | None, code: str) -> Own
     """The owner of the resource this platform's catalog shows as `code`; a direct peer only (no relay)."""
     found = await mirrored(uow.conn, code)
     if found is None or found["withdrawn"]:
-        raise NotFound(
-            f"本平台目录中没有来自其他平台的信息资源 {code}。",
-            f"No resource of another platform is known here as {code}.",
-            code="unknown_resource",
-        )
+        raise not_mirrored(code)
     if client is None:
-        raise _no_identity()
+        raise no_identity()
     registered = await peers(uow.conn)
     hop = next_hop(found["origin_division"], found["via_peer"], registered)
     if hop is None or hop != found["origin_division"]:
@@ -63,7 +68,7 @@ async def owner_of(uow: UnitOfWork, client: PeerClient | None, code: str) -> Own
 async def registered_owner(uow: UnitOfWork, client: PeerClient | None, division: str) -> dict[str, Any]:
     """The owner platform of a subscription or export made here, while it is still a registered peer."""
     if client is None:
-        raise _no_identity()
+        raise no_identity()
     peer = (await peers(uow.conn)).get(division)
     if peer is None:
         raise AppError(
@@ -83,33 +88,42 @@ async def call_owner(
     *,
     idempotency_key: str,
     body: dict[str, Any] | None = None,
+    origin: str | None = None,
 ) -> dict[str, Any]:
-    """The owner's signed answer; its refusal raised as it gave it (`details.origin_platform` names it)."""
-    division = peer["division_code"]
+    """The owner's signed answer, asked of `peer` (the owner itself, or the next hop towards `origin`); a
+    refusal raised as it was given (`details.origin_platform` names the owner, or the hop that refused)."""
+    hop = str(peer["division_code"])
+    owner = origin or hop
     try:
         answer = await client.send(peer, method, path, idempotency_key=idempotency_key, body=body)
     except PeerUnavailable as exc:
+        through = f"（经 {hop}）" if owner != hop else ""
         raise AppError(
-            f"信息资源所属平台 {division} 暂时无法应答，请稍后重试。",
-            f"The owner platform {division} cannot answer now; try again later.",
+            f"信息资源所属平台 {owner} 暂时无法应答{through}，请稍后重试。",
+            f"The owner platform {owner} cannot answer now"
+            + (f" (asked through {hop})" if owner != hop else "")
+            + "; try again later.",
             code="peer_unavailable",
             status=503,
-            details={"origin_platform": division, "error": str(exc)[:300]},
+            details={"origin_platform": owner, "error": str(exc)[:300]} | ({"next_hop": hop} if owner != hop else {}),
         ) from None
     if answer.status >= 300:
         refused = answer.body
+        details = refused.get("details")
+        given: dict[str, Any] = details if isinstance(details, dict) else {}
+        # A relay's refusal names the owner already; one by the hop itself names that hop.
         raise AppError(
             str(refused.get("message") or ""),
             str(refused.get("message") or ""),
             code=str(refused.get("code") or "refused_by_owner"),
             status=answer.status,
             details={
-                **(refused.get("details") or {}),
-                "origin_platform": division,
-                "origin_trace_id": refused.get("trace_id"),
+                **given,
+                "origin_platform": given.get("origin_platform") or hop,
+                "origin_trace_id": given.get("origin_trace_id") or refused.get("trace_id"),
             },
         )
-    return answer.body
+    return dict(answer.body)
 
 
 def peer_principal(peer: dict[str, Any], consumer: str, asker: str) -> Principal:
