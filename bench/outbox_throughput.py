@@ -204,7 +204,9 @@ def sample_message(note_bytes: int, subjects: int) -> bytes:
         "partition": 2,
         "prev": 9_999_997,
         "traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
-        "data": json.dumps({"item": f"item-{subjects - 1}", "version": 100, "note": "x" * note_bytes}),
+        "data": json.dumps(  # compact, as the writer's model_dump_json stores it
+            {"item": f"item-{subjects - 1}", "version": 100, "note": "x" * note_bytes}, separators=(",", ":")
+        ),
     }
     return relay.message(row)[1]
 
