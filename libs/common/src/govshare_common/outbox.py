@@ -146,6 +146,12 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         self._source_json = json.dumps(source)
+        self._type_parts: dict[str, tuple[str, bytes]] = {}  # type -> its JSON text, its header value
+        self._last_time: datetime | None = None
+        self._last_iso = ""
+        self._last_traceparent: str | None = None
+        self._last_traceparent_json = "null"
+        self._last_traceparent_header: bytes | None = None
         self._conn: asyncpg.Connection | None = None
         self.is_leader = False
         # Set by stop(). The loops check it, not only cancellation: Python 3.11's wait_for can swallow a
@@ -279,19 +285,34 @@ class OutboxRelay:
 
     def message(self, row: Any) -> Message:
         """(key, value, partition, headers) for one outbox row. The value is put together from the stored
-        JSON text of the payload — it was serialised once, when it was emitted — and signed."""
+        JSON text of the payload — it was serialised once, when it was emitted — and signed. What the rows of
+        one batch share (their type, and the time and trace context of the unit of work that wrote them) is
+        rendered once, not per row: at 20,000 events/s the per-row microseconds are the relay's CPU."""
+        type_ = row["type"]
+        parts = self._type_parts.get(type_)
+        if parts is None:
+            parts = self._type_parts[type_] = (json_string(type_), type_.encode())
+        time = row["time"]
+        if time != self._last_time:
+            self._last_time, self._last_iso = time, time.isoformat()
+        traceparent = row["traceparent"]
+        if traceparent != self._last_traceparent:
+            self._last_traceparent = traceparent
+            self._last_traceparent_json = "null" if traceparent is None else json_string(traceparent)
+            self._last_traceparent_header = traceparent.encode() if traceparent else None
+        subject = row["subject"]
         value = (
             f'{{"specversion":"1.0","id":"{row["event_id"]}","source":{self._source_json},'
-            f'"type":{json_string(row["type"])},"time":"{row["time"].isoformat()}",'
-            f'"subject":{json_string(row["subject"])},"seq":{row["seq"]},'
+            f'"type":{parts[0]},"time":"{self._last_iso}",'
+            f'"subject":{json_string(subject)},"seq":{row["seq"]},'
             f'"partition":{row["partition"]},"prev":{row["prev"]},'
-            f'"traceparent":{json.dumps(row["traceparent"])},"datacontenttype":"application/json",'
+            f'"traceparent":{self._last_traceparent_json},"datacontenttype":"application/json",'
             f'"data":{row["data"]}}}'
         ).encode()
-        headers = [("ce_type", row["type"].encode()), (SIGNATURE_HEADER, self.signer.sign(value))]
-        if row["traceparent"]:
-            headers.append(("traceparent", row["traceparent"].encode()))
-        return row["subject"].encode(), value, row["partition"], headers
+        headers = [("ce_type", parts[1]), (SIGNATURE_HEADER, self.signer.sign(value))]
+        if self._last_traceparent_header is not None:
+            headers.append(("traceparent", self._last_traceparent_header))
+        return subject.encode(), value, row["partition"], headers
 
 
 async def prune_outbox(conn: AsyncConnection, *, now: datetime, retention_days: int) -> int:
