@@ -117,6 +117,7 @@ def alpha_app() -> Any:
         registry=registry,
         routers=[router],
         follows_calendar=False,
+        follows_identity=False,  # no gateway here: its feed would only fail, every tick, on both sides
     )
     return create_service_app(spec)
 
@@ -163,6 +164,7 @@ def beta_app() -> Any:
         subscriptions=[sub],
         routers=[router],
         follows_calendar=False,
+        follows_identity=False,  # no gateway here: its feed would only fail, every tick, on both sides
     )
     return create_service_app(spec)
 
