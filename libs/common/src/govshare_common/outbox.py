@@ -115,6 +115,12 @@ async def feed_bounds(conn: AsyncConnection, partition: int | None = None) -> Fe
     return FeedBounds(head=int(row[0]), pruned_through=int(row[1]))
 
 
+_PUBLISH_COLUMNS = (
+    "o.event_id::text AS event_id, o.seq, o.partition, o.prev, o.type, o.subject, o.time, o.traceparent, "
+    "o.data::text AS data"
+)
+
+
 class OutboxRelay:
     """Publishes one service's outbox to its Kafka topic, in seq order, at least once.
 
@@ -209,8 +215,8 @@ class OutboxRelay:
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         """Sequence newly committed rows, then publish everything sequenced but unpublished."""
-        await self._assign_seqs(conn)
-        moved = await self._publish_pending(conn)
+        sequenced = await self._assign_seqs(conn)
+        moved = await self._publish_pending(conn, sequenced)
         await self._measure(conn)
         return moved
 
@@ -224,19 +230,22 @@ class OutboxRelay:
             if rows:
                 await self._number(conn, [(r["id"], r["subject"], r["seq"]) for r in rows])
 
-    async def _assign_seqs(self, conn: asyncpg.Connection) -> int:
+    async def _assign_seqs(self, conn: asyncpg.Connection) -> list[Any]:
+        """Number the next committed rows; the rows as they are published, in seq order, once committed."""
         async with conn.transaction():
             head = await conn.fetchval("SELECT last_seq FROM outbox_head FOR UPDATE")
             rows = await conn.fetch(
                 "SELECT id, subject FROM outbox WHERE seq IS NULL ORDER BY id LIMIT $1", self.batch_size
             )
-            if rows:
-                await self._number(conn, [(r["id"], r["subject"], head + 1 + i) for i, r in enumerate(rows)])
-                await conn.execute("UPDATE outbox_head SET last_seq = $1", head + len(rows))
-            return len(rows)
+            if not rows:
+                return []
+            numbered = await self._number(conn, [(r["id"], r["subject"], head + 1 + i) for i, r in enumerate(rows)])
+            await conn.execute("UPDATE outbox_head SET last_seq = $1", head + len(rows))
+        return sorted(numbered, key=lambda r: r["seq"])
 
-    async def _number(self, conn: asyncpg.Connection, rows: list[tuple[int, str, int]]) -> None:
-        """Give rows (id, subject, seq), in seq order, their seq, partition and the seq before them there."""
+    async def _number(self, conn: asyncpg.Connection, rows: list[tuple[int, str, int]]) -> list[Any]:
+        """Give rows (id, subject, seq), in seq order, their seq, partition and the seq before them there;
+        the numbered rows come back with what publishing them needs (in no particular order)."""
         heads = dict(await conn.fetch("SELECT partition, last_seq FROM outbox_partition_head"))
         parts, prevs = [], []
         for _id, subject, seq in rows:
@@ -244,10 +253,10 @@ class OutboxRelay:
             parts.append(part)
             prevs.append(heads.get(part, 0))
             heads[part] = seq
-        await conn.execute(
+        numbered = await conn.fetch(
             "UPDATE outbox o SET seq = u.seq, partition = u.partition, prev = u.prev "
             "FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::bigint[]) AS u(id, seq, partition, prev) "
-            "WHERE o.id = u.id",
+            f"WHERE o.id = u.id RETURNING {_PUBLISH_COLUMNS}",
             [r[0] for r in rows],
             [r[2] for r in rows],
             parts,
@@ -258,15 +267,21 @@ class OutboxRelay:
             "ON CONFLICT (partition) DO UPDATE SET last_seq = excluded.last_seq",
             list(heads.items()),
         )
+        return numbered
 
-    async def _publish_pending(self, conn: asyncpg.Connection) -> int:
+    async def _publish_pending(self, conn: asyncpg.Connection, sequenced: list[Any]) -> int:
+        """Publish, in seq order, from the high-water mark on: the rows just sequenced when they follow it
+        (the steady flow: PostgreSQL is not asked again for rows the seq update has just returned), else
+        whatever the outbox holds past it (after a restart, or a publish that failed)."""
         published = await conn.fetchval("SELECT published_seq FROM outbox_head")
-        rows = await conn.fetch(
-            "SELECT event_id::text, seq, partition, prev, type, subject, time, traceparent, data::text AS data "
-            "FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
-            published,
-            self.batch_size,
-        )
+        if sequenced and sequenced[0]["seq"] == published + 1:
+            rows = sequenced
+        else:
+            rows = await conn.fetch(
+                f"SELECT {_PUBLISH_COLUMNS} FROM outbox o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2",
+                published,
+                self.batch_size,
+            )
         if not rows:
             return 0
         await self.producer.publish(self.topic, [self.message(r) for r in rows])
