@@ -508,6 +508,7 @@ class ConsumerRunner:
         self.group_id = group_id
         self.topic_to_source = {t: s for s, t in topics.items()}
         self.source_to_topic = dict(topics)
+        self._source_uris = {s: source_uri(s) for s in topics}
         self.verifier = verifier
         self.partitions = partitions
         self.catchup_interval = catchup_interval
@@ -593,7 +594,7 @@ class ConsumerRunner:
             except ValidationError:
                 reason = "malformed"
             else:
-                if env.source != source_uri(source):
+                if env.source != self._source_uris[source]:
                     reason = "source"
                 elif env.partition is not None and env.partition != tp.partition:
                     reason = "partition"

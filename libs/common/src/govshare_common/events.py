@@ -126,6 +126,8 @@ class EventRegistry:
         model = self._types.get(type_)
         if model is None:
             raise UnknownEventType(f"event type {type_!r} is not registered")
+        if type(data) is model:  # the usual case, without two isinstance checks through ABCMeta per event
+            return data
         if isinstance(data, BaseModel):
             return data if isinstance(data, model) else model.model_validate(data.model_dump())
         return model.model_validate(data)

@@ -122,6 +122,12 @@ async def partition_heads(conn: AsyncConnection) -> dict[int, int]:
     return {int(p): int(seq) for p, seq in rows}
 
 
+_PUBLISH_COLUMNS = (
+    "o.event_id::text AS event_id, o.seq, o.partition, o.prev, o.type, o.subject, o.time, o.traceparent, "
+    "o.data::text AS data"
+)
+
+
 class OutboxRelay:
     """Publishes one service's outbox to its Kafka topic, in seq order, at least once.
 
@@ -153,6 +159,12 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         self._source_json = json.dumps(source)
+        self._type_parts: dict[str, tuple[str, bytes]] = {}  # type -> its JSON text, its header value
+        self._last_time: datetime | None = None
+        self._last_iso = ""
+        self._last_traceparent: str | None = None
+        self._last_traceparent_json = "null"
+        self._last_traceparent_header: bytes | None = None
         self._conn: asyncpg.Connection | None = None
         self.is_leader = False
         # Set by stop(). The loops check it, not only cancellation: Python 3.11's wait_for can swallow a
@@ -210,8 +222,8 @@ class OutboxRelay:
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         """Sequence newly committed rows, then publish everything sequenced but unpublished."""
-        await self._assign_seqs(conn)
-        moved = await self._publish_pending(conn)
+        sequenced = await self._assign_seqs(conn)
+        moved = await self._publish_pending(conn, sequenced)
         await self._measure(conn)
         return moved
 
@@ -225,19 +237,22 @@ class OutboxRelay:
             if rows:
                 await self._number(conn, [(r["id"], r["subject"], r["seq"]) for r in rows])
 
-    async def _assign_seqs(self, conn: asyncpg.Connection) -> int:
+    async def _assign_seqs(self, conn: asyncpg.Connection) -> list[Any]:
+        """Number the next committed rows; the rows as they are published, in seq order, once committed."""
         async with conn.transaction():
             head = await conn.fetchval("SELECT last_seq FROM outbox_head FOR UPDATE")
             rows = await conn.fetch(
                 "SELECT id, subject FROM outbox WHERE seq IS NULL ORDER BY id LIMIT $1", self.batch_size
             )
-            if rows:
-                await self._number(conn, [(r["id"], r["subject"], head + 1 + i) for i, r in enumerate(rows)])
-                await conn.execute("UPDATE outbox_head SET last_seq = $1", head + len(rows))
-            return len(rows)
+            if not rows:
+                return []
+            numbered = await self._number(conn, [(r["id"], r["subject"], head + 1 + i) for i, r in enumerate(rows)])
+            await conn.execute("UPDATE outbox_head SET last_seq = $1", head + len(rows))
+        return sorted(numbered, key=lambda r: r["seq"])
 
-    async def _number(self, conn: asyncpg.Connection, rows: list[tuple[int, str, int]]) -> None:
-        """Give rows (id, subject, seq), in seq order, their seq, partition and the seq before them there."""
+    async def _number(self, conn: asyncpg.Connection, rows: list[tuple[int, str, int]]) -> list[Any]:
+        """Give rows (id, subject, seq), in seq order, their seq, partition and the seq before them there;
+        the numbered rows come back with what publishing them needs (in no particular order)."""
         heads = dict(await conn.fetch("SELECT partition, last_seq FROM outbox_partition_head"))
         parts, prevs = [], []
         for _id, subject, seq in rows:
@@ -245,10 +260,10 @@ class OutboxRelay:
             parts.append(part)
             prevs.append(heads.get(part, 0))
             heads[part] = seq
-        await conn.execute(
+        numbered = await conn.fetch(
             "UPDATE outbox o SET seq = u.seq, partition = u.partition, prev = u.prev "
             "FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::bigint[]) AS u(id, seq, partition, prev) "
-            "WHERE o.id = u.id",
+            f"WHERE o.id = u.id RETURNING {_PUBLISH_COLUMNS}",
             [r[0] for r in rows],
             [r[2] for r in rows],
             parts,
@@ -259,15 +274,21 @@ class OutboxRelay:
             "ON CONFLICT (partition) DO UPDATE SET last_seq = excluded.last_seq",
             list(heads.items()),
         )
+        return numbered
 
-    async def _publish_pending(self, conn: asyncpg.Connection) -> int:
+    async def _publish_pending(self, conn: asyncpg.Connection, sequenced: list[Any]) -> int:
+        """Publish, in seq order, from the high-water mark on: the rows just sequenced when they follow it
+        (the steady flow: PostgreSQL is not asked again for rows the seq update has just returned), else
+        whatever the outbox holds past it (after a restart, or a publish that failed)."""
         published = await conn.fetchval("SELECT published_seq FROM outbox_head")
-        rows = await conn.fetch(
-            "SELECT event_id::text, seq, partition, prev, type, subject, time, traceparent, data::text AS data "
-            "FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
-            published,
-            self.batch_size,
-        )
+        if sequenced and sequenced[0]["seq"] == published + 1:
+            rows = sequenced
+        else:
+            rows = await conn.fetch(
+                f"SELECT {_PUBLISH_COLUMNS} FROM outbox o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2",
+                published,
+                self.batch_size,
+            )
         if not rows:
             return 0
         await self.producer.publish(self.topic, [self.message(r) for r in rows])
@@ -286,19 +307,34 @@ class OutboxRelay:
 
     def message(self, row: Any) -> Message:
         """(key, value, partition, headers) for one outbox row. The value is put together from the stored
-        JSON text of the payload — it was serialised once, when it was emitted — and signed."""
+        JSON text of the payload — it was serialised once, when it was emitted — and signed. What the rows of
+        one batch share (their type, and the time and trace context of the unit of work that wrote them) is
+        rendered once, not per row: at 20,000 events/s the per-row microseconds are the relay's CPU."""
+        type_ = row["type"]
+        parts = self._type_parts.get(type_)
+        if parts is None:
+            parts = self._type_parts[type_] = (json_string(type_), type_.encode())
+        time = row["time"]
+        if time != self._last_time:
+            self._last_time, self._last_iso = time, time.isoformat()
+        traceparent = row["traceparent"]
+        if traceparent != self._last_traceparent:
+            self._last_traceparent = traceparent
+            self._last_traceparent_json = "null" if traceparent is None else json_string(traceparent)
+            self._last_traceparent_header = traceparent.encode() if traceparent else None
+        subject = row["subject"]
         value = (
             f'{{"specversion":"1.0","id":"{row["event_id"]}","source":{self._source_json},'
-            f'"type":{json_string(row["type"])},"time":"{row["time"].isoformat()}",'
-            f'"subject":{json_string(row["subject"])},"seq":{row["seq"]},'
+            f'"type":{parts[0]},"time":"{self._last_iso}",'
+            f'"subject":{json_string(subject)},"seq":{row["seq"]},'
             f'"partition":{row["partition"]},"prev":{row["prev"]},'
-            f'"traceparent":{json.dumps(row["traceparent"])},"datacontenttype":"application/json",'
+            f'"traceparent":{self._last_traceparent_json},"datacontenttype":"application/json",'
             f'"data":{row["data"]}}}'
         ).encode()
-        headers = [("ce_type", row["type"].encode()), (SIGNATURE_HEADER, self.signer.sign(value))]
-        if row["traceparent"]:
-            headers.append(("traceparent", row["traceparent"].encode()))
-        return row["subject"].encode(), value, row["partition"], headers
+        headers = [("ce_type", parts[1]), (SIGNATURE_HEADER, self.signer.sign(value))]
+        if self._last_traceparent_header is not None:
+            headers.append(("traceparent", self._last_traceparent_header))
+        return subject.encode(), value, row["partition"], headers
 
 
 async def prune_outbox(conn: AsyncConnection, *, now: datetime, retention_days: int) -> int:

@@ -37,6 +37,7 @@ from govshare_common.envelope_signing import EnvelopeSigner, EnvelopeVerifier, s
 from govshare_common.error_handlers import install_error_handlers
 from govshare_common.errors import AppError
 from govshare_common.events import EventRegistry, source_uri
+from govshare_common.heap import settle_after_startup
 from govshare_common.input_guard import InputGuardMiddleware
 from govshare_common.internal_auth import require_internal
 from govshare_common.jobs import Job, JobRunner
@@ -270,6 +271,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
                 result = hook(app)
                 if asyncio.iscoroutine(result):
                     await result
+            settle_after_startup()
             app.state.started = True
             log.info("%s started", spec.name)
             yield
