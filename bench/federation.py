@@ -191,23 +191,44 @@ async def load_child(engine: Any, n: int) -> float:
 
 def platform_cpu_s(postgres_pid: int) -> dict[str, float]:
     """CPU seconds so far of this process (the bench's clients) and, apart, of everything serving them: the
-    services and doors this process started and PostgreSQL with its backends. The broker is left out (the
-    queries publish access events, but the broker's share is a few per cent). A latency is only as good as the
-    machine is quiet; CPU per call is what the path costs whatever else runs."""
+    services and doors this process started and PostgreSQL with its backends, in all (`served`) and by process
+    (`served:<platform>:<service>`, `served:postgres`). The broker is left out (the queries publish access
+    events, but the broker's share is a few per cent). A latency is only as good as the machine is quiet; CPU
+    per call is what the path costs whatever else runs."""
     import psutil
 
     me = psutil.Process()
     own = sum(me.cpu_times()[:2])
-    served = postgres_cpu_s(postgres_pid)
+    pg = postgres_cpu_s(postgres_pid)
+    parts: dict[str, float] = {"served:postgres": pg}
     for proc in me.children(recursive=True):
         if proc.pid == postgres_pid or "tansu" in proc.name():
             continue
         try:
             times = proc.cpu_times()
-            served += times.user + times.system
+            label = _process_label(proc)
         except psutil.NoSuchProcess:
-            pass
-    return {"client": own, "served": served}
+            continue
+        parts[f"served:{label}"] = parts.get(f"served:{label}", 0.0) + times.user + times.system
+    return {"client": own, "served": sum(parts.values()), **parts}
+
+
+def _process_label(proc: Any) -> str:
+    """<platform>:<service> for a service process (or a worker it spawned), <platform>:nginx for a door's."""
+    import psutil
+
+    for candidate in (proc, *proc.parents()):
+        try:
+            cmd = candidate.cmdline()
+        except psutil.Error:
+            return "other"
+        if len(cmd) >= 6 and cmd[1] == "-c" and cmd[3].endswith(("_svc", "gateway", "console", "connector")):
+            site = "city" if f"{os.sep}city{os.sep}" in cmd[5] else "district"
+            return f"{site}:{cmd[3]}"
+        text = " ".join(cmd)
+        if "nginx: master" in text or (cmd and cmd[0].endswith("nginx")):
+            return f"{'city' if f'{os.sep}city{os.sep}' in text else 'district'}:nginx"
+    return "other"
 
 
 def postgres_cpu_s(pid: int) -> float:
@@ -543,7 +564,7 @@ async def run_cross_level(rate: float, seconds: float, *, processes: bool = True
                 await _open_loop(caller(target), rate, 2.0)
             samples: dict[str, list[float]] = {t: [] for t in targets}
             statuses: dict[str, dict[int, int]] = {t: {} for t in targets}
-            cpu: dict[str, dict[str, float]] = {t: {"client": 0.0, "served": 0.0} for t in targets}
+            cpu: dict[str, dict[str, float]] = {t: {} for t in targets}
             # What both platforms burn with no call at all (pulls, relays, catch-up loops), per second, to take
             # out of each target's CPU per call.
             idle_started, before = time.perf_counter(), platform_cpu_s(pg.pid)
@@ -557,8 +578,8 @@ async def run_cross_level(rate: float, seconds: float, *, processes: bool = True
                 got = await _open_loop(caller(target), rate, seconds / 2)
                 after = platform_cpu_s(pg.pid)
                 walls[target] += time.perf_counter() - started
-                for part in before:
-                    cpu[target][part] += after[part] - before[part]
+                for part in after:
+                    cpu[target][part] = cpu[target].get(part, 0.0) + after[part] - before.get(part, 0.0)
                 samples[target] += got["latencies"]
                 for s, n in got["statuses"].items():
                     statuses[target][s] = statuses[target].get(s, 0) + n
@@ -584,6 +605,11 @@ async def run_cross_level(rate: float, seconds: float, *, processes: bool = True
                     (cpu[target]["served"] - idle_per_s * walls[target]) * 1000 / len(lat), 3
                 ),
                 "client_cpu_ms_per_call": round(cpu[target]["client"] * 1000 / len(lat), 3),
+                "served_cpu_ms_per_call_by_process": {
+                    part.removeprefix("served:"): round(v * 1000 / len(lat), 3)
+                    for part, v in sorted(cpu[target].items(), key=lambda kv: -kv[1])
+                    if part.startswith("served:") and v > 0
+                },
             }
         added = round(result["cross_level"]["p99_ms"] - result["one_platform"]["p99_ms"], 3)
         # Only a run in which both targets kept up (every call answered 200, the median under a second: no
