@@ -27,7 +27,7 @@ from govshare_common.peer_register import mirrored, peers
 
 from exchange_svc import queries
 from exchange_svc.events import ACCESS, Access
-from exchange_svc.owner_calls import call_owner, no_identity, not_mirrored
+from exchange_svc.owner_calls import call_owner, no_identity, not_mirrored, record_cross_level_access
 from exchange_svc.sealing import Sealer
 
 PEER_RECORDS_PATH = "/api/v1/exchange/federation/peer-records"
@@ -68,26 +68,19 @@ async def ask_owner(
             consumer_platform=None,
         ),
     )
-    access_id = str(uuid.uuid4())
-    uow.emit(
-        ACCESS,
-        access_id,
-        Access(
-            access_id=access_id,
-            kind="query",
-            department_code=principal.department,
-            principal=principal.subject,
-            grant_id=served.get("grant_id"),
-            resource_code=code,
-            purpose=purpose,
-            rows=int(served.get("total") or 0),
-            # What was asked (the owner answers for what it holds; both sides hash with their own key).
-            subjects_hashed=sorted({hash_identifier(s, key=hash_key) for s in subjects if s.strip()}),
-            at=uow.clock.now(),
-            basis="cross_level",
-            origin_platform=origin,
-            via_platform=hop if hop != origin else None,
-        ),
+    record_cross_level_access(
+        uow,
+        principal,
+        kind="query",
+        resource_code=code,
+        purpose=purpose,
+        rows=int(served.get("total") or 0),
+        # What was asked (the owner answers for what it holds; both sides hash with their own key).
+        subjects=subjects,
+        grant_id=served.get("grant_id"),
+        origin=origin,
+        via=hop,
+        hash_key=hash_key,
     )
     return {**served, "origin_platform": origin, "resource_code": code}
 

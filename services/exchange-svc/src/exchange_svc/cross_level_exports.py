@@ -22,20 +22,24 @@ from sqlalchemy import text
 from govshare_common.auth import Principal
 from govshare_common.db import Database, UnitOfWork
 from govshare_common.errors import AppError, NotFound, ValidationFailed
-from govshare_common.identifiers import hash_identifier
 from govshare_common.peer_client import PeerClient
 from govshare_common.record_ids import is_uuid
 
 from exchange_svc import exports
 from exchange_svc.events import (
-    ACCESS,
     EXPORT_COMPLETED,
     EXPORT_CREATED,
-    Access,
     ExportCompleted,
     ExportCreated,
 )
-from exchange_svc.owner_calls import call_owner, owner_of, peer_principal, registered_owner, subjects_in_clear
+from exchange_svc.owner_calls import (
+    call_owner,
+    owner_of,
+    peer_principal,
+    record_cross_level_access,
+    registered_owner,
+    subjects_in_clear,
+)
 from exchange_svc.sealing import Sealer
 
 PEER_EXPORTS_PATH = "/api/v1/exchange/federation/peer-exports"
@@ -201,26 +205,18 @@ async def _record(
 ) -> None:
     sent, done, rows = int(served["sent"]), bool(served["done"]), int(served["rows"])
     if rows:
-        access_id = str(uuid.uuid4())
-        uow.emit(
-            ACCESS,
-            access_id,
-            Access(
-                access_id=access_id,
-                kind="export",
-                department_code=principal.department,
-                principal=principal.subject,
-                grant_id=served.get("grant_id"),
-                resource_code=export.resource_code,
-                purpose=export.purpose or None,
-                rows=rows,
-                subjects_hashed=sorted(
-                    {hash_identifier(s, key=hash_key) for s in subjects_in_clear(list(served.get("subjects") or []))}
-                ),
-                at=uow.clock.now(),
-                basis="cross_level",
-                origin_platform=export.origin_platform,
-            ),
+        record_cross_level_access(
+            uow,
+            principal,
+            kind="export",
+            resource_code=export.resource_code,
+            purpose=export.purpose or None,
+            rows=rows,
+            subjects=subjects_in_clear(list(served.get("subjects") or [])),
+            grant_id=served.get("grant_id"),
+            origin=export.origin_platform,
+            via=None,
+            hash_key=hash_key,
         )
     before = (
         await uow.execute(text("SELECT status FROM cross_level_export WHERE id = :id FOR UPDATE"), {"id": export.id})

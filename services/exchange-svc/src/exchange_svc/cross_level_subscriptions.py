@@ -20,18 +20,22 @@ from sqlalchemy import text
 from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, NotFound
-from govshare_common.identifiers import hash_identifier
 from govshare_common.peer_client import PeerClient
 
 from exchange_svc import feeds
 from exchange_svc.events import (
-    ACCESS,
     SUBSCRIPTION_CANCELLED,
     SUBSCRIPTION_CREATED,
-    Access,
     SubscriptionChanged,
 )
-from exchange_svc.owner_calls import call_owner, owner_of, peer_principal, registered_owner, subjects_in_clear
+from exchange_svc.owner_calls import (
+    call_owner,
+    owner_of,
+    peer_principal,
+    record_cross_level_access,
+    registered_owner,
+    subjects_in_clear,
+)
 from exchange_svc.sealing import Sealer
 
 PEER_SUBSCRIPTIONS_PATH = "/api/v1/exchange/federation/peer-subscriptions"
@@ -162,26 +166,18 @@ async def read(
     )
     items = list(served.get("items") or [])
     if items:
-        access_id = str(uuid.uuid4())
-        uow.emit(
-            ACCESS,
-            access_id,
-            Access(
-                access_id=access_id,
-                kind="feed",
-                department_code=principal.department,
-                principal=principal.subject,
-                grant_id=served.get("grant_id"),
-                resource_code=sub.resource_code,
-                purpose=sub.purpose or None,
-                rows=len(items),
-                subjects_hashed=sorted(
-                    {hash_identifier(s, key=hash_key) for s in subjects_in_clear([i.get("subject") for i in items])}
-                ),
-                at=uow.clock.now(),
-                basis="cross_level",
-                origin_platform=sub.origin_platform,
-            ),
+        record_cross_level_access(
+            uow,
+            principal,
+            kind="feed",
+            resource_code=sub.resource_code,
+            purpose=sub.purpose or None,
+            rows=len(items),
+            subjects=subjects_in_clear([i.get("subject") for i in items]),
+            grant_id=served.get("grant_id"),
+            origin=sub.origin_platform,
+            via=None,
+            hash_key=hash_key,
         )
     return {**served, "id": sub_id, "resource_code": sub.resource_code, "origin_platform": sub.origin_platform}
 

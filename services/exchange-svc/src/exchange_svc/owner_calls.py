@@ -5,16 +5,20 @@ query, its relay, the cross-level subscription and export."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from govshare_common.auth import Principal
 from govshare_common.db import UnitOfWork
 from govshare_common.errors import AppError, NotFound
 from govshare_common.federation_codes import next_hop
+from govshare_common.identifiers import hash_identifier
 from govshare_common.peer_client import PeerClient, PeerUnavailable
 from govshare_common.peer_guard import PEER_KIND
 from govshare_common.peer_register import mirrored, peers
+
+from exchange_svc.events import ACCESS, Access
 
 
 @dataclass(frozen=True)
@@ -140,3 +144,41 @@ def subjects_in_clear(subjects: list[Any]) -> list[str]:
     """The subjects an owner's answer shows in clear. A masked one is a person this platform never learns, so
     only the owner's audit trail can name that person."""
     return [s for s in subjects if isinstance(s, str) and s.strip() and "*" not in s]
+
+
+def record_cross_level_access(
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    kind: Literal["query", "export", "feed"],
+    resource_code: str,
+    purpose: str | None,
+    rows: int,
+    subjects: list[str],
+    grant_id: Any,
+    origin: str,
+    via: str | None,
+    hash_key: bytes,
+) -> None:
+    """This platform's own `exchange.access` of a department's use of another platform's resource (basis
+    `cross_level`, naming the owner and the owner's grant): the one a trace by ID number here finds."""
+    access_id = str(uuid.uuid4())
+    uow.emit(
+        ACCESS,
+        access_id,
+        Access(
+            access_id=access_id,
+            kind=kind,
+            department_code=principal.department,
+            principal=principal.subject,
+            grant_id=grant_id,
+            resource_code=resource_code,
+            purpose=purpose,
+            rows=rows,
+            subjects_hashed=sorted({hash_identifier(s, key=hash_key) for s in subjects if s.strip()}),
+            at=uow.clock.now(),
+            basis="cross_level",
+            origin_platform=origin,
+            via_platform=via if via != origin else None,
+        ),
+    )
