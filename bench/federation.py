@@ -45,7 +45,7 @@ from urllib.parse import quote
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import machine_info, write_result  # noqa: E402
+from _common import machine_info, postgres_cpu, write_result  # noqa: E402
 from catalog_search import generate, uscc  # noqa: E402
 
 NAME = "federation"
@@ -199,7 +199,7 @@ def platform_cpu_s(postgres_pid: int) -> dict[str, float]:
 
     me = psutil.Process()
     own = sum(me.cpu_times()[:2])
-    pg = postgres_cpu_s(postgres_pid)
+    pg = postgres_cpu(postgres_pid)
     parts: dict[str, float] = {"served:postgres": pg}
     for proc in me.children(recursive=True):
         if proc.pid == postgres_pid or "tansu" in proc.name():
@@ -229,22 +229,6 @@ def _process_label(proc: Any) -> str:
         if "nginx: master" in text or (cmd and cmd[0].endswith("nginx")):
             return f"{'city' if f'{os.sep}city{os.sep}' in text else 'district'}:nginx"
     return "other"
-
-
-def postgres_cpu_s(pid: int) -> float:
-    """CPU seconds used so far by this PostgreSQL server and its backends (meaningful where wall time is not: on
-    a busy machine). A backend that ended meanwhile is counted by its parent's children times."""
-    import psutil
-
-    server = psutil.Process(pid)
-    total = sum(server.cpu_times()[:4])
-    for proc in server.children(recursive=True):
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 async def run(n: int) -> dict[str, Any]:
@@ -325,7 +309,7 @@ async def run(n: int) -> dict[str, Any]:
                 await reader.close()
 
                 cpu0 = os.times()
-                pg_cpu0 = postgres_cpu_s(pg.pid)
+                pg_cpu0 = postgres_cpu(pg.pid)
                 started = time.perf_counter()
                 await register(PARENT, CHILD, "child")
                 timeline: list[tuple[float, int]] = []
@@ -340,7 +324,7 @@ async def run(n: int) -> dict[str, Any]:
                         await asyncio.sleep(0.2)
                     converge_s = time.perf_counter() - started
                     cpu1 = os.times()
-                    pg_cpu1 = postgres_cpu_s(pg.pid)
+                    pg_cpu1 = postgres_cpu(pg.pid)
                     found = (await http.get("/api/v1/catalog/search", params={"q": "户籍"})).json()["total"]
         cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
         return {
