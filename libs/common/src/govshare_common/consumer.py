@@ -678,8 +678,8 @@ class ConsumerRunner:
                 # feeds are otherwise asked for every partition of every source, every tick.
                 if source not in heads:
                     heads[source] = await self._heads(source)
-                head = (heads[source] or {}).get(partition, 0) if heads[source] is not None else None
-                if head is not None and state.seen is not None and head <= state.seen:
+                known = heads[source]
+                if known is not None and state.seen is not None and known.get(partition, 0) <= state.seen:
                     state.lag = 0
                     continue
                 async with state.lock:
