@@ -359,48 +359,22 @@ CITY_DEPT_USCC_BODY = "11320400014100001"  # the tests' 常州市民政局
 LOCAL_CONSUMER_BODY = "11320404014100009"  # a district department asking its own platform (the baseline)
 
 
-async def _open_loop(target: tuple[int, bytes], rate: float, seconds: float, connections: int = 48) -> dict[str, Any]:
-    """`rate` requests a second for `seconds`, each timed from when it was due (no coordinated omission), on
-    keep-alive connections written raw: an HTTP client library here cost more CPU per call (7–15 ms with
-    httpx under a backlog) than the platform it measured, on the same two cores."""
-    from gateway_throughput import _read_response
+async def _open_loop(target: tuple[int, str, dict[str, str]], rate: float, seconds: float) -> dict[str, Any]:
+    """`rate` requests a second for `seconds`, each timed from when it was due (no coordinated omission), by
+    the gateway bench's raw keep-alive client: an HTTP client library here cost more CPU per call (7–15 ms with
+    httpx under a backlog) than the platform it measured, on the same two cores. A call that failed or was
+    never sent counts as status 0."""
+    from gateway_throughput import open_loop
 
-    port, payload = target
-    loop = asyncio.get_running_loop()
-    total = int(rate * seconds)
-    start = loop.time() + 0.05
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    state = {"next": 0}
-
-    async def worker() -> None:
-        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        while state["next"] < total:
-            i = state["next"]
-            state["next"] += 1
-            due = start + i / rate
-            await asyncio.sleep(max(0.0, due - loop.time()))
-            try:
-                if conn is None:
-                    conn = await asyncio.open_connection("127.0.0.1", port)
-                conn[1].write(payload)
-                async with asyncio.timeout(30.0):
-                    status, _size, close = await _read_response(conn[0])
-                if close:
-                    conn[1].close()
-                    conn = None
-            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
-                status = 0  # a timeout or a refused connection counts, as status 0, with its time
-                if conn is not None:
-                    conn[1].close()
-                conn = None
-            latencies.append(loop.time() - due)
-            statuses[status] = statuses.get(status, 0) + 1
-        if conn is not None:
-            conn[1].close()
-
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    return {"latencies": latencies, "statuses": statuses}
+    port, path, headers = target
+    got = await open_loop(
+        port, path, headers, rate=rate, seconds=seconds, connections=48, grace=30.0, keep_latencies=True
+    )
+    statuses = {int(k): n for k, n in got["statuses"].items()}
+    failed = sum(got["errors"].values()) + got["unsent_after_deadline"]
+    if failed:
+        statuses[0] = statuses.get(0, 0) + failed
+    return {"latencies": got["latencies"], "statuses": statuses}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -558,12 +532,9 @@ async def run_cross_level(rate: float, seconds: float, *, processes: bool = True
                 )
             ).json()["items"][0]["data"]
 
-            def caller(target: str) -> tuple[int, bytes]:
+            def caller(target: str) -> tuple[int, str, dict[str, str]]:
                 http, path, headers = targets[target]
-                port = int(http.base_url.port)
-                head = f"GET {path}?subject={PERSON} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-                return port, head.encode("utf-8")
+                return int(http.base_url.port), f"{path}?subject={PERSON}", headers
 
             for target in targets:  # warm both paths (connections, caches, decision caches)
                 await _open_loop(caller(target), rate, 2.0)

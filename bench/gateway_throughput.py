@@ -292,11 +292,13 @@ async def open_loop(
     seconds: float,
     connections: int,
     grace: float = 5.0,
+    keep_latencies: bool = False,
 ) -> dict[str, Any]:
     """`rate` requests a second for `seconds`, on `connections` keep-alive connections; each request's latency
     runs from its scheduled send time (a request waiting for a free connection is waiting, and that counts).
     A target that cannot keep up falls behind; `grace` seconds after the last scheduled send, requests not yet
-    sent are given up and counted (their latency is unknown, so the percentiles are then lower bounds)."""
+    sent are given up and counted (their latency is unknown, so the percentiles are then lower bounds). With
+    `keep_latencies`, every latency (seconds, sorted) comes too, for a caller merging runs."""
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
     request += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     payload = request.encode("latin-1")
@@ -354,7 +356,8 @@ async def open_loop(
     latencies.sort()
     lateness.sort()
     ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
-    return {
+    kept = {"latencies": latencies} if keep_latencies else {}
+    return kept | {
         "rate_target": rate,
         "seconds": seconds,
         "connections": connections,
